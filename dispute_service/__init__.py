@@ -1,0 +1,1 @@
+"""The application core: settings, database, the one-transaction use cases, the audit chain and the CLI."""

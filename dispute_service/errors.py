@@ -1,0 +1,67 @@
+"""Domain errors, defined once. They carry no HTTP: `api/errors.py` maps them to statuses in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class DomainError(Exception):
+    """Base of every refusal the service layer can give."""
+
+
+class Unauthenticated(DomainError):
+    """No valid token, or its person is unknown or inactive."""
+
+
+class DisputeNotFound(DomainError):
+    """Unknown, or not the caller's to read: the two look the same from outside."""
+
+
+class UnknownTrigger(DomainError):
+    def __init__(self, trigger: str, known: Sequence[str]) -> None:
+        super().__init__(f"there is no action called {trigger!r}; actions are: {', '.join(known)}")
+        self.known = list(known)
+
+
+class Forbidden(DomainError):
+    def __init__(self, trigger: str, who: str) -> None:
+        super().__init__(f"{who} may never use {trigger} on this dispute")
+        self.trigger = trigger
+
+
+class NotAllowedNow(DomainError):
+    def __init__(self, trigger: str, stage: str, state: str, allowed_actions: Sequence[str]) -> None:
+        allowed = ", ".join(allowed_actions) or "none"
+        super().__init__(
+            f"{trigger} is not allowed now: the dispute is {state} at {stage}; you may now use: {allowed}"
+        )
+        self.trigger = trigger
+        self.allowed_actions = list(allowed_actions)
+
+
+class VersionConflict(DomainError):
+    def __init__(self, expected: int, current: int) -> None:
+        super().__init__(
+            f"the dispute has changed since version {expected}; it is now at version {current}. "
+            "Reload it and try again."
+        )
+        self.current_version = current
+
+
+class InvalidInput(DomainError):
+    def __init__(self, errors: Sequence[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors))
+        self.errors = list(errors)
+
+
+class PersonNotFound(DomainError):
+    def __init__(self, email: str) -> None:
+        super().__init__(f"nobody with the email {email} is in the staff directory")
+
+
+class PersonConflict(DomainError):
+    """Deactivating someone who still owns open work, or adding an email twice."""
+
+    def __init__(self, message: str, references: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.references = list(references)

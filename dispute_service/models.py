@@ -1,0 +1,254 @@
+"""SQLAlchemy 2 models. Times are stored in UTC and always come back timezone-aware."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints, so Alembic's batch mode can drop them on SQLite (LIBRARIES.md section 3).
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out, on both engines (SQLite would otherwise hand back naive times)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PolicyVersion(Base):
+    __tablename__ = "policy_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    first_used_at: Mapped[datetime]
+
+
+class ReferenceCounter(Base):
+    """The last dispute number given out in each reporting year (DR-2017-0007)."""
+
+    __tablename__ = "reference_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Dispute(Base):
+    __tablename__ = "disputes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    child_ref: Mapped[str] = mapped_column(String(64), index=True)
+    sibling_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    case_type: Mapped[str] = mapped_column(String(32))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    rating: Mapped[str | None] = mapped_column(String(16))
+    iro_email: Mapped[str] = mapped_column(String(320), index=True)
+    team_manager_email: Mapped[str | None] = mapped_column(String(320))
+
+    stage: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    owner_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    owner_role: Mapped[str] = mapped_column(String(64))
+    stage_entry_seq: Mapped[int] = mapped_column(Integer)
+    stage_entered_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    escalate_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    acknowledged_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+    held_at: Mapped[datetime | None]
+    hold_review_on: Mapped[date | None] = mapped_column(Date)
+    # What was left on the clock when it stopped: working days, or seconds for an exact timescale.
+    hold_remaining_working_days: Mapped[int | None] = mapped_column(Integer)
+    hold_remaining_seconds: Mapped[int | None] = mapped_column(Integer)
+
+    resolved_at: Mapped[datetime | None]
+    resolved_stage: Mapped[str | None] = mapped_column(String(64))
+    resolved_by: Mapped[str | None] = mapped_column(String(320))
+    reopen_until: Mapped[datetime | None]
+    outcome_code: Mapped[str | None] = mapped_column(String(32))
+    outcome_text_id: Mapped[int | None] = mapped_column(Integer)
+    referred_on: Mapped[date | None] = mapped_column(Date)
+    cafcass_reference: Mapped[str | None] = mapped_column(String(64))
+    ended_at: Mapped[datetime | None]
+
+    policy_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    updated_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer)
+    audit_seq: Mapped[int] = mapped_column(Integer)
+    audit_hash: Mapped[str] = mapped_column(String(64))
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class StageEntry(Base):
+    """One visit of a dispute to a stage: who owned it, when it was due, and when it was answered."""
+
+    __tablename__ = "stage_entries"
+    __table_args__ = (UniqueConstraint("dispute_id", "seq", name="uq_stage_entries_dispute_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("disputes.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(64))
+    owner_email: Mapped[str | None] = mapped_column(String(320), index=True)
+    owner_role: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    escalate_at: Mapped[datetime | None]
+    acknowledged_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]
+
+
+class AuditText(Base):
+    """Free text kept out of the hash chain, so an admin can redact it without breaking the chain."""
+
+    __tablename__ = "audit_texts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("disputes.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    redacted_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Append-only: the database itself refuses UPDATE and DELETE (see the migration)."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (UniqueConstraint("dispute_id", "seq", name="uq_audit_entries_dispute_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("disputes.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    actor_role: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(32))
+    from_stage: Mapped[str | None] = mapped_column(String(64))
+    to_stage: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    due_at_before: Mapped[datetime | None]
+    due_at_after: Mapped[datetime | None]
+    escalate_at_before: Mapped[datetime | None]
+    escalate_at_after: Mapped[datetime | None]
+    text_id: Mapped[int | None] = mapped_column(Integer)
+    text_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Non-sensitive particulars of the trigger (outcome code, named stage, new owner...), as canonical JSON.
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+Index("ix_audit_entries_trigger_at", AuditEntry.trigger, AuditEntry.at)
+
+
+class Notification(Base):
+    """The outbox: written in the trigger's transaction, sent after commit by the dispatcher."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("disputes.id"), index=True)
+    audit_seq: Mapped[int] = mapped_column(Integer)
+    recipient: Mapped[str] = mapped_column(String(320))
+    template: Mapped[str] = mapped_column(String(64))
+    context: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime]
+
+
+class ActionLink(Base):
+    """An emailed action link; only the token's hash is stored."""
+
+    __tablename__ = "action_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    person_email: Mapped[str] = mapped_column(String(320))
+    dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("disputes.id"), index=True)
+    trigger: Mapped[str] = mapped_column(String(32))
+    stage_entry_seq: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("caller", "key", name="uq_idempotency_keys_caller_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    caller: Mapped[str] = mapped_column(String(320))
+    key: Mapped[str] = mapped_column(String(255))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("disputes.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

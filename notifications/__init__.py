@@ -1,0 +1,1 @@
+"""Emails: templates, action links, the outbox dispatcher and the SMTP sender."""

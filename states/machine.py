@@ -1,0 +1,298 @@
+"""The dispute ladder as one `transitions` machine per policy.
+
+A machine state is the pair (stage, state) written ``"stage:state"``, so the machine holds every stage of
+the policy and every state of SPEC section 3, and the policy's order of stages decides where escalations
+go. The machine is built once per policy text and shared by every dispute: each call dispatches on a
+throwaway `_Token`, so nothing per-dispute is registered on it (LIBRARIES.md section 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from threading import Lock
+from typing import Any
+
+from transitions import Machine, MachineError
+
+from states.policy import Policy
+
+
+class State(StrEnum):
+    AWAITING_RESPONSE = "awaiting_response"
+    RESPONDED = "responded"
+    ON_HOLD = "on_hold"
+    AWAITING_IRO_DECISION = "awaiting_iro_decision"
+    REFERRED = "referred"
+    RESOLVED = "resolved"
+    WITHDRAWN = "withdrawn"
+    CLOSED = "closed"
+
+
+OPEN_STATES = frozenset(
+    {State.AWAITING_RESPONSE, State.RESPONDED, State.ON_HOLD, State.AWAITING_IRO_DECISION, State.REFERRED}
+)
+ENDED_STATES = frozenset({State.RESOLVED, State.WITHDRAWN, State.CLOSED})
+
+
+class Trigger(StrEnum):
+    RAISE = "raise"
+    ACKNOWLEDGE = "acknowledge"
+    RESPOND = "respond"
+    RESOLVE = "resolve"
+    REOPEN = "reopen"
+    ESCALATE = "escalate"
+    TIMEOUT = "timeout"
+    REFER_TO_CAFCASS = "refer_to_cafcass"
+    CLOSE = "close"
+    WITHDRAW = "withdraw"
+    HOLD = "hold"
+    RESUME = "resume"
+    EXTEND = "extend"
+    REASSIGN = "reassign"
+    REASSIGN_IRO = "reassign_iro"
+    AMEND = "amend"
+    REDACT = "redact"
+
+
+# `raise` is POST /disputes and `timeout` belongs to the scheduler: neither is ever offered to a caller.
+ACTION_TRIGGERS: tuple[Trigger, ...] = tuple(t for t in Trigger if t not in (Trigger.RAISE, Trigger.TIMEOUT))
+
+CASE_TYPES = ("looked_after", "child_protection", "care_leaver")
+CATEGORIES = (
+    "permanency_delay",
+    "care_planning_timescale",
+    "placement_choice",
+    "independent_visitor",
+    "independent_living",
+    "human_rights_breach",
+    "contact",
+    "education",
+    "health",
+    "other",
+)
+OUTCOME_CODES = ("action_agreed", "plan_changed", "service_provided", "explanation_accepted", "other")
+
+
+@dataclass(frozen=True)
+class Position:
+    stage: str
+    state: State
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What the guards need to know about a dispute, as plain values."""
+
+    stage: str
+    state: State
+    case_type: str
+    reopen_until: datetime | None = None
+    referred: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    """The trigger's own inputs that guards look at."""
+
+    now: datetime
+    to_stage: str | None = None
+    alongside: bool = False
+
+
+class NotAllowedNow(Exception):
+    def __init__(self, trigger: str, position: Position) -> None:
+        super().__init__(f"{trigger} is not allowed while {position.state} at {position.stage}")
+        self.trigger = trigger
+        self.position = position
+
+
+class _Token:
+    """The object the machine moves; carries the guards' inputs for one dispatch."""
+
+    def __init__(self, situation: Situation, request: Request) -> None:
+        self.status = _key(situation.stage, situation.state)
+        self.situation = situation
+        self.request = request
+
+
+def _key(stage: str, state: str) -> str:
+    return f"{stage}:{state}"
+
+
+def _split(key: str) -> Position:
+    stage, state = key.split(":", 1)
+    return Position(stage, State(state))
+
+
+Guard = Callable[[Any], bool]
+
+
+def _request(event: Any) -> Request:
+    token: _Token = event.model
+    return token.request
+
+
+def _situation(event: Any) -> Situation:
+    token: _Token = event.model
+    return token.situation
+
+
+def _is_looked_after(event: Any) -> bool:
+    return _situation(event).case_type == "looked_after"
+
+
+def _not_yet_referred(event: Any) -> bool:
+    return not _situation(event).referred
+
+
+def _within_reopen_window(event: Any) -> bool:
+    until = _situation(event).reopen_until
+    return until is not None and _request(event).now <= until
+
+
+def _alongside(event: Any) -> bool:
+    return _request(event).alongside
+
+
+def _not_alongside(event: Any) -> bool:
+    return not _request(event).alongside
+
+
+def _heading_to(stage: str, *, default: bool) -> Guard:
+    """Escalate goes to the next stage unless the IRO names a later one."""
+
+    def guard(event: Any) -> bool:
+        wanted = _request(event).to_stage
+        return wanted == stage or (wanted is None and default)
+
+    return guard
+
+
+class LadderMachine:
+    """Every stage, state and trigger of one policy, with their guards."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        stages = list(policy.stage_ids)
+        last = stages[-1]
+        states = [_key(s, st) for s in stages for st in State]
+        transitions: list[dict[str, Any]] = []
+
+        def add(trigger: Trigger, source: Iterable[str] | str, dest: str | None, *guards: Guard) -> None:
+            transitions.append(
+                {
+                    "trigger": trigger.value,
+                    "source": list(source) if not isinstance(source, str) else source,
+                    "dest": dest,
+                    "conditions": list(guards),
+                }
+            )
+
+        def arrival(stage: str) -> str:
+            # Arriving at the last stage means the council's ladder is exhausted: the IRO decides.
+            state = State.AWAITING_IRO_DECISION if stage == last else State.AWAITING_RESPONSE
+            return _key(stage, state)
+
+        open_states = [st for st in State if st in OPEN_STATES]
+        for i, stage in enumerate(stages):
+            here = {st: _key(stage, st) for st in State}
+            add(Trigger.ACKNOWLEDGE, here[State.AWAITING_RESPONSE], None)
+            add(Trigger.RESPOND, here[State.AWAITING_RESPONSE], here[State.RESPONDED])
+            add(
+                Trigger.RESOLVE,
+                [
+                    here[State.AWAITING_RESPONSE],
+                    here[State.RESPONDED],
+                    here[State.ON_HOLD],
+                    here[State.AWAITING_IRO_DECISION],
+                ],
+                here[State.RESOLVED],
+            )
+            add(Trigger.HOLD, here[State.AWAITING_RESPONSE], here[State.ON_HOLD])
+            add(Trigger.RESUME, here[State.ON_HOLD], here[State.AWAITING_RESPONSE])
+            add(Trigger.EXTEND, here[State.AWAITING_RESPONSE], None)
+            add(Trigger.WITHDRAW, [here[st] for st in open_states], here[State.WITHDRAWN])
+            add(Trigger.REASSIGN, [here[st] for st in open_states], None)
+            add(Trigger.REASSIGN_IRO, [here[st] for st in open_states] + [here[State.RESOLVED]], None)
+            add(Trigger.AMEND, list(here.values()), None)
+            add(Trigger.REDACT, list(here.values()), None)
+
+            not_referred = [here[st] for st in open_states if st != State.REFERRED]
+            add(Trigger.REFER_TO_CAFCASS, not_referred, None, _is_looked_after, _not_yet_referred, _alongside)
+            add(
+                Trigger.REFER_TO_CAFCASS,
+                not_referred,
+                _key(last, State.REFERRED),
+                _is_looked_after,
+                _not_yet_referred,
+                _not_alongside,
+            )
+            add(Trigger.CLOSE, here[State.REFERRED], here[State.CLOSED])
+
+            if i + 1 < len(stages):
+                following = stages[i + 1]
+                add(Trigger.TIMEOUT, here[State.AWAITING_RESPONSE], arrival(following))
+                add(Trigger.REOPEN, here[State.RESOLVED], arrival(following), _within_reopen_window)
+                for j, target in enumerate(stages[i + 1 :]):
+                    add(
+                        Trigger.ESCALATE,
+                        [here[State.AWAITING_RESPONSE], here[State.RESPONDED], here[State.ON_HOLD]],
+                        arrival(target),
+                        _heading_to(target, default=j == 0),
+                    )
+            else:
+                # At the top there is no higher stage: a reopened dispute goes back to the IRO's decision.
+                add(Trigger.REOPEN, here[State.RESOLVED], arrival(stage), _within_reopen_window)
+
+        self._machine = Machine(
+            model=None,
+            states=states,
+            transitions=transitions,
+            initial=None,
+            auto_transitions=False,
+            send_event=True,
+            model_attribute="status",
+        )
+
+    def fire(self, trigger: str, situation: Situation, request: Request) -> Position:
+        """Return where `trigger` takes the dispute, or raise NotAllowedNow."""
+        token = _Token(situation, request)
+        event = self._machine.events.get(trigger)
+        if event is None:
+            raise NotAllowedNow(trigger, Position(situation.stage, situation.state))
+        try:
+            moved = event.trigger(token)
+        except MachineError:
+            moved = False
+        if not moved:
+            raise NotAllowedNow(trigger, Position(situation.stage, situation.state))
+        return _split(token.status)
+
+    def may(self, trigger: str, situation: Situation, request: Request) -> bool:
+        try:
+            self.fire(trigger, situation, request)
+        except NotAllowedNow:
+            return False
+        return True
+
+    def start(self, stage: str) -> Position:
+        """Where a dispute raised at `stage` begins."""
+        if stage == self.policy.last_stage.id:
+            return Position(stage, State.AWAITING_IRO_DECISION)
+        return Position(stage, State.AWAITING_RESPONSE)
+
+
+_machines: dict[str, LadderMachine] = {}
+_machines_lock = Lock()
+
+
+def machine_for(policy: Policy) -> LadderMachine:
+    """The shared machine of a policy; built once per policy text."""
+    found = _machines.get(policy.sha256)
+    if found is None:
+        with _machines_lock:
+            found = _machines.setdefault(policy.sha256, LadderMachine(policy))
+    return found
