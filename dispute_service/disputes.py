@@ -235,6 +235,7 @@ def _validate_raise(session: Session, policy: Policy, data: RaiseInput) -> tuple
         team_manager = _named_person(
             session, errors, "team_manager_email", data.team_manager_email, "team_manager"
         )
+    _raise_if(errors)
     return start, team_manager
 
 
@@ -269,6 +270,7 @@ def _create(
         updated_at=now,
         audit_seq=0,
         audit_hash=GENESIS_HASH,
+        version=1,
     )
     session.add(dispute)
     _enter_stage(session, dispute, policy, start, now)
@@ -346,7 +348,7 @@ def apply_trigger(
         if expected_version is not None and expected_version != dispute.version:
             raise VersionConflict(expected_version, dispute.version)
         machine = machine_for(dispute_policy)
-        situation = _situation(dispute)
+        situation = situation_of(dispute)
         try:
             target = machine.fire(
                 trigger, situation, Request(now=now, to_stage=data.to_stage, alongside=data.alongside)
@@ -361,6 +363,7 @@ def apply_trigger(
         effect = _EFFECTS[Trigger(trigger)](session, dispute, dispute_policy, data, target, now)
         dispute.stage, dispute.state = target.stage, target.state.value
         dispute.updated_at = now
+        dispute.version += 1
         entry = _append_audit(
             session,
             dispute,
@@ -606,9 +609,7 @@ def _reassign(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, no
     details = {"owner_before": d.owner_email or f"role:{d.owner_role}", "owner_after": new_owner}
     d.owner_email = new_owner
     _current_entry(s, d).owner_email = new_owner
-    return Effect(
-        texts=_optional_reason(a.reason), details=details, previous_owners=previous
-    )
+    return Effect(texts=_optional_reason(a.reason), details=details, previous_owners=previous)
 
 
 def _reassign_iro(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
@@ -896,7 +897,7 @@ def _load(session: Session, dispute_id: uuid.UUID, actor: Actor, *, lock: bool) 
     return dispute
 
 
-def _situation(dispute: Dispute) -> Situation:
+def situation_of(dispute: Dispute) -> Situation:
     return Situation(
         stage=dispute.stage,
         state=State(dispute.state),
@@ -922,7 +923,7 @@ def _snapshot(
         []
         if actor.is_system
         else allowed_actions(
-            machine_for(dispute_policy), _situation(dispute), relation_to(dispute, actor), Request(now=now)
+            machine_for(dispute_policy), situation_of(dispute), relation_to(dispute, actor), Request(now=now)
         )
     )
     return DisputeSnapshot(dispute=dispute, summary=summary or "", outcome=outcome, allowed_actions=allowed)

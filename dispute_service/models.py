@@ -136,7 +136,9 @@ class Dispute(Base):
     audit_seq: Mapped[int] = mapped_column(Integer)
     audit_hash: Mapped[str] = mapped_column(String(64))
 
-    __mapper_args__ = {"version_id_col": version}
+    # The service sets the version itself, once per trigger, however many flushes the trigger needs;
+    # SQLAlchemy still checks it in every UPDATE, so a stale writer fails instead of overwriting.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
 
 class StageEntry(Base):

@@ -1,0 +1,68 @@
+"""The FastAPI app factory. Nothing connects at import time: the lifespan builds and disposes every part."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+
+from api.auth import TokenVerifier
+from api.errors import add_exception_handlers
+from api.routes import disputes, health, people
+from dispute_service.clock import Clock, utc_now
+from dispute_service.config import Settings
+from dispute_service.database import make_engine, make_session_factory
+
+log = structlog.get_logger("api")
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Validated at start-up, so a bad policy file stops the service with the key at fault.
+        app.state.policy = settings.loaded_policy
+        engine = make_engine(
+            settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
+        app.state.engine = engine
+        app.state.sessions = make_session_factory(engine)
+        app.state.scheduler = None
+        log.info("service.started", database=engine.dialect.name, scheduler=settings.scheduler_enabled)
+        try:
+            yield
+        finally:
+            engine.dispose()
+            log.info("service.stopped")
+
+    app = FastAPI(
+        title="dispute-service",
+        version="0.1.0",
+        description="Runs a local authority's IRO dispute resolution procedure. See the README.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.verifier = TokenVerifier(settings)
+    add_exception_handlers(app)
+
+    @app.middleware("http")
+    async def bind_request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        structlog.contextvars.clear_contextvars()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        # The path is not bound: an email link carries its token there, and logs never hold a token.
+        structlog.contextvars.bind_contextvars(request_id=request_id[:64], method=request.method)
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request_id[:64]
+        return response
+
+    app.include_router(disputes.router)
+    app.include_router(people.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,50 @@
+"""Bearer tokens: HS256 with a shared secret, or RS256 from an identity provider's JWKS.
+
+The token only says who the caller is; the staff directory decides what they may do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+from jwt.types import Options
+
+from dispute_service.config import Settings
+from dispute_service.errors import Unauthenticated
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
+
+    def email_from(self, authorization: str | None) -> str:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise Unauthenticated("send Authorization: Bearer <token>")
+        token = authorization[7:].strip()
+        claims = self._decode(token)
+        email = claims.get(self._settings.jwt_email_claim)
+        if not isinstance(email, str) or "@" not in email:
+            raise Unauthenticated(f"the token has no {self._settings.jwt_email_claim} claim holding an email")
+        return email.strip().lower()
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        s = self._settings
+        options: Options = {"require": ["exp"], "verify_aud": s.jwt_audience is not None}
+        try:
+            if self._jwks is not None:
+                key: Any = self._jwks.get_signing_key_from_jwt(token).key
+                algorithms = ["RS256"]
+            else:
+                key, algorithms = s.jwt_secret, ["HS256"]
+            return jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                audience=s.jwt_audience,
+                issuer=s.jwt_issuer,
+                options=options,
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"the token is not valid: {exc}") from None

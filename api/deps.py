@@ -1,0 +1,58 @@
+"""Request-scoped dependencies: the app's parts, and the authenticated caller."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.auth import TokenVerifier
+from dispute_service.access import Actor, authenticate
+from dispute_service.config import Settings
+from states.policy import Policy
+
+_bearer = HTTPBearer(
+    auto_error=False, description="A JWT whose email claim names a person in the staff directory"
+)
+
+
+def get_sessions(request: Request) -> sessionmaker[Session]:
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return sessions
+
+
+def get_policy(request: Request) -> Policy:
+    policy: Policy = request.app.state.policy
+    return policy
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_now(request: Request) -> datetime:
+    now: datetime = request.app.state.clock()
+    return now
+
+
+def get_actor(
+    request: Request,
+    sessions: Annotated[sessionmaker[Session], Depends(get_sessions)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    verifier: TokenVerifier = request.app.state.verifier
+    header = f"Bearer {credentials.credentials}" if credentials else None
+    email = verifier.email_from(header)
+    with sessions() as session, session.begin():
+        return authenticate(session, email)
+
+
+SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+PolicyDep = Annotated[Policy, Depends(get_policy)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+NowDep = Annotated[datetime, Depends(get_now)]
+ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -1,0 +1,250 @@
+"""Disputes: raise, read, act and audit. Thin: parse, call one use case, shape the answer."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from api.deps import ActorDep, NowDep, PolicyDep, SessionsDep, SettingsDep
+from api.schemas import (
+    ActionIn,
+    AuditItem,
+    AuditList,
+    CaseType,
+    Category,
+    DisputeList,
+    DisputeOut,
+    Problem,
+    RaiseIn,
+)
+from dispute_service import disputes
+from dispute_service.disputes import ActionInput, DisputeSnapshot, RaiseInput
+from dispute_service.queries import DisputeFilters, list_disputes
+from states.policy import Policy
+
+router = APIRouter(prefix="/api/v1/disputes", tags=["disputes"])
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        401: "No valid token, or its person is unknown or inactive",
+        403: "The caller may never do this",
+        404: "Unknown, or not yours to read",
+        409: "Not allowed in the current state (with allowed_actions), or a stale expected_version",
+        422: "Invalid input (with errors naming each field)",
+    }
+    return {s: {"model": Problem, "description": descriptions[s]} for s in statuses}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=DisputeOut,
+    responses=_problems(401, 403, 422),
+    summary="Raise a dispute",
+)
+def raise_dispute(
+    body: RaiseIn,
+    response: Response,
+    actor: ActorDep,
+    sessions: SessionsDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    now: NowDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> DisputeOut:
+    data = RaiseInput(
+        child_ref=body.child_ref,
+        case_type=body.case_type,
+        categories=list(body.categories),
+        summary=body.summary,
+        team_manager_email=str(body.team_manager_email) if body.team_manager_email else None,
+        sibling_refs=body.sibling_refs,
+        rating=body.rating,
+        start_stage=body.start_stage,
+        reason=body.reason,
+    )
+    snapshot = disputes.raise_dispute(
+        sessions,
+        policy,
+        actor,
+        data,
+        now,
+        idempotency_key=idempotency_key,
+        year_start_month=settings.report_year_start_month,
+    )
+    response.headers["Location"] = f"/api/v1/disputes/{snapshot.dispute.id}"
+    if snapshot.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return to_out(snapshot, policy)
+
+
+@router.get(
+    "", response_model=DisputeList, responses=_problems(401, 422), summary="List the disputes you can read"
+)
+def list_(
+    actor: ActorDep,
+    sessions: SessionsDep,
+    policy: PolicyDep,
+    now: NowDep,
+    state: Annotated[str | None, Query(max_length=32)] = None,
+    stage: Annotated[str | None, Query(max_length=64)] = None,
+    iro: Annotated[str | None, Query(max_length=320)] = None,
+    owner: Annotated[str | None, Query(max_length=320)] = None,
+    child_ref: Annotated[str | None, Query(max_length=64)] = None,
+    case_type: CaseType | None = None,
+    category: Category | None = None,
+    overdue: bool | None = None,
+    raised_from: date | None = None,
+    raised_to: date | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DisputeList:
+    filters = DisputeFilters(
+        state=state,
+        stage=stage,
+        iro=iro,
+        owner=owner,
+        child_ref=child_ref,
+        case_type=case_type,
+        category=category,
+        overdue=overdue,
+        raised_from=raised_from,
+        raised_to=raised_to,
+        limit=limit,
+        offset=offset,
+    )
+    items, total = list_disputes(sessions, policy, actor, filters, now)
+    return DisputeList(items=[to_out(s, policy) for s in items], total=total)
+
+
+DisputeId = Annotated[uuid.UUID, Path(description="The dispute's id (a UUID)")]
+
+
+@router.get(
+    "/{dispute_id}", response_model=DisputeOut, responses=_problems(401, 404, 422), summary="One dispute"
+)
+def get(
+    dispute_id: DisputeId, actor: ActorDep, sessions: SessionsDep, policy: PolicyDep, now: NowDep
+) -> DisputeOut:
+    return to_out(disputes.get_dispute(sessions, policy, dispute_id, actor, now), policy)
+
+
+@router.post(
+    "/{dispute_id}/actions/{trigger}",
+    response_model=DisputeOut,
+    responses=_problems(401, 403, 404, 409, 422),
+    summary="Apply an action (acknowledge, respond, resolve, escalate, ...)",
+)
+def act(
+    dispute_id: DisputeId,
+    trigger: Annotated[
+        str, Path(max_length=32, description="The action, e.g. acknowledge, respond, escalate")
+    ],
+    actor: ActorDep,
+    sessions: SessionsDep,
+    policy: PolicyDep,
+    now: NowDep,
+    body: ActionIn | None = None,
+) -> DisputeOut:
+    body = body or ActionIn()
+    data = ActionInput(**{k: v for k, v in body.model_dump().items() if k != "expected_version"})
+    snapshot = disputes.apply_trigger(
+        sessions, policy, dispute_id, trigger, actor, data, now, expected_version=body.expected_version
+    )
+    return to_out(snapshot, policy)
+
+
+@router.get(
+    "/{dispute_id}/audit",
+    response_model=AuditList,
+    responses=_problems(401, 404, 422),
+    summary="The audit log",
+)
+def audit(dispute_id: DisputeId, actor: ActorDep, sessions: SessionsDep) -> AuditList:
+    items = []
+    for entry, text in disputes.audit_log(sessions, dispute_id, actor):
+        items.append(
+            AuditItem(
+                seq=entry.seq,
+                at=entry.at,
+                actor=entry.actor,
+                actor_role=entry.actor_role,
+                channel=entry.channel,
+                trigger=entry.trigger,
+                from_stage=entry.from_stage,
+                to_stage=entry.to_stage,
+                from_state=entry.from_state,
+                to_state=entry.to_state,
+                due_at_before=entry.due_at_before,
+                due_at_after=entry.due_at_after,
+                escalate_at_before=entry.escalate_at_before,
+                escalate_at_after=entry.escalate_at_after,
+                text_id=entry.text_id,
+                text_kind=text.kind if text else None,
+                text=text.body if text else None,
+                text_redacted=bool(text and text.redacted_at),
+                text_sha256=entry.text_sha256,
+                details=json.loads(entry.details),
+                prev_hash=entry.prev_hash,
+                hash=entry.hash,
+            )
+        )
+    return AuditList(items=items)
+
+
+def to_out(snapshot: DisputeSnapshot, policy: Policy) -> DisputeOut:
+    d = snapshot.dispute
+    title = policy.stage(d.stage).title if d.stage in policy.stage_ids else d.stage
+    hold = None
+    if d.held_at is not None:
+        hold = {
+            "held_at": d.held_at,
+            "review_on": d.hold_review_on,
+            "remaining_working_days": d.hold_remaining_working_days,
+            "remaining_seconds": d.hold_remaining_seconds,
+        }
+    return DisputeOut.model_validate(
+        {
+            "id": d.id,
+            "reference": d.reference,
+            "child_ref": d.child_ref,
+            "sibling_refs": d.sibling_refs,
+            "case_type": d.case_type,
+            "categories": d.categories,
+            "summary": snapshot.summary,
+            "rating": d.rating,
+            "iro": d.iro_email,
+            "stage": d.stage,
+            "stage_title": title,
+            "state": d.state,
+            "owner": d.owner_email,
+            "owner_role": d.owner_role,
+            "stage_entered_at": d.stage_entered_at,
+            "due_at": d.due_at,
+            "escalate_at": d.escalate_at,
+            "acknowledged_at": d.acknowledged_at,
+            "responded_at": d.responded_at,
+            "hold": hold,
+            "resolved_at": d.resolved_at,
+            "resolved_stage": d.resolved_stage,
+            "resolved_by": d.resolved_by,
+            "reopen_until": d.reopen_until,
+            "outcome": snapshot.outcome,
+            "outcome_code": d.outcome_code,
+            "referred_on": d.referred_on,
+            "cafcass_reference": d.cafcass_reference,
+            "raised_at": d.raised_at,
+            "updated_at": d.updated_at,
+            "ended_at": d.ended_at,
+            "version": d.version,
+            "policy_version": d.policy_id,
+            "audit_seq": d.audit_seq,
+            "audit_hash": d.audit_hash,
+            "allowed_actions": snapshot.allowed_actions,
+        }
+    )

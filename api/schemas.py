@@ -1,0 +1,188 @@
+"""Request and response bodies. Literal types let a 422 say exactly which values are allowed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+CaseType = Literal["looked_after", "child_protection", "care_leaver"]
+Category = Literal[
+    "permanency_delay",
+    "care_planning_timescale",
+    "placement_choice",
+    "independent_visitor",
+    "independent_living",
+    "human_rights_breach",
+    "contact",
+    "education",
+    "health",
+    "other",
+]
+Role = Literal[
+    "iro",
+    "team_manager",
+    "head_of_corporate_parenting",
+    "head_of_service",
+    "assistant_director",
+    "iro_manager",
+    "admin",
+]
+OutcomeCode = Literal["action_agreed", "plan_changed", "service_provided", "explanation_accepted", "other"]
+REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RaiseIn(Strict):
+    child_ref: str = Field(min_length=1, max_length=64, pattern=REF_PATTERN)
+    case_type: CaseType
+    categories: list[Category] = Field(min_length=1, max_length=10)
+    summary: str = Field(min_length=1, max_length=20_000)
+    team_manager_email: EmailStr | None = None
+    sibling_refs: list[str] = Field(default_factory=list, max_length=20)
+    rating: Literal["amber", "red"] | None = None
+    start_stage: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, min_length=1, max_length=20_000)
+
+
+class ActionIn(Strict):
+    expected_version: int | None = Field(default=None, ge=1)
+    reason: str | None = Field(default=None, max_length=20_000)
+    response: str | None = Field(default=None, max_length=20_000)
+    outcome: str | None = Field(default=None, max_length=20_000)
+    outcome_code: OutcomeCode | None = None
+    to_stage: str | None = Field(default=None, max_length=64)
+    working_days: int | None = Field(default=None, ge=1, le=60)
+    review_on: date | None = None
+    owner_email: EmailStr | None = None
+    iro_email: EmailStr | None = None
+    referred_on: date | None = None
+    cafcass_reference: str | None = Field(default=None, max_length=64)
+    alongside: bool = False
+    child_ref: str | None = Field(default=None, min_length=1, max_length=64, pattern=REF_PATTERN)
+    sibling_refs: list[str] | None = Field(default=None, max_length=20)
+    categories: list[Category] | None = Field(default=None, min_length=1, max_length=10)
+    case_type: CaseType | None = None
+    text_id: int | None = Field(default=None, ge=1)
+
+
+class Hold(BaseModel):
+    held_at: datetime
+    review_on: date | None
+    remaining_working_days: int | None
+    remaining_seconds: int | None
+
+
+class DisputeOut(BaseModel):
+    id: uuid.UUID
+    reference: str
+    child_ref: str
+    sibling_refs: list[str]
+    case_type: str
+    categories: list[str]
+    summary: str
+    rating: str | None
+    iro: str
+    stage: str
+    stage_title: str
+    state: str
+    owner: str | None
+    owner_role: str
+    stage_entered_at: datetime
+    due_at: datetime | None
+    escalate_at: datetime | None
+    acknowledged_at: datetime | None
+    responded_at: datetime | None
+    hold: Hold | None
+    resolved_at: datetime | None
+    resolved_stage: str | None
+    resolved_by: str | None
+    reopen_until: datetime | None
+    outcome: str | None
+    outcome_code: str | None
+    referred_on: date | None
+    cafcass_reference: str | None
+    raised_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    version: int
+    policy_version: int
+    audit_seq: int
+    audit_hash: str
+    allowed_actions: list[str]
+
+
+class DisputeList(BaseModel):
+    items: list[DisputeOut]
+    total: int
+
+
+class AuditItem(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    actor_role: str | None
+    channel: str
+    trigger: str
+    from_stage: str | None
+    to_stage: str
+    from_state: str | None
+    to_state: str
+    due_at_before: datetime | None
+    due_at_after: datetime | None
+    escalate_at_before: datetime | None
+    escalate_at_after: datetime | None
+    text_id: int | None
+    text_kind: str | None
+    text: str | None
+    text_redacted: bool
+    text_sha256: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditList(BaseModel):
+    items: list[AuditItem]
+
+
+class PersonIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    roles: list[Role] = Field(min_length=1)
+    active: bool = True
+
+
+class PersonPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    roles: list[Role] | None = Field(default=None, min_length=1)
+    active: bool | None = None
+
+
+class PersonOut(BaseModel):
+    name: str
+    email: str
+    roles: list[str]
+    active: bool
+
+
+class PeopleList(BaseModel):
+    items: list[PersonOut]
+    total: int
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; refusals add the members named in SPEC section 3."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    allowed_actions: list[str] | None = None
+    current_version: int | None = None
+    errors: list[dict[str, str]] | None = None

@@ -1,0 +1,126 @@
+"""`dispute-service`: every command reads the same settings as the server (DISPUTES_*, .env)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispute_service.clock import utc_now
+from dispute_service.config import Settings
+from dispute_service.database import make_engine, make_session_factory
+
+app = typer.Typer(help="Runs a local authority's IRO dispute resolution procedure.", no_args_is_help=True)
+people_app = typer.Typer(help="The staff directory.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(people_app, name="people")
+app.add_typer(audit_app, name="audit")
+
+
+def _sessions(settings: Settings) -> sessionmaker[Session]:
+    return make_session_factory(make_engine(settings.database_url, pool_size=2, max_overflow=2))
+
+
+@app.command()
+def migrate() -> None:
+    """Run the database migrations."""
+    from dispute_service.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.database_url)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="Load a demo staff directory and disputes")] = False,
+    run_migrations: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Migrate first")] = True,
+) -> None:
+    """Serve the API and run the scheduler."""
+    import uvicorn
+
+    from dispute_service.logs import configure_logging
+    from dispute_service.migrate import upgrade
+
+    settings = Settings()
+    configure_logging(settings.log_format)
+    settings.loaded_policy  # noqa: B018 - fail now, naming the key, if the policy file is bad
+    if run_migrations:
+        upgrade(settings.database_url)
+    if demo:
+        from dispute_service.demo import load_demo
+
+        loaded = load_demo(_sessions(settings), settings.loaded_policy, utc_now())
+        typer.echo("demo data loaded" if loaded else "demo data already present")
+    # The core hands uvicorn the factory by name, so it never imports the API itself.
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_config=None, access_log=False)
+
+
+@people_app.command("import")
+def people_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Load the staff directory from a CSV with columns name, email, roles (roles separated by ';')."""
+    from dispute_service.errors import InvalidInput
+    from dispute_service.people import import_people
+
+    try:
+        added, updated = import_people(_sessions(Settings()), file, utc_now())
+    except InvalidInput as exc:
+        for where, message in exc.errors:
+            typer.echo(f"{where}: {message}", err=True)
+        typer.echo("nothing was imported", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{added} added, {updated} updated")
+
+
+@app.command()
+def token(email: str, hours: Annotated[int, typer.Option(help="Hours the token is valid")] = 12) -> None:
+    """Print a development token (HS256) for EMAIL; the token is the last word of the output."""
+    from dispute_service.tokens import development_token
+
+    typer.echo(f"token for {email.lower()}: {development_token(Settings(), email, utc_now(), hours)}")
+
+
+@app.command()
+def due(
+    start: Annotated[str, typer.Argument(help="When the stage starts, e.g. 2022-06-01T10:00 (local time)")],
+    timescale: Annotated[
+        str, typer.Argument(help="Working days like 5wd, or an ISO-8601 duration like PT30S")
+    ],
+) -> None:
+    """Print the due time, the escalation time and each day skipped, with its reason."""
+    from states.calendar import WorkingCalendar
+    from states.timescale import parse_timescale
+
+    policy = Settings().loaded_policy
+    calendar = WorkingCalendar(policy.calendar)
+    try:
+        began = datetime.fromisoformat(start)
+        parsed = parse_timescale(timescale)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if began.tzinfo is None:
+        began = began.replace(tzinfo=calendar.tz)
+    for line in calendar.explain_due(began, parsed):
+        typer.echo(line)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute every audit chain and name any entry that does not match."""
+    from dispute_service.audit import verify_all
+
+    sessions = _sessions(Settings())
+    with sessions() as session, session.begin():
+        checked, problems = verify_all(session)
+    for problem in problems:
+        typer.echo(f"MISMATCH {problem}")
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) in {checked} dispute(s)")
+        raise typer.Exit(1)
+    typer.echo(f"ok: {checked} dispute(s), every chain verifies")

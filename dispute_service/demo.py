@@ -1,0 +1,64 @@
+"""Demo data for `serve --demo`: a small staff directory and a few disputes at different rungs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispute_service import disputes
+from dispute_service.access import Actor
+from dispute_service.disputes import ActionInput, RaiseInput
+from dispute_service.models import Person
+from states.policy import Policy
+
+DEMO_PEOPLE = [
+    ("Ima Reviewer", "iro@example.gov.uk", ["iro"]),
+    ("Ivan Second", "iro2@example.gov.uk", ["iro"]),
+    ("Tara Manager", "tm@example.gov.uk", ["team_manager"]),
+    ("Colin Parenting", "hocp@example.gov.uk", ["head_of_corporate_parenting"]),
+    ("Hana Service", "hos@example.gov.uk", ["head_of_service"]),
+    ("Ada Director", "ad@example.gov.uk", ["assistant_director"]),
+    ("Mira Manager", "iro.manager@example.gov.uk", ["iro_manager"]),
+    ("Adam Admin", "admin@example.gov.uk", ["admin"]),
+]
+
+
+def load_demo(sessions: sessionmaker[Session], policy: Policy, now: datetime) -> bool:
+    """Load the demo once; a database that already has people is left alone. Returns whether it loaded."""
+    with sessions() as session, session.begin():
+        if session.scalar(select(func.count()).select_from(Person)):
+            return False
+        for name, email, roles in DEMO_PEOPLE:
+            session.add(
+                Person(name=name, email=email, roles=roles, active=True, created_at=now, updated_at=now)
+            )
+    iro = Actor("iro@example.gov.uk", frozenset({"iro"}))
+    tm = Actor("tm@example.gov.uk", frozenset({"team_manager"}))
+    earlier = now - timedelta(days=3)
+
+    def raise_(child: str, categories: list[str], summary: str, at: datetime) -> disputes.DisputeSnapshot:
+        data = RaiseInput(
+            child_ref=child,
+            case_type="looked_after",
+            categories=categories,
+            summary=summary,
+            team_manager_email="tm@example.gov.uk",
+        )
+        return disputes.raise_dispute(sessions, policy, iro, data, at)
+
+    raise_(
+        "LCS-100201", ["permanency_delay"], "Demo: the permanence plan has drifted past the review.", earlier
+    )
+    second = raise_(
+        "LCS-100342", ["contact", "education"], "Demo: contact arrangements not in place.", earlier
+    )
+    disputes.apply_trigger(sessions, policy, second.dispute.id, "acknowledge", tm, ActionInput(), now)
+    third = raise_(
+        "LCS-100587", ["placement_choice"], "Demo: placement match not discussed with the IRO.", earlier
+    )
+    disputes.apply_trigger(
+        sessions, policy, third.dispute.id, "escalate", iro, ActionInput(reason="Demo: no plan agreed."), now
+    )
+    return True
