@@ -347,6 +347,9 @@ def apply_trigger(
             raise Forbidden(trigger, actor.email)
         if expected_version is not None and expected_version != dispute.version:
             raise VersionConflict(expected_version, dispute.version)
+        if data.to_stage is not None and data.to_stage not in dispute_policy.stage_ids:
+            # Not a matter of timing: no state would ever accept a stage the policy does not have.
+            raise InvalidInput([("to_stage", f"must be one of: {', '.join(dispute_policy.stage_ids)}")])
         machine = machine_for(dispute_policy)
         situation = situation_of(dispute)
         try:

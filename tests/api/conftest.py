@@ -30,7 +30,9 @@ def raise_dispute(
     client: TestClient, token_for: Callable[[str], dict[str, str]]
 ) -> Callable[..., dict[str, Any]]:
     def make(**overrides: Any) -> dict[str, Any]:
-        response = client.post("/api/v1/disputes", json={**RAISE_BODY, **overrides}, headers=token_for("iro@example.gov.uk"))
+        response = client.post(
+            "/api/v1/disputes", json={**RAISE_BODY, **overrides}, headers=token_for("iro@example.gov.uk")
+        )
         assert response.status_code == 201, response.text
         body: dict[str, Any] = response.json()
         return body

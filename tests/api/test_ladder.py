@@ -15,21 +15,34 @@ IRO = "iro@example.gov.uk"
 TM = "tm@example.gov.uk"
 
 
-def act(client: TestClient, tokens: Tokens, who: str, dispute: dict[str, Any], trigger: str, **body: Any) -> dict[str, Any]:
-    response = client.post(f"/api/v1/disputes/{dispute['id']}/actions/{trigger}", json=body, headers=tokens(who))
+def act(
+    client: TestClient, tokens: Tokens, who: str, dispute: dict[str, Any], trigger: str, **body: Any
+) -> dict[str, Any]:
+    response = client.post(
+        f"/api/v1/disputes/{dispute['id']}/actions/{trigger}", json=body, headers=tokens(who)
+    )
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
 
 
 def test_whole_ladder_then_cafcass_and_close(
-    client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]], sessions: sessionmaker[Session]
+    client: TestClient,
+    token_for: Tokens,
+    raise_dispute: Callable[..., dict[str, Any]],
+    sessions: sessionmaker[Session],
 ) -> None:
     d = raise_dispute()
     assert (d["stage"], d["state"], d["owner"]) == ("quality_assurance", "awaiting_response", TM)
     assert d["reference"] == "DR-2017-0001"
     assert d["allowed_actions"] == [
-        "resolve", "escalate", "refer_to_cafcass", "withdraw", "hold", "extend", "amend",
+        "resolve",
+        "escalate",
+        "refer_to_cafcass",
+        "withdraw",
+        "hold",
+        "extend",
+        "amend",
     ]
 
     d = act(client, token_for, TM, d, "acknowledge")
@@ -45,14 +58,24 @@ def test_whole_ladder_then_cafcass_and_close(
     assert all(state == "awaiting_response" for _, state in climbed)
     assert d["owner"] is None and d["owner_role"] == "assistant_director"
 
-    d = act(client, token_for, IRO, d, "refer_to_cafcass", reason="Ladder exhausted.", referred_on="2018-01-09")
+    d = act(
+        client, token_for, IRO, d, "refer_to_cafcass", reason="Ladder exhausted.", referred_on="2018-01-09"
+    )
     assert (d["stage"], d["state"], d["referred_on"]) == ("cafcass", "referred", "2018-01-09")
     d = act(client, token_for, IRO, d, "close", outcome="CAFCASS agreed a plan with the authority.")
     assert d["state"] == "closed" and d["allowed_actions"] == ["amend"]
 
     audit = client.get(f"/api/v1/disputes/{d['id']}/audit", headers=token_for(IRO)).json()["items"]
     assert [e["trigger"] for e in audit] == [
-        "raise", "acknowledge", "respond", "escalate", "escalate", "escalate", "escalate", "refer_to_cafcass", "close",
+        "raise",
+        "acknowledge",
+        "respond",
+        "escalate",
+        "escalate",
+        "escalate",
+        "escalate",
+        "refer_to_cafcass",
+        "close",
     ]
     assert [e["seq"] for e in audit] == list(range(1, 10))
     assert all(e["channel"] == "api" for e in audit)
@@ -84,18 +107,31 @@ def test_reopen_is_refused_after_the_window(
     d = raise_dispute()
     d = act(client, token_for, TM, d, "resolve", outcome="Done.", outcome_code="action_agreed")
     clock.advance(days=30)
-    response = client.post(f"/api/v1/disputes/{d['id']}/actions/reopen", json={"reason": "late"}, headers=token_for(IRO))
+    response = client.post(
+        f"/api/v1/disputes/{d['id']}/actions/reopen", json={"reason": "late"}, headers=token_for(IRO)
+    )
     assert response.status_code == 409
     assert "reopen" not in response.json()["allowed_actions"]
 
 
 def test_redaction_keeps_the_chain_verifying(
-    client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]], sessions: sessionmaker[Session]
+    client: TestClient,
+    token_for: Tokens,
+    raise_dispute: Callable[..., dict[str, Any]],
+    sessions: sessionmaker[Session],
 ) -> None:
     d = raise_dispute()
     audit = client.get(f"/api/v1/disputes/{d['id']}/audit", headers=token_for(IRO)).json()["items"]
     summary_id = audit[0]["text_id"]
-    d = act(client, token_for, "admin@example.gov.uk", d, "redact", text_id=summary_id, reason="A name was typed in.")
+    d = act(
+        client,
+        token_for,
+        "admin@example.gov.uk",
+        d,
+        "redact",
+        text_id=summary_id,
+        reason="A name was typed in.",
+    )
     assert d["summary"] == "[redacted]"
     audit = client.get(f"/api/v1/disputes/{d['id']}/audit", headers=token_for(IRO)).json()["items"]
     assert audit[0]["text"] == "[redacted]" and audit[0]["text_redacted"] is True
@@ -110,8 +146,12 @@ def test_start_stage_bypass_and_human_rights_rule(
     d = raise_dispute(start_stage="head_of_service", reason="Urgent: placement breakdown.")
     assert (d["stage"], d["owner"], d["owner_role"]) == ("head_of_service", None, "head_of_service")
     # A Head of Service reads it because their stage was reached; a Head of Corporate Parenting never owned it.
-    assert client.get(f"/api/v1/disputes/{d['id']}", headers=token_for("hos@example.gov.uk")).status_code == 200
-    assert client.get(f"/api/v1/disputes/{d['id']}", headers=token_for("hocp@example.gov.uk")).status_code == 404
+    assert (
+        client.get(f"/api/v1/disputes/{d['id']}", headers=token_for("hos@example.gov.uk")).status_code == 200
+    )
+    assert (
+        client.get(f"/api/v1/disputes/{d['id']}", headers=token_for("hocp@example.gov.uk")).status_code == 404
+    )
 
     from tests.api.conftest import RAISE_BODY
 
@@ -121,9 +161,7 @@ def test_start_stage_bypass_and_human_rights_rule(
     assert response.json()["errors"][0]["field"] == "start_stage"
 
 
-def test_idempotency_key_replays_and_refuses_a_different_body(
-    client: TestClient, token_for: Tokens
-) -> None:
+def test_idempotency_key_replays_and_refuses_a_different_body(client: TestClient, token_for: Tokens) -> None:
     from tests.api.conftest import RAISE_BODY
 
     headers = {**token_for(IRO), "Idempotency-Key": "abc-123"}

@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+FROM python:3.11-slim AS base
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN groupadd --system app && useradd --system --gid app --home-dir /app --shell /usr/sbin/nologin app
+WORKDIR /app
+
+# Dependencies first, so a code change does not reinstall them.
+COPY pyproject.toml README.md ./
+COPY states/ states/
+COPY dispute_service/ dispute_service/
+COPY api/ api/
+COPY notifications/ notifications/
+RUN pip install .
+
+RUN mkdir -p /data && chown app:app /data
+USER app
+
+ENV DISPUTES_DATABASE_URL=sqlite:////data/disputes.db \
+    DISPUTES_LOG_FORMAT=json
+EXPOSE 8000
+VOLUME ["/data"]
+
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"
+
+# Migrate, then serve. Several replicas on PostgreSQL: run `dispute-service migrate` once as a release step
+# and start the replicas with `serve --no-migrate`.
+CMD ["sh", "-c", "dispute-service migrate && exec dispute-service serve --host 0.0.0.0 --port 8000 --no-migrate"]

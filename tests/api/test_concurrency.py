@@ -1,0 +1,98 @@
+"""Fifty threads fire conflicting triggers at one dispute over HTTP: one winner per version, no gaps."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispute_service.audit import verify_all
+from dispute_service.models import AuditEntry
+
+THREADS = 50
+IRO = "iro@example.gov.uk"
+MANAGER = "iro.manager@example.gov.uk"
+
+
+def fire_together(calls: list[Callable[[], Any]]) -> list[Any]:
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], Any]) -> Any:
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def audit_seqs(sessions: sessionmaker[Session], dispute_id: str) -> list[int]:
+    with sessions() as session:
+        query = select(AuditEntry.seq).where(AuditEntry.dispute_id == uuid.UUID(dispute_id))
+        rows = session.scalars(query.order_by(AuditEntry.seq))
+        return list(rows)
+
+
+def test_one_winner_per_version(
+    client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    raise_dispute: Callable[..., dict[str, Any]],
+    sessions: sessionmaker[Session],
+) -> None:
+    d = raise_dispute()
+    headers = {IRO: token_for(IRO), MANAGER: token_for(MANAGER)}
+    url = f"/api/v1/disputes/{d['id']}/actions"
+    version = d["version"]
+    for _ in range(3):
+        choices = [
+            (IRO, "escalate", {"reason": "race"}),
+            (MANAGER, "escalate", {"reason": "race"}),
+            (IRO, "extend", {"working_days": 2, "reason": "race"}),
+            (MANAGER, "extend", {"working_days": 1, "reason": "race"}),
+        ]
+
+        def call(i: int, v: int = version) -> Any:
+            who, trigger, body = choices[i % len(choices)]
+            return client.post(f"{url}/{trigger}", json={**body, "expected_version": v}, headers=headers[who])
+
+        responses = fire_together([lambda i=i: call(i) for i in range(THREADS)])
+        statuses = Counter(r.status_code for r in responses)
+        assert statuses == {200: 1, 409: THREADS - 1}, statuses
+        losers = [r.json() for r in responses if r.status_code == 409]
+        assert all(body["type"].endswith("/version-conflict") for body in losers)
+        version += 1
+        assert all(body["current_version"] == version for body in losers)
+
+    assert audit_seqs(sessions, d["id"]) == [1, 2, 3, 4]
+    with sessions() as session:
+        assert verify_all(session) == (1, [])
+
+
+def test_no_lost_update_without_expected_version(
+    client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    raise_dispute: Callable[..., dict[str, Any]],
+    sessions: sessionmaker[Session],
+) -> None:
+    d = raise_dispute()
+    headers = token_for(IRO)
+    url = f"/api/v1/disputes/{d['id']}/actions/escalate"
+    responses = fire_together([lambda: client.post(url, json={"reason": "race"}, headers=headers)] * THREADS)
+    statuses = Counter(r.status_code for r in responses)
+    # Five rungs above quality_assurance: every escalation lands once, in order, and the rest are refused.
+    assert statuses == {200: 5, 409: THREADS - 5}, statuses
+    stages = sorted(r.json()["stage"] for r in responses if r.status_code == 200)
+    assert stages == sorted(
+        ["team_manager", "head_of_corporate_parenting", "head_of_service", "assistant_director", "cafcass"]
+    )
+    final = client.get(f"/api/v1/disputes/{d['id']}", headers=headers).json()
+    assert (final["stage"], final["state"], final["version"]) == ("cafcass", "awaiting_iro_decision", 6)
+    assert audit_seqs(sessions, d["id"]) == [1, 2, 3, 4, 5, 6]
+    with sessions() as session:
+        assert verify_all(session) == (1, [])

@@ -1,0 +1,180 @@
+"""The use cases called directly, as the scheduler and email links call them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
+
+from dispute_service import disputes
+from dispute_service.access import system_actor
+from dispute_service.disputes import ActionInput, DisputeSnapshot
+from dispute_service.errors import NotAllowedNow, UnknownTrigger
+from dispute_service.models import AuditEntry, Notification, StageEntry
+from states.policy import Policy
+from tests.dispute_service.conftest import IRO, TM
+
+
+def test_raise_sets_deadlines_from_the_working_day_calendar(
+    raise_one: Callable[..., DisputeSnapshot], clock: Any
+) -> None:
+    clock.now = datetime(2017, 12, 22, 10, 0, tzinfo=UTC)
+    d = raise_one().dispute
+    assert d.reference == "DR-2017-0001"
+    assert d.due_at == datetime(2018, 1, 3, 17, 0, tzinfo=UTC)
+    assert d.escalate_at == datetime(2018, 1, 4, 9, 0, tzinfo=UTC)
+    # Reminders: two working days before the due date, at the start of business.
+    assert d.next_reminder_at == datetime(2017, 12, 29, 9, 0, tzinfo=UTC)
+
+
+def test_references_count_per_reporting_year_in_london_time(
+    raise_one: Callable[..., DisputeSnapshot], clock: Any
+) -> None:
+    clock.now = datetime(2018, 3, 31, 22, 30, tzinfo=UTC)  # 23:30 BST on 31 March: still 2017-18
+    assert raise_one().dispute.reference == "DR-2017-0001"
+    clock.now = datetime(2018, 3, 31, 23, 30, tzinfo=UTC)  # 00:30 BST on 1 April: 2018-19
+    assert raise_one().dispute.reference == "DR-2018-0001"
+    assert raise_one().dispute.reference == "DR-2018-0002"
+
+
+def test_timeout_only_fires_once_its_time_has_come_and_once_per_stage_entry(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    clock.now = datetime(2017, 12, 22, 10, 0, tzinfo=UTC)
+    d = raise_one().dispute
+    scheduler = system_actor()
+    with pytest.raises(NotAllowedNow):
+        disputes.apply_trigger(
+            sessions,
+            policy,
+            d.id,
+            "timeout",
+            scheduler,
+            ActionInput(stage_entry_seq=1),
+            datetime(2018, 1, 4, 8, 59, tzinfo=UTC),
+        )
+    moved = disputes.apply_trigger(
+        sessions,
+        policy,
+        d.id,
+        "timeout",
+        scheduler,
+        ActionInput(stage_entry_seq=1),
+        datetime(2018, 1, 4, 9, 0, tzinfo=UTC),
+    ).dispute
+    assert (moved.stage, moved.stage_entry_seq) == ("team_manager", 2)
+    # A stale claim on the old stage entry is refused even though the new stage is also awaiting a response.
+    with pytest.raises(NotAllowedNow):
+        disputes.apply_trigger(
+            sessions,
+            policy,
+            d.id,
+            "timeout",
+            scheduler,
+            ActionInput(stage_entry_seq=1),
+            datetime(2018, 2, 1, tzinfo=UTC),
+        )
+    with sessions() as session:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.dispute_id == d.id).order_by(AuditEntry.seq)
+        ).all()
+        assert [(e.trigger, e.channel, e.actor) for e in entries] == [
+            ("raise", "api", IRO.email),
+            ("timeout", "scheduler", "system"),
+        ]
+        assert entries[1].escalate_at_before == datetime(2018, 1, 4, 9, 0, tzinfo=UTC)
+        assert entries[1].due_at_after == datetime(2018, 1, 11, 17, 0, tzinfo=UTC)
+        stages = session.scalars(
+            select(StageEntry.stage).where(StageEntry.dispute_id == d.id).order_by(StageEntry.seq)
+        ).all()
+        assert list(stages) == ["quality_assurance", "team_manager"]
+
+
+def test_people_cannot_fire_timeout(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    d = raise_one().dispute
+    with pytest.raises(UnknownTrigger):
+        disputes.apply_trigger(sessions, policy, d.id, "timeout", IRO, ActionInput(), clock.advance(days=30))
+
+
+def test_one_log_event_per_change_with_ids_and_never_free_text(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    with capture_logs() as logs:
+        d = raise_one()
+        disputes.apply_trigger(
+            sessions, policy, d.dispute.id, "respond", TM, ActionInput(response="SECRET-RESPONSE"), clock.now
+        )
+        with pytest.raises(NotAllowedNow):
+            disputes.apply_trigger(
+                sessions, policy, d.dispute.id, "respond", TM, ActionInput(response="again"), clock.now
+            )
+    events = [e for e in logs if e["event"] == "dispute.transitioned"]
+    assert [e["trigger"] for e in events] == ["raise", "respond"]
+    assert all(e["dispute_id"] == str(d.dispute.id) for e in events)
+    assert "SECRET" not in repr(logs) and "Jamie" not in repr(logs)
+
+
+def test_outbox_rows_are_queued_in_the_same_transaction_and_hold_no_free_text(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    d = raise_one()
+    disputes.apply_trigger(
+        sessions, policy, d.dispute.id, "respond", TM, ActionInput(response="SECRET-RESPONSE"), clock.now
+    )
+    with sessions() as session:
+        rows = session.scalars(select(Notification).order_by(Notification.id)).all()
+        assert [(n.template, n.recipient) for n in rows] == [("raised", TM.email), ("responded", IRO.email)]
+        assert len({n.message_id for n in rows}) == 2
+        assert "SECRET" not in repr([n.context for n in rows]) and "Jamie" not in repr(
+            [n.context for n in rows]
+        )
+    # A refused trigger queued nothing.
+    with pytest.raises(NotAllowedNow):
+        disputes.apply_trigger(sessions, policy, d.dispute.id, "acknowledge", TM, ActionInput(), clock.now)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Notification)) == 2
+
+
+def test_hold_and_resume_give_back_the_working_days_left(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    from datetime import date
+
+    clock.now = datetime(2018, 1, 8, 10, 0, tzinfo=UTC)  # Monday; due Monday 15 January
+    d = raise_one().dispute
+    assert d.due_at == datetime(2018, 1, 15, 17, 0, tzinfo=UTC)
+    held = disputes.apply_trigger(
+        sessions,
+        policy,
+        d.id,
+        "hold",
+        IRO,
+        ActionInput(reason="awaiting assessment", review_on=date(2018, 1, 20)),
+        datetime(2018, 1, 10, 10, 0, tzinfo=UTC),
+    ).dispute
+    assert held.state == "on_hold" and held.due_at is None and held.hold_remaining_working_days == 3
+    resumed = disputes.apply_trigger(
+        sessions, policy, d.id, "resume", IRO, ActionInput(), datetime(2018, 1, 19, 10, 0, tzinfo=UTC)
+    ).dispute
+    # Three working days after Friday 19 January: Monday 22, Tuesday 23, Wednesday 24.
+    assert resumed.due_at == datetime(2018, 1, 24, 17, 0, tzinfo=UTC)
+    assert resumed.escalate_at == datetime(2018, 1, 25, 9, 0, tzinfo=UTC)
+
+
+def test_extend_moves_the_due_date_by_working_days(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    clock.now = datetime(2018, 1, 8, 10, 0, tzinfo=UTC)
+    d = raise_one().dispute
+    extended = disputes.apply_trigger(
+        sessions, policy, d.id, "extend", IRO, ActionInput(working_days=3, reason="leave"), clock.now
+    ).dispute
+    assert extended.due_at == datetime(2018, 1, 18, 17, 0, tzinfo=UTC)
+    assert extended.escalate_at == datetime(2018, 1, 19, 9, 0, tzinfo=UTC)
