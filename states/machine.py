@@ -148,6 +148,10 @@ def _not_yet_referred(event: Any) -> bool:
     return not _situation(event).referred
 
 
+def _already_referred(event: Any) -> bool:
+    return _situation(event).referred
+
+
 def _within_reopen_window(event: Any) -> bool:
     until = _situation(event).reopen_until
     return until is not None and _request(event).now <= until
@@ -231,6 +235,8 @@ class LadderMachine:
                 _not_alongside,
             )
             add(Trigger.CLOSE, here[State.REFERRED], here[State.CLOSED])
+            # A referral made alongside the ladder is closed with CAFCASS's outcome wherever the ladder stands.
+            add(Trigger.CLOSE, not_referred, here[State.CLOSED], _already_referred)
 
             if i + 1 < len(stages):
                 following = stages[i + 1]

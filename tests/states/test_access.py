@@ -159,7 +159,7 @@ CASES = [
         "tm-ar-referred-alongside",
         situation(TM, AR, referred=True),
         "iro",
-        ["resolve", "escalate", "withdraw", "hold", "extend", "amend"],
+        ["resolve", "escalate", "close", "withdraw", "hold", "extend", "amend"],
     ),
     # team_manager, responded
     (

