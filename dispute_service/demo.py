@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service import disputes
 from dispute_service.access import Actor
-from dispute_service.disputes import ActionInput, RaiseInput
+from dispute_service.inputs import ActionInput, RaiseInput
 from dispute_service.models import Person
 from states.policy import Policy
 

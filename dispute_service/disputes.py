@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from functools import lru_cache
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -22,7 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service import outbox
 from dispute_service.access import Actor, acting_role, can_read, relation_to
-from dispute_service.audit import GENESIS_HASH, REDACTED, canonical_json, entry_hash, sha256_text
+from dispute_service.audit import GENESIS_HASH, canonical_json, entry_hash, sha256_text
+from dispute_service.effects import EFFECTS, Effect
 from dispute_service.errors import (
     DisputeNotFound,
     Forbidden,
@@ -31,24 +31,22 @@ from dispute_service.errors import (
     UnknownTrigger,
     VersionConflict,
 )
+from dispute_service.inputs import ActionInput, RaiseInput
+from dispute_service.ladder import calendar_for, enter_stage
 from dispute_service.models import (
     AuditEntry,
     AuditText,
     Dispute,
     IdempotencyKey,
-    Person,
     ReferenceCounter,
-    StageEntry,
 )
 from dispute_service.policies import policy_for, version_id
+from dispute_service.validation import check_refs_and_categories, check_text, named_person, present, raise_if
 from states import machine as ladder
 from states.access import allowed_actions, may_ever_use
 from states.calendar import WorkingCalendar
 from states.machine import (
     ACTION_TRIGGERS,
-    CASE_TYPES,
-    CATEGORIES,
-    OUTCOME_CODES,
     Position,
     Request,
     Situation,
@@ -56,50 +54,13 @@ from states.machine import (
     Trigger,
     machine_for,
 )
-from states.policy import CalendarConfig, Policy, Stage
-from states.timescale import Timescale
+from states.policy import Policy, Stage
 
 log = structlog.get_logger("dispute_service.disputes")
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 MAX_TEXT = 20_000
 Sessions = sessionmaker[Session]
-
-
-@dataclass(frozen=True)
-class RaiseInput:
-    child_ref: str
-    case_type: str
-    categories: list[str]
-    summary: str
-    team_manager_email: str | None = None
-    sibling_refs: list[str] = field(default_factory=list)
-    rating: str | None = None
-    start_stage: str | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class ActionInput:
-    reason: str | None = None
-    response: str | None = None
-    outcome: str | None = None
-    outcome_code: str | None = None
-    to_stage: str | None = None
-    working_days: int | None = None
-    review_on: date | None = None
-    owner_email: str | None = None
-    iro_email: str | None = None
-    referred_on: date | None = None
-    cafcass_reference: str | None = None
-    alongside: bool = False
-    child_ref: str | None = None
-    sibling_refs: list[str] | None = None
-    categories: list[str] | None = None
-    case_type: str | None = None
-    text_id: int | None = None
-    # The scheduler names the stage entry it means, so a stale claim can never fire a second timeout.
-    stage_entry_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,11 +72,6 @@ class DisputeSnapshot:
     outcome: str | None
     allowed_actions: list[str]
     replayed: bool = False
-
-
-@lru_cache(maxsize=32)
-def calendar_for(config: CalendarConfig) -> WorkingCalendar:
-    return WorkingCalendar(config)
 
 
 # ---------------------------------------------------------------------------------------------- reads
@@ -213,12 +169,12 @@ def _validate_raise(session: Session, policy: Policy, data: RaiseInput) -> tuple
             errors.append(("start_stage", f"must be one of: {', '.join(policy.stage_ids)}"))
         else:
             start = policy.stage(data.start_stage)
-            if start.id != policy.first_stage.id and not _present(data.reason):
+            if start.id != policy.first_stage.id and not present(data.reason):
                 errors.append(("reason", "is required when the IRO starts at a later stage"))
-    _check_refs_and_categories(errors, data.child_ref, data.sibling_refs, data.categories, data.case_type)
-    _check_text(errors, "summary", data.summary)
+    check_refs_and_categories(errors, data.child_ref, data.sibling_refs, data.categories, data.case_type)
+    check_text(errors, "summary", data.summary)
     if data.reason is not None:
-        _check_text(errors, "reason", data.reason)
+        check_text(errors, "reason", data.reason)
     if "human_rights_breach" in data.categories and "team_manager" in policy.stage_ids:
         if policy.index(start.id) < policy.index("team_manager"):
             errors.append(
@@ -232,10 +188,10 @@ def _validate_raise(session: Session, policy: Policy, data: RaiseInput) -> tuple
         "team_manager"
     )
     if data.team_manager_email is not None or needs_team_manager:
-        team_manager = _named_person(
+        team_manager = named_person(
             session, errors, "team_manager_email", data.team_manager_email, "team_manager"
         )
-    _raise_if(errors)
+    raise_if(errors)
     return start, team_manager
 
 
@@ -273,7 +229,7 @@ def _create(
         version=1,
     )
     session.add(dispute)
-    _enter_stage(session, dispute, policy, start, now)
+    enter_stage(session, dispute, policy, start, now)
     session.flush()
     texts = {"summary": data.summary}
     details: dict[str, Any] = {"start_stage": start.id}
@@ -363,7 +319,7 @@ def apply_trigger(
             raise NotAllowedNow(trigger, dispute.stage, dispute.state, allowed) from None
         before = Position(dispute.stage, State(dispute.state))
         before_times = (dispute.due_at, dispute.escalate_at)
-        effect = _EFFECTS[Trigger(trigger)](session, dispute, dispute_policy, data, target, now)
+        effect = EFFECTS[Trigger(trigger)](session, dispute, dispute_policy, data, target, now)
         dispute.stage, dispute.state = target.stage, target.state.value
         dispute.updated_at = now
         dispute.version += 1
@@ -400,390 +356,6 @@ def _role_of(actor: Actor) -> str | None:
         if role in actor.roles:
             return role
     return None
-
-
-@dataclass
-class Effect:
-    texts: dict[str, str] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-    previous_owners: list[str] = field(default_factory=list)
-
-
-EffectFn = Callable[[Session, Dispute, Policy, ActionInput, Position, datetime], Effect]
-
-
-def _acknowledge(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    d.acknowledged_at = now
-    _current_entry(s, d).acknowledged_at = now
-    return Effect()
-
-
-def _respond(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    _require_text(errors, "response", a.response)
-    _raise_if(errors)
-    assert a.response is not None
-    late = d.due_at is not None and now > d.due_at
-    d.responded_at = now
-    _current_entry(s, d).responded_at = now
-    # The clock stops; the IRO decides, and is reminded after `remind_iro_after`.
-    d.escalate_at = None
-    d.next_reminder_at = _after(p, now, p.rules.remind_iro_after)
-    return Effect(texts={"response": a.response}, details={"late": late})
-
-
-def _resolve(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    _require_text(errors, "outcome", a.outcome)
-    if a.outcome_code not in OUTCOME_CODES:
-        errors.append(("outcome_code", f"must be one of: {', '.join(OUTCOME_CODES)}"))
-    _raise_if(errors)
-    assert a.outcome is not None
-    d.resolved_at = now
-    d.resolved_stage = d.stage
-    d.outcome_code = a.outcome_code
-    d.reopen_until = calendar_for(p.calendar).deadline(now, p.rules.reopen_within).due_at
-    d.ended_at = now
-    _stop_clock(d)
-    _current_entry(s, d).left_at = now
-    return Effect(
-        texts={"outcome": a.outcome}, details={"outcome_code": a.outcome_code, "resolved_stage": d.stage}
-    )
-
-
-def _reopen(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    _require_text(errors, "reason", a.reason)
-    _raise_if(errors)
-    assert a.reason is not None
-    previous = outbox.owners_of(s, d.owner_email, d.owner_role)
-    details = {"resolved_stage": d.resolved_stage, "to_stage": t.stage}
-    d.resolved_at = d.resolved_stage = d.resolved_by = d.outcome_code = d.reopen_until = d.ended_at = None
-    d.outcome_text_id = None
-    _move_to(s, d, p, t.stage, now)
-    return Effect(texts={"reason": a.reason}, details=details, previous_owners=previous)
-
-
-def _escalate(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    _require_text(errors, "reason", a.reason)
-    _raise_if(errors)
-    assert a.reason is not None
-    previous = outbox.owners_of(s, d.owner_email, d.owner_role)
-    _move_to(s, d, p, t.stage, now)
-    return Effect(
-        texts={"reason": a.reason}, details={"kind": "manual", "to_stage": t.stage}, previous_owners=previous
-    )
-
-
-def _timeout(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    previous = outbox.owners_of(s, d.owner_email, d.owner_role)
-    details: dict[str, Any] = {"kind": "automatic", "to_stage": t.stage}
-    if d.escalate_at is not None:
-        details["escalate_at"] = d.escalate_at.isoformat()
-    _move_to(s, d, p, t.stage, now)
-    return Effect(details=details, previous_owners=previous)
-
-
-def _refer(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    _require_text(errors, "reason", a.reason)
-    if a.referred_on is None:
-        errors.append(("referred_on", "is required: the date the case was referred to CAFCASS (YYYY-MM-DD)"))
-    if a.cafcass_reference is not None and len(a.cafcass_reference) > 64:
-        errors.append(("cafcass_reference", "must be at most 64 characters"))
-    _raise_if(errors)
-    assert a.reason is not None
-    d.referred_on = a.referred_on
-    d.cafcass_reference = a.cafcass_reference
-    if not a.alongside:
-        if t.stage != d.stage:
-            _move_to(s, d, p, t.stage, now)
-        _stop_clock(d)
-    details = {
-        "alongside": a.alongside,
-        "referred_on": a.referred_on,
-        "cafcass_reference": a.cafcass_reference,
-    }
-    return Effect(texts={"reason": a.reason}, details=details)
-
-
-def _close(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    _require_text(errors, "outcome", a.outcome)
-    if a.outcome_code is not None and a.outcome_code not in OUTCOME_CODES:
-        errors.append(("outcome_code", f"must be one of: {', '.join(OUTCOME_CODES)}"))
-    _raise_if(errors)
-    assert a.outcome is not None
-    d.ended_at = now
-    d.outcome_code = a.outcome_code
-    _stop_clock(d)
-    _current_entry(s, d).left_at = now
-    return Effect(texts={"outcome": a.outcome}, details={"outcome_code": a.outcome_code})
-
-
-def _withdraw(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    _require_text(errors, "reason", a.reason)
-    _raise_if(errors)
-    assert a.reason is not None
-    d.ended_at = now
-    _stop_clock(d)
-    _current_entry(s, d).left_at = now
-    return Effect(texts={"reason": a.reason})
-
-
-def _hold(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    _require_text(errors, "reason", a.reason)
-    if a.review_on is None:
-        errors.append(("review_on", "is required: the date to review the hold (YYYY-MM-DD)"))
-    _raise_if(errors)
-    assert a.reason is not None
-    calendar = calendar_for(p.calendar)
-    stage = p.stage(d.stage)
-    d.held_at = now
-    d.hold_review_on = a.review_on
-    if d.due_at is not None and stage.respond_within is not None and stage.respond_within.is_working_days:
-        today = now.astimezone(calendar.tz).date()
-        d.hold_remaining_working_days = calendar.working_days_between(
-            today, d.due_at.astimezone(calendar.tz).date()
-        )
-    elif d.due_at is not None:
-        d.hold_remaining_seconds = max(0, int((d.due_at - now).total_seconds()))
-    d.due_at = d.escalate_at = d.next_reminder_at = None
-    return Effect(
-        texts={"reason": a.reason},
-        details={
-            "review_on": a.review_on,
-            "remaining_working_days": d.hold_remaining_working_days,
-            "remaining_seconds": d.hold_remaining_seconds,
-        },
-    )
-
-
-def _resume(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    calendar = calendar_for(p.calendar)
-    if d.hold_remaining_working_days is not None:
-        remaining = d.hold_remaining_working_days
-        ts = Timescale(working_days=remaining, duration=None, text=f"{remaining}wd")
-        deadline = calendar.deadline(now, ts)
-        d.due_at, d.escalate_at = deadline.due_at, deadline.escalate_at
-    elif d.hold_remaining_seconds is not None:
-        d.due_at = d.escalate_at = now + timedelta(seconds=d.hold_remaining_seconds)
-    details = {
-        "remaining_working_days": d.hold_remaining_working_days,
-        "remaining_seconds": d.hold_remaining_seconds,
-    }
-    d.held_at = d.hold_review_on = None
-    d.hold_remaining_working_days = d.hold_remaining_seconds = None
-    d.next_reminder_at = _next_reminder(p, p.stage(d.stage), d.due_at, now)
-    _sync_entry_deadline(s, d)
-    return Effect(texts=_optional_reason(a.reason), details=details)
-
-
-def _extend(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    _require_text(errors, "reason", a.reason)
-    if a.working_days is None or not 1 <= a.working_days <= 60:
-        errors.append(("working_days", "is required: a whole number of working days from 1 to 60"))
-    if d.due_at is None:
-        errors.append(("working_days", "this stage has no due date to extend"))
-    _raise_if(errors)
-    assert a.reason is not None and a.working_days is not None and d.due_at is not None
-    calendar = calendar_for(p.calendar)
-    new_due = calendar.add_working_days_to(d.due_at, a.working_days)
-    d.due_at = new_due
-    d.escalate_at = calendar.deadline(
-        new_due, Timescale(working_days=0, duration=None, text="0wd")
-    ).escalate_at
-    d.next_reminder_at = _next_reminder(p, p.stage(d.stage), d.due_at, now)
-    _sync_entry_deadline(s, d)
-    return Effect(texts={"reason": a.reason}, details={"working_days": a.working_days})
-
-
-def _reassign(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    new_owner = _named_person(s, errors, "owner_email", a.owner_email, None)
-    if a.reason is not None:
-        _check_text(errors, "reason", a.reason)
-    _raise_if(errors)
-    previous = outbox.owners_of(s, d.owner_email, d.owner_role)
-    details = {"owner_before": d.owner_email or f"role:{d.owner_role}", "owner_after": new_owner}
-    d.owner_email = new_owner
-    _current_entry(s, d).owner_email = new_owner
-    return Effect(texts=_optional_reason(a.reason), details=details, previous_owners=previous)
-
-
-def _reassign_iro(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    new_iro = _named_person(s, errors, "iro_email", a.iro_email, "iro")
-    if a.reason is not None:
-        _check_text(errors, "reason", a.reason)
-    _raise_if(errors)
-    assert new_iro is not None
-    details = {"iro_before": d.iro_email, "iro_after": new_iro}
-    if p.stage(d.stage).owner_role == "iro":
-        d.owner_email = new_iro
-        _current_entry(s, d).owner_email = new_iro
-    d.iro_email = new_iro
-    return Effect(texts=_optional_reason(a.reason), details=details)
-
-
-def _amend(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    _require_text(errors, "reason", a.reason)
-    changes = {
-        k: v
-        for k, v in (
-            ("child_ref", a.child_ref),
-            ("sibling_refs", a.sibling_refs),
-            ("categories", a.categories),
-            ("case_type", a.case_type),
-        )
-        if v is not None
-    }
-    if not changes:
-        errors.append(
-            (
-                "child_ref",
-                "name at least one field to correct: child_ref, sibling_refs, categories, case_type",
-            )
-        )
-    _check_refs_and_categories(
-        errors,
-        a.child_ref if a.child_ref is not None else d.child_ref,
-        a.sibling_refs if a.sibling_refs is not None else d.sibling_refs,
-        a.categories if a.categories is not None else d.categories,
-        a.case_type if a.case_type is not None else d.case_type,
-    )
-    _raise_if(errors)
-    assert a.reason is not None
-    before = {k: getattr(d, k) for k in changes}
-    for key, value in changes.items():
-        setattr(d, key, value.strip() if isinstance(value, str) else list(dict.fromkeys(value)))
-    return Effect(
-        texts={"reason": a.reason}, details={"before": before, "after": {k: getattr(d, k) for k in changes}}
-    )
-
-
-def _redact(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    _require_text(errors, "reason", a.reason)
-    text = s.get(AuditText, a.text_id) if a.text_id is not None else None
-    if text is None or text.dispute_id != d.id:
-        errors.append(("text_id", "must be the text_id of an entry in this dispute's audit log"))
-    elif text.redacted_at is not None:
-        errors.append(("text_id", "that text is already redacted"))
-    _raise_if(errors)
-    assert a.reason is not None and text is not None
-    text.body = REDACTED
-    text.redacted_at = now
-    return Effect(
-        texts={"reason": a.reason}, details={"redacted_text_id": text.id, "redacted_kind": text.kind}
-    )
-
-
-_EFFECTS: dict[Trigger, EffectFn] = {
-    Trigger.ACKNOWLEDGE: _acknowledge,
-    Trigger.RESPOND: _respond,
-    Trigger.RESOLVE: _resolve,
-    Trigger.REOPEN: _reopen,
-    Trigger.ESCALATE: _escalate,
-    Trigger.TIMEOUT: _timeout,
-    Trigger.REFER_TO_CAFCASS: _refer,
-    Trigger.CLOSE: _close,
-    Trigger.WITHDRAW: _withdraw,
-    Trigger.HOLD: _hold,
-    Trigger.RESUME: _resume,
-    Trigger.EXTEND: _extend,
-    Trigger.REASSIGN: _reassign,
-    Trigger.REASSIGN_IRO: _reassign_iro,
-    Trigger.AMEND: _amend,
-    Trigger.REDACT: _redact,
-}
-
-
-# ------------------------------------------------------------------------------------------- the ladder
-
-
-def _move_to(session: Session, dispute: Dispute, policy: Policy, stage_id: str, now: datetime) -> None:
-    _current_entry(session, dispute).left_at = now
-    dispute.stage = stage_id
-    dispute.acknowledged_at = dispute.responded_at = None
-    dispute.held_at = dispute.hold_review_on = None
-    dispute.hold_remaining_working_days = dispute.hold_remaining_seconds = None
-    _enter_stage(session, dispute, policy, policy.stage(stage_id), now)
-
-
-def _enter_stage(session: Session, dispute: Dispute, policy: Policy, stage: Stage, now: datetime) -> None:
-    """Open a new stage entry: its owner and its deadlines, computed once and stored on the row."""
-    if stage.owner_role == "iro":
-        owner: str | None = dispute.iro_email
-    elif stage.owner_role == "team_manager":
-        owner = dispute.team_manager_email
-    else:
-        owner = None
-    dispute.owner_email, dispute.owner_role = owner, stage.owner_role
-    dispute.stage_entry_seq += 1
-    dispute.stage_entered_at = now
-    if stage.respond_within is not None:
-        deadline = calendar_for(policy.calendar).deadline(now, stage.respond_within)
-        dispute.due_at, dispute.escalate_at = deadline.due_at, deadline.escalate_at
-    else:
-        dispute.due_at = dispute.escalate_at = None
-    dispute.next_reminder_at = _next_reminder(policy, stage, dispute.due_at, now)
-    session.add(
-        StageEntry(
-            dispute_id=dispute.id,
-            seq=dispute.stage_entry_seq,
-            stage=stage.id,
-            owner_email=owner,
-            owner_role=stage.owner_role,
-            entered_at=now,
-            due_at=dispute.due_at,
-            escalate_at=dispute.escalate_at,
-        )
-    )
-
-
-def _next_reminder(policy: Policy, stage: Stage, due_at: datetime | None, now: datetime) -> datetime | None:
-    if due_at is None:
-        return None
-    calendar = calendar_for(policy.calendar)
-    upcoming = sorted(t for t in (calendar.shift(due_at, r) for r in stage.reminders) if t > now)
-    return upcoming[0] if upcoming else None
-
-
-def _after(policy: Policy, now: datetime, timescale: Timescale) -> datetime:
-    return calendar_for(policy.calendar).deadline(now, timescale).due_at
-
-
-def _stop_clock(dispute: Dispute) -> None:
-    dispute.escalate_at = dispute.next_reminder_at = None
-
-
-def _current_entry(session: Session, dispute: Dispute) -> StageEntry:
-    entry = session.scalar(
-        select(StageEntry).where(
-            StageEntry.dispute_id == dispute.id, StageEntry.seq == dispute.stage_entry_seq
-        )
-    )
-    if entry is None:
-        for pending in session.new:
-            if (
-                isinstance(pending, StageEntry)
-                and pending.dispute_id == dispute.id
-                and pending.seq == dispute.stage_entry_seq
-            ):
-                return pending
-        raise LookupError(f"stage entry {dispute.stage_entry_seq} of {dispute.reference} is missing")
-    return entry
-
-
-def _sync_entry_deadline(session: Session, dispute: Dispute) -> None:
-    entry = _current_entry(session, dispute)
-    entry.due_at, entry.escalate_at = dispute.due_at, dispute.escalate_at
 
 
 # ------------------------------------------------------------------------------------------- audit
@@ -930,69 +502,6 @@ def _snapshot(
         )
     )
     return DisputeSnapshot(dispute=dispute, summary=summary or "", outcome=outcome, allowed_actions=allowed)
-
-
-def _optional_reason(reason: str | None) -> dict[str, str]:
-    return {"reason": reason} if reason is not None and _present(reason) else {}
-
-
-def _present(text: str | None) -> bool:
-    return text is not None and text.strip() != ""
-
-
-def _check_text(errors: list[tuple[str, str]], name: str, value: str | None) -> None:
-    if not _present(value):
-        errors.append((name, "must not be empty"))
-    elif value is not None and len(value) > MAX_TEXT:
-        errors.append((name, f"must be at most {MAX_TEXT} characters"))
-
-
-def _require_text(errors: list[tuple[str, str]], name: str, value: str | None) -> None:
-    if value is None:
-        errors.append((name, "is required"))
-    else:
-        _check_text(errors, name, value)
-
-
-def _check_refs_and_categories(
-    errors: list[tuple[str, str]],
-    child_ref: str,
-    sibling_refs: list[str],
-    categories: list[str],
-    case_type: str,
-) -> None:
-    if not child_ref.strip():
-        errors.append(("child_ref", "must not be empty: the case management system's ID for the child"))
-    if any(not s.strip() for s in sibling_refs):
-        errors.append(("sibling_refs", "must not contain empty references"))
-    if case_type not in CASE_TYPES:
-        errors.append(("case_type", f"must be one of: {', '.join(CASE_TYPES)}"))
-    if not categories:
-        errors.append(("categories", f"name at least one of: {', '.join(CATEGORIES)}"))
-    unknown = [c for c in categories if c not in CATEGORIES]
-    if unknown:
-        errors.append(("categories", f"unknown {', '.join(unknown)}; allowed: {', '.join(CATEGORIES)}"))
-
-
-def _named_person(
-    session: Session, errors: list[tuple[str, str]], name: str, email: str | None, role: str | None
-) -> str | None:
-    if email is None or not email.strip():
-        errors.append((name, "is required"))
-        return None
-    person = session.scalar(select(Person).where(Person.email == email.strip().lower()))
-    if person is None or not person.active:
-        errors.append((name, f"{email} is not an active person in the staff directory"))
-        return None
-    if role is not None and role not in person.roles:
-        errors.append((name, f"{email} does not hold the {role} role"))
-        return None
-    return person.email
-
-
-def _raise_if(errors: list[tuple[str, str]]) -> None:
-    if errors:
-        raise InvalidInput(errors)
 
 
 def _log_transition(

@@ -9,7 +9,8 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.access import Actor, readable_by, relation_to
-from dispute_service.disputes import DisputeSnapshot, calendar_for, situation_of
+from dispute_service.disputes import DisputeSnapshot, situation_of
+from dispute_service.ladder import calendar_for
 from dispute_service.models import AuditText, Dispute
 from dispute_service.policies import policy_for
 from states.access import allowed_actions

@@ -235,7 +235,7 @@ class LadderMachine:
                 _not_alongside,
             )
             add(Trigger.CLOSE, here[State.REFERRED], here[State.CLOSED])
-            # A referral made alongside the ladder is closed with CAFCASS's outcome wherever the ladder stands.
+            # A referral made alongside the ladder closes with CAFCASS's outcome wherever the ladder stands.
             add(Trigger.CLOSE, not_referred, here[State.CLOSED], _already_referred)
 
             if i + 1 < len(stages):

@@ -22,7 +22,8 @@ from api.schemas import (
     RaiseIn,
 )
 from dispute_service import disputes
-from dispute_service.disputes import ActionInput, DisputeSnapshot, RaiseInput
+from dispute_service.disputes import DisputeSnapshot
+from dispute_service.inputs import ActionInput, RaiseInput
 from dispute_service.queries import DisputeFilters, list_disputes
 from states.policy import Policy
 

@@ -49,13 +49,13 @@ def test_one_winner_per_version(
     headers = {IRO: token_for(IRO), MANAGER: token_for(MANAGER)}
     url = f"/api/v1/disputes/{d['id']}/actions"
     version = d["version"]
+    choices = [
+        (IRO, "escalate", {"reason": "race"}),
+        (MANAGER, "escalate", {"reason": "race"}),
+        (IRO, "extend", {"working_days": 2, "reason": "race"}),
+        (MANAGER, "extend", {"working_days": 1, "reason": "race"}),
+    ]
     for _ in range(3):
-        choices = [
-            (IRO, "escalate", {"reason": "race"}),
-            (MANAGER, "escalate", {"reason": "race"}),
-            (IRO, "extend", {"working_days": 2, "reason": "race"}),
-            (MANAGER, "extend", {"working_days": 1, "reason": "race"}),
-        ]
 
         def call(i: int, v: int = version) -> Any:
             who, trigger, body = choices[i % len(choices)]

@@ -145,7 +145,7 @@ def test_start_stage_bypass_and_human_rights_rule(
 ) -> None:
     d = raise_dispute(start_stage="head_of_service", reason="Urgent: placement breakdown.")
     assert (d["stage"], d["owner"], d["owner_role"]) == ("head_of_service", None, "head_of_service")
-    # A Head of Service reads it because their stage was reached; a Head of Corporate Parenting never owned it.
+    # Head of Service reads it: their stage was reached. Head of Corporate Parenting never owned it.
     assert (
         client.get(f"/api/v1/disputes/{d['id']}", headers=token_for("hos@example.gov.uk")).status_code == 200
     )

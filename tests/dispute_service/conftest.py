@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service import disputes
 from dispute_service.access import Actor
-from dispute_service.disputes import DisputeSnapshot, RaiseInput
+from dispute_service.disputes import DisputeSnapshot
+from dispute_service.inputs import RaiseInput
 from states.policy import Policy, load_default_policy
 
 IRO = Actor("iro@example.gov.uk", frozenset({"iro"}))

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from dispute_service import disputes
 from dispute_service.cli import app
-from dispute_service.disputes import ActionInput, DisputeSnapshot
+from dispute_service.disputes import DisputeSnapshot
+from dispute_service.inputs import ActionInput
 from states.policy import Policy
 from tests.dispute_service.conftest import IRO, TM
 

@@ -13,8 +13,9 @@ from structlog.testing import capture_logs
 
 from dispute_service import disputes
 from dispute_service.access import system_actor
-from dispute_service.disputes import ActionInput, DisputeSnapshot
+from dispute_service.disputes import DisputeSnapshot
 from dispute_service.errors import NotAllowedNow, UnknownTrigger
+from dispute_service.inputs import ActionInput
 from dispute_service.models import AuditEntry, Notification, StageEntry
 from states.policy import Policy
 from tests.dispute_service.conftest import IRO, TM

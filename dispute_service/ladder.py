@@ -1,0 +1,98 @@
+"""Moving a dispute between stages: stage entries, owners, and deadlines stored on the row."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dispute_service.models import Dispute, StageEntry
+from states.calendar import WorkingCalendar
+from states.policy import CalendarConfig, Policy, Stage
+from states.timescale import Timescale
+
+
+@lru_cache(maxsize=32)
+def calendar_for(config: CalendarConfig) -> WorkingCalendar:
+    return WorkingCalendar(config)
+
+
+def move_to(session: Session, dispute: Dispute, policy: Policy, stage_id: str, now: datetime) -> None:
+    current_entry(session, dispute).left_at = now
+    dispute.stage = stage_id
+    dispute.acknowledged_at = dispute.responded_at = None
+    dispute.held_at = dispute.hold_review_on = None
+    dispute.hold_remaining_working_days = dispute.hold_remaining_seconds = None
+    enter_stage(session, dispute, policy, policy.stage(stage_id), now)
+
+
+def enter_stage(session: Session, dispute: Dispute, policy: Policy, stage: Stage, now: datetime) -> None:
+    """Open a new stage entry: its owner and its deadlines, computed once and stored on the row."""
+    if stage.owner_role == "iro":
+        owner: str | None = dispute.iro_email
+    elif stage.owner_role == "team_manager":
+        owner = dispute.team_manager_email
+    else:
+        owner = None
+    dispute.owner_email, dispute.owner_role = owner, stage.owner_role
+    dispute.stage_entry_seq += 1
+    dispute.stage_entered_at = now
+    if stage.respond_within is not None:
+        deadline = calendar_for(policy.calendar).deadline(now, stage.respond_within)
+        dispute.due_at, dispute.escalate_at = deadline.due_at, deadline.escalate_at
+    else:
+        dispute.due_at = dispute.escalate_at = None
+    dispute.next_reminder_at = next_reminder(policy, stage, dispute.due_at, now)
+    session.add(
+        StageEntry(
+            dispute_id=dispute.id,
+            seq=dispute.stage_entry_seq,
+            stage=stage.id,
+            owner_email=owner,
+            owner_role=stage.owner_role,
+            entered_at=now,
+            due_at=dispute.due_at,
+            escalate_at=dispute.escalate_at,
+        )
+    )
+
+
+def next_reminder(policy: Policy, stage: Stage, due_at: datetime | None, now: datetime) -> datetime | None:
+    if due_at is None:
+        return None
+    calendar = calendar_for(policy.calendar)
+    upcoming = sorted(t for t in (calendar.shift(due_at, r) for r in stage.reminders) if t > now)
+    return upcoming[0] if upcoming else None
+
+
+def after(policy: Policy, now: datetime, timescale: Timescale) -> datetime:
+    return calendar_for(policy.calendar).deadline(now, timescale).due_at
+
+
+def stop_clock(dispute: Dispute) -> None:
+    dispute.escalate_at = dispute.next_reminder_at = None
+
+
+def current_entry(session: Session, dispute: Dispute) -> StageEntry:
+    entry = session.scalar(
+        select(StageEntry).where(
+            StageEntry.dispute_id == dispute.id, StageEntry.seq == dispute.stage_entry_seq
+        )
+    )
+    if entry is None:
+        for pending in session.new:
+            if (
+                isinstance(pending, StageEntry)
+                and pending.dispute_id == dispute.id
+                and pending.seq == dispute.stage_entry_seq
+            ):
+                return pending
+        raise LookupError(f"stage entry {dispute.stage_entry_seq} of {dispute.reference} is missing")
+    return entry
+
+
+def sync_entry_deadline(session: Session, dispute: Dispute) -> None:
+    entry = current_entry(session, dispute)
+    entry.due_at, entry.escalate_at = dispute.due_at, dispute.escalate_at
