@@ -47,6 +47,7 @@ from states.access import allowed_actions, may_ever_use
 from states.calendar import WorkingCalendar
 from states.machine import (
     ACTION_TRIGGERS,
+    SYSTEM_TRIGGERS,
     Position,
     Request,
     Situation,
@@ -292,9 +293,12 @@ def apply_trigger(
     `before_commit` lets a caller add its own writes to the same transaction (an email link marks itself
     used there, so the link and the action commit together).
     """
-    known = [t.value for t in ACTION_TRIGGERS] + ([Trigger.TIMEOUT.value] if actor.is_system else [])
+    known = [t.value for t in ACTION_TRIGGERS] + (
+        [t.value for t in SYSTEM_TRIGGERS] if actor.is_system else []
+    )
     with sessions() as session, session.begin():
-        dispute = _load(session, dispute_id, actor, lock=True)
+        # The scheduler skips a row another replica holds: that replica is already acting on it.
+        dispute = _load(session, dispute_id, actor, lock=True, skip_locked=actor.is_system)
         if trigger not in known:
             raise UnknownTrigger(trigger, [t.value for t in ACTION_TRIGGERS])
         dispute_policy = policy_for(session, dispute.policy_id, policy)
@@ -312,8 +316,8 @@ def apply_trigger(
             target = machine.fire(
                 trigger, situation, Request(now=now, to_stage=data.to_stage, alongside=data.alongside)
             )
-            if trigger == Trigger.TIMEOUT:
-                _check_timeout_due(dispute, data, now)
+            if trigger in SYSTEM_TRIGGERS:
+                _check_timer_due(dispute, dispute_policy, Trigger(trigger), data, now)
         except ladder.NotAllowedNow:
             allowed = allowed_actions(machine, situation, relation, Request(now=now))
             raise NotAllowedNow(trigger, dispute.stage, dispute.state, allowed) from None
@@ -344,11 +348,37 @@ def apply_trigger(
     return snapshot
 
 
-def _check_timeout_due(dispute: Dispute, data: ActionInput, now: datetime) -> None:
+def _check_timer_due(
+    dispute: Dispute, policy: Policy, trigger: Trigger, data: ActionInput, now: datetime
+) -> None:
+    """Re-check a scheduler's claim inside the transaction: the sweep's query only narrows."""
+    refused = ladder.NotAllowedNow(trigger.value, Position(dispute.stage, State(dispute.state)))
     if dispute.escalate_at is None or dispute.escalate_at > now:
-        raise ladder.NotAllowedNow("timeout", Position(dispute.stage, State(dispute.state)))
+        raise refused
+    # One timeout per stage entry: a stale claim on an entry already left is refused.
     if data.stage_entry_seq is not None and data.stage_entry_seq != dispute.stage_entry_seq:
-        raise ladder.NotAllowedNow("timeout", Position(dispute.stage, State(dispute.state)))
+        raise refused
+    if escalation_deferred_to(dispute, policy) is not None:
+        if trigger is Trigger.TIMEOUT:
+            raise refused
+    elif trigger is Trigger.DEFER:
+        raise refused
+
+
+def escalation_deferred_to(dispute: Dispute, policy: Policy) -> datetime | None:
+    """Where the escalation moves when its day has become non-working under the current calendar.
+
+    Only working-day timescales move: an ISO-8601 duration is exact by design.
+    """
+    stage = policy.stage(dispute.stage)
+    if (
+        dispute.escalate_at is None
+        or stage.respond_within is None
+        or not stage.respond_within.is_working_days
+    ):
+        return None
+    moved = calendar_for(policy.calendar).next_working_moment(dispute.escalate_at)
+    return moved if moved != dispute.escalate_at else None
 
 
 def _role_of(actor: Actor) -> str | None:
@@ -460,12 +490,14 @@ def _queue_emails(
 # ------------------------------------------------------------------------------------------- helpers
 
 
-def _load(session: Session, dispute_id: uuid.UUID, actor: Actor, *, lock: bool) -> Dispute:
+def _load(
+    session: Session, dispute_id: uuid.UUID, actor: Actor, *, lock: bool, skip_locked: bool = False
+) -> Dispute:
     query = select(Dispute).where(Dispute.id == dispute_id)
     if lock:
         # PostgreSQL: the row lock serialises triggers on one dispute across replicas. SQLite already holds
         # the database write lock from BEGIN IMMEDIATE, and ignores FOR UPDATE.
-        query = query.with_for_update()
+        query = query.with_for_update(skip_locked=skip_locked)
     dispute = session.scalar(query)
     if dispute is None or not can_read(session, dispute, actor):
         raise DisputeNotFound(f"no dispute {dispute_id} that you can see")

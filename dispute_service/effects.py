@@ -321,6 +321,19 @@ def _redact(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now:
     )
 
 
+def _defer(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
+    calendar = calendar_for(p.calendar)
+    assert d.escalate_at is not None
+    was = d.escalate_at
+    day = was.astimezone(calendar.tz).date()
+    d.escalate_at = calendar.next_working_moment(was)
+    sync_entry_deadline(s, d)
+    why = calendar.non_working_reason(day)
+    return Effect(
+        details={"reason": f"{day.isoformat()} is no longer a working day ({why})", "escalate_at_was": was}
+    )
+
+
 EFFECTS: dict[Trigger, EffectFn] = {
     Trigger.ACKNOWLEDGE: _acknowledge,
     Trigger.RESPOND: _respond,
@@ -328,6 +341,7 @@ EFFECTS: dict[Trigger, EffectFn] = {
     Trigger.REOPEN: _reopen,
     Trigger.ESCALATE: _escalate,
     Trigger.TIMEOUT: _timeout,
+    Trigger.DEFER: _defer,
     Trigger.REFER_TO_CAFCASS: _refer,
     Trigger.CLOSE: _close,
     Trigger.WITHDRAW: _withdraw,

@@ -32,10 +32,10 @@ def owners_of(session: Session, owner_email: str | None, owner_role: str) -> lis
     return sorted(set(people_with_role(session, "admin")) | set(people_with_role(session, "iro_manager")))
 
 
-def message_id(dispute: Dispute, audit_seq: int, template: str, recipient: str) -> str:
-    # Stable, so a resend after a crash is recognisably the same email.
-    digest = hashlib.sha256(f"{dispute.id}|{audit_seq}|{template}|{recipient}".encode()).hexdigest()[:24]
-    return f"<{dispute.reference}.{audit_seq}.{template}.{digest}@dispute-service>"
+def message_id(dispute: Dispute, occasion: str, template: str, recipient: str) -> str:
+    """Stable, so a resend after a crash is recognisably the same email; unique, so it is queued once."""
+    digest = hashlib.sha256(f"{dispute.id}|{occasion}|{template}|{recipient}".encode()).hexdigest()[:24]
+    return f"<{dispute.reference}.{template}.{digest}@dispute-service>"
 
 
 def queue(
@@ -46,7 +46,11 @@ def queue(
     template: str,
     recipients: Iterable[str],
     now: datetime,
+    occasion: str | None = None,
 ) -> int:
+    """Queue one row per recipient. `occasion` names what the email is about when it is not an audit
+    entry (a reminder is keyed by its stage entry and time), so the same occasion is never queued twice."""
+    occasion = occasion or f"audit:{audit_seq}"
     queued = 0
     for recipient in dict.fromkeys(recipients):
         session.add(
@@ -66,7 +70,7 @@ def queue(
                 status="pending",
                 attempts=0,
                 next_attempt_at=now,
-                message_id=message_id(dispute, audit_seq, template, recipient),
+                message_id=message_id(dispute, occasion, template, recipient),
                 created_at=now,
             )
         )

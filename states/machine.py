@@ -55,10 +55,15 @@ class Trigger(StrEnum):
     REASSIGN_IRO = "reassign_iro"
     AMEND = "amend"
     REDACT = "redact"
+    # The scheduler's own: an escalation day that became non-working (a closure day added since) moves on.
+    DEFER = "defer"
 
 
-# `raise` is POST /disputes and `timeout` belongs to the scheduler: neither is ever offered to a caller.
-ACTION_TRIGGERS: tuple[Trigger, ...] = tuple(t for t in Trigger if t not in (Trigger.RAISE, Trigger.TIMEOUT))
+# `raise` is POST /disputes; `timeout` and `defer` belong to the scheduler. None is ever offered to a caller.
+SYSTEM_TRIGGERS: tuple[Trigger, ...] = (Trigger.TIMEOUT, Trigger.DEFER)
+ACTION_TRIGGERS: tuple[Trigger, ...] = tuple(
+    t for t in Trigger if t is not Trigger.RAISE and t not in SYSTEM_TRIGGERS
+)
 
 CASE_TYPES = ("looked_after", "child_protection", "care_leaver")
 CATEGORIES = (
@@ -218,6 +223,7 @@ class LadderMachine:
             add(Trigger.HOLD, here[State.AWAITING_RESPONSE], here[State.ON_HOLD])
             add(Trigger.RESUME, here[State.ON_HOLD], here[State.AWAITING_RESPONSE])
             add(Trigger.EXTEND, here[State.AWAITING_RESPONSE], None)
+            add(Trigger.DEFER, here[State.AWAITING_RESPONSE], None)
             add(Trigger.WITHDRAW, [here[st] for st in open_states], here[State.WITHDRAWN])
             add(Trigger.REASSIGN, [here[st] for st in open_states], None)
             add(Trigger.REASSIGN_IRO, [here[st] for st in open_states] + [here[State.RESOLVED]], None)

@@ -1,5 +1,8 @@
-"""Property test: schemathesis sends generated requests to every operation of /openapi.json (SPEC section 5:
-"Bad input never causes a 500"; every error is application/problem+json)."""
+"""Bad input never causes a 500, and every refusal is application/problem+json (SPEC sections 3 and 5).
+
+The property test has schemathesis send generated requests to every operation of /openapi.json as an admin
+or an IRO. The named cases below it are inputs found by hand that the generator rarely reaches.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +12,42 @@ from typing import Any
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis import Case
-from schemathesis.specs.openapi.checks import content_type_conformance
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    ignored_auth,
+    missing_required_header,
+    response_headers_conformance,
+    response_schema_conformance,
+    unsupported_method,
+)
 
 from api.app import create_app
 from dispute_service.config import Settings
 
+Tokens = Callable[[str], dict[str, str]]
 ADMIN = "admin@example.gov.uk"
 IRO = "iro@example.gov.uk"
+TM = "tm@example.gov.uk"
+PROBLEM = "application/problem+json"
+
+# Checks that hold today. Left out, and reported: content_type_conformance (every refusal is sent as
+# application/problem+json but documented as application/json), status_code_conformance (a body that is not
+# UTF-8 gets an undeclared 400), positive_data_acceptance (the schema cannot say that team_manager_email is
+# required at the default start stage, and email-validator refuses addresses such as a@localhost or a@x.test
+# that JSON Schema's "email" format allows) and negative_data_rejection (unknown query parameters and headers
+# are ignored, as FastAPI does).
+CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    response_headers_conformance,
+    ignored_auth,
+    missing_required_header,
+    unsupported_method,
+]
 
 
 class CurrentApp:
@@ -33,29 +62,266 @@ class CurrentApp:
 
 
 current = CurrentApp()
-# The document does not depend on the database, so it is read from an app that never starts.
+# The document does not depend on the database, so it is read from an app that is never started.
 schema = schemathesis.openapi.from_dict(create_app(Settings(_env_file=None)).openapi())  # type: ignore[call-arg]
 schema.app = current
 
 
 @pytest.fixture
-def backend() -> str:
-    # SQLite only: this test is about the HTTP surface, and the database tests cover both backends.
-    return "sqlite"
-
-
-@pytest.fixture
-def fuzz_app(settings: Settings, clock: Any, staff: list[str]) -> Iterator[FastAPI]:
-    # schemathesis runs the lifespan on the first request and ends it when the test ends.
+def fuzz_app(backend: str, settings: Settings, clock: Any, staff: list[str]) -> Iterator[FastAPI]:
+    if backend != "sqlite":
+        pytest.skip("the generated run is SQLite only; the named cases below run on both databases")
+    # schemathesis starts the lifespan on the first request and ends it when the test ends.
     current.app = create_app(settings, clock=clock)
     yield current.app
     current.app = None
 
 
+def _content_type(response: Any) -> str:
+    # httpx gives a string; schemathesis's Response gives a list of the header's values.
+    value = response.headers.get("content-type") or ""
+    return str(value[0] if isinstance(value, list) else value)
+
+
+def assert_problem_unless_ok(response: Any) -> None:
+    status = response.status_code
+    assert status < 500, f"{status}: {response.text[:500]}"
+    if 400 <= status < 500:
+        assert _content_type(response).startswith(PROBLEM), (status, response.headers)
+        body = response.json()
+        assert body["status"] == status
+        assert isinstance(body["type"], str) and isinstance(body["title"], str)
+        assert isinstance(body["detail"], str) and body["detail"]
+
+
 @schema.given(who=st.sampled_from([ADMIN, IRO]))
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-def test_generated_requests_never_get_a_5xx(
-    case: Case, who: str, fuzz_app: FastAPI, token_for: Callable[[str], dict[str, str]]
+def test_generated_requests_get_no_5xx_and_problem_details(
+    case: Case, who: str, fuzz_app: FastAPI, token_for: Tokens
 ) -> None:
-    case.call_and_validate(headers=token_for(who), excluded_checks=[content_type_conformance])
+    response = case.call(headers=token_for(who))
+    assert_problem_unless_ok(response)
+    case.validate_response(response, checks=CHECKS)
+
+
+# --- named inputs, on both databases -------------------------------------------------------------------
+
+BUG_NUL = "BUG: a NUL character in a string reaches PostgreSQL, which refuses it: 500 (DataError)"
+BUG_BIG_INT = "BUG: an integer beyond the database's column range is not refused by validation: 500"
+
+
+def _raise_body(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "child_ref": "LCS-000999",
+        "case_type": "looked_after",
+        "categories": ["contact"],
+        "summary": "A summary",
+        "team_manager_email": TM,
+    }
+    return {**body, **overrides}
+
+
+# (id, method, path, body, who, backends on which it is a known bug)
+ANY_BACKEND = ("sqlite", "postgres")
+NAMED: list[tuple[str, str, str, Any, str, tuple[str, ...], str]] = [
+    (
+        "offset-2**63",
+        "GET",
+        "/api/v1/disputes?offset=9223372036854775808",
+        None,
+        IRO,
+        ANY_BACKEND,
+        BUG_BIG_INT,
+    ),
+    (
+        "offset-huge",
+        "GET",
+        "/api/v1/disputes?offset=99999999999999999999",
+        None,
+        IRO,
+        ANY_BACKEND,
+        BUG_BIG_INT,
+    ),
+    ("limit-huge", "GET", "/api/v1/disputes?limit=99999999999999999999", None, IRO, (), ""),
+    ("child_ref-nul", "GET", "/api/v1/disputes?child_ref=a%00b", None, IRO, ("postgres",), BUG_NUL),
+    ("iro-nul", "GET", "/api/v1/disputes?iro=a%00b", None, ADMIN, ("postgres",), BUG_NUL),
+    ("owner-nul", "GET", "/api/v1/disputes?owner=a%00b", None, ADMIN, ("postgres",), BUG_NUL),
+    ("state-nul", "GET", "/api/v1/disputes?state=a%00b", None, ADMIN, ("postgres",), BUG_NUL),
+    ("stage-nul", "GET", "/api/v1/disputes?stage=a%00b", None, ADMIN, ("postgres",), BUG_NUL),
+    (
+        "dates-reversed",
+        "GET",
+        "/api/v1/disputes?raised_from=9999-12-31&raised_to=0001-01-01",
+        None,
+        IRO,
+        (),
+        "",
+    ),
+    ("bad-uuid", "GET", "/api/v1/disputes/not-a-uuid", None, IRO, (), ""),
+    (
+        "raise-summary-nul",
+        "POST",
+        "/api/v1/disputes",
+        _raise_body(summary="a\x00b"),
+        IRO,
+        ("postgres",),
+        BUG_NUL,
+    ),
+    (
+        "raise-reason-nul",
+        "POST",
+        "/api/v1/disputes",
+        _raise_body(start_stage="team_manager", reason="a\x00b"),
+        IRO,
+        ("postgres",),
+        BUG_NUL,
+    ),
+    (
+        "raise-start-stage-nul",
+        "POST",
+        "/api/v1/disputes",
+        _raise_body(start_stage="a\x00b", reason="r"),
+        IRO,
+        (),
+        "",
+    ),
+    ("raise-not-an-object", "POST", "/api/v1/disputes", [1, 2], IRO, (), ""),
+    (
+        "person-name-nul",
+        "POST",
+        "/api/v1/people",
+        {"name": "a\x00b", "email": "n@example.gov.uk", "roles": ["iro"]},
+        ADMIN,
+        ("postgres",),
+        BUG_NUL,
+    ),
+    (
+        "patch-path-nul",
+        "PATCH",
+        "/api/v1/people/a%00b@example.gov.uk",
+        {"name": "x"},
+        ADMIN,
+        ("postgres",),
+        BUG_NUL,
+    ),
+    ("patch-name-nul", "PATCH", f"/api/v1/people/{TM}", {"name": "a\x00b"}, ADMIN, ("postgres",), BUG_NUL),
+    ("unknown-trigger-nul", "POST", "/api/v1/disputes/{id}/actions/a%00b", {}, IRO, (), ""),
+    (
+        "withdraw-reason-nul",
+        "POST",
+        "/api/v1/disputes/{id}/actions/withdraw",
+        {"reason": "a\x00b"},
+        IRO,
+        ("postgres",),
+        BUG_NUL,
+    ),
+    (
+        "hold-reason-nul",
+        "POST",
+        "/api/v1/disputes/{id}/actions/hold",
+        {"reason": "a\x00b", "review_on": "2018-02-01"},
+        IRO,
+        ("postgres",),
+        BUG_NUL,
+    ),
+    (
+        "respond-nul",
+        "POST",
+        "/api/v1/disputes/{id}/actions/respond",
+        {"response": "a\x00b"},
+        TM,
+        ("postgres",),
+        BUG_NUL,
+    ),
+    (
+        "refer-reference-nul",
+        "POST",
+        "/api/v1/disputes/{id}/actions/refer_to_cafcass",
+        {"reason": "r", "referred_on": "2018-01-08", "cafcass_reference": "a\x00b"},
+        IRO,
+        ("postgres",),
+        BUG_NUL,
+    ),
+    (
+        "redact-text-id-2**31",
+        "POST",
+        "/api/v1/disputes/{id}/actions/redact",
+        {"text_id": 2**31, "reason": "r"},
+        ADMIN,
+        ("postgres",),
+        BUG_BIG_INT,
+    ),
+    (
+        "redact-text-id-2**63",
+        "POST",
+        "/api/v1/disputes/{id}/actions/redact",
+        {"text_id": 2**63, "reason": "r"},
+        ADMIN,
+        ANY_BACKEND,
+        BUG_BIG_INT,
+    ),
+    (
+        "expected-version-huge",
+        "POST",
+        "/api/v1/disputes/{id}/actions/withdraw",
+        {"reason": "r", "expected_version": 2**70},
+        IRO,
+        (),
+        "",
+    ),
+    (
+        "extend-days-huge",
+        "POST",
+        "/api/v1/disputes/{id}/actions/extend",
+        {"reason": "r", "working_days": 2**70},
+        IRO,
+        (),
+        "",
+    ),
+    ("body-json-null", "POST", "/api/v1/disputes/{id}/actions/acknowledge", None, TM, (), ""),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "who", "buggy_on", "reason"),
+    [pytest.param(*rest, id=name) for name, *rest in NAMED],
+)
+def test_named_bad_input_gets_no_5xx(
+    client: TestClient,
+    token_for: Tokens,
+    raise_dispute: Callable[..., dict[str, Any]],
+    backend: str,
+    request: pytest.FixtureRequest,
+    method: str,
+    path: str,
+    body: Any,
+    who: str,
+    buggy_on: tuple[str, ...],
+    reason: str,
+) -> None:
+    if backend in buggy_on:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    if "{id}" in path:
+        path = path.replace("{id}", raise_dispute()["id"])
+    response = client.request(method, path, json=body, headers=token_for(who))
+    assert_problem_unless_ok(response)
+
+
+def test_a_body_that_is_not_json_gets_422(client: TestClient, token_for: Tokens) -> None:
+    headers = {**token_for(ADMIN), "content-type": "application/json"}
+    response = client.post("/api/v1/people", content=b"{not json", headers=headers)
+    assert_problem_unless_ok(response)
+    assert response.status_code == 422
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a body that is not UTF-8 gets 400 (FastAPI's 'error parsing the body'), a status no operation "
+    "declares; SPEC section 3 says invalid input is 422",
+)
+def test_a_body_that_is_not_utf8_gets_a_declared_status(client: TestClient, token_for: Tokens) -> None:
+    headers = {**token_for(ADMIN), "content-type": "application/json"}
+    response = client.post("/api/v1/people", content='{"name": "Zo\xe9"}'.encode("latin-1"), headers=headers)
+    assert_problem_unless_ok(response)
+    assert response.status_code == 422

@@ -105,6 +105,7 @@ MIDDLE_TABLE: dict[Trigger, dict[State, Position]] = {
     Trigger.REOPEN: {RES: Position(NEXT, AR)},
     Trigger.ESCALATE: {s: Position(NEXT, AR) for s in (AR, RESP, HOLD)},
     Trigger.TIMEOUT: {AR: Position(NEXT, AR)},
+    Trigger.DEFER: {AR: Position(MIDDLE, AR)},
     Trigger.REFER_TO_CAFCASS: {s: Position(LAST, REF) for s in (AR, RESP, HOLD, AID)},
     Trigger.CLOSE: {REF: _same(CLO)},
     Trigger.WITHDRAW: {s: _same(WD) for s in OPEN},
@@ -127,7 +128,7 @@ MIDDLE_CASES = [
 
 def test_middle_table_covers_every_trigger_but_raise() -> None:
     assert set(MIDDLE_TABLE) == set(Trigger) - {Trigger.RAISE}
-    assert len(MIDDLE_CASES) == 16 * 8
+    assert len(MIDDLE_CASES) == 17 * 8
 
 
 @pytest.mark.parametrize(("state", "trigger", "expected"), MIDDLE_CASES)

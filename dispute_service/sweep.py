@@ -1,0 +1,167 @@
+"""The sweep: act on every deadline that has passed, exactly once, whatever happened to the process.
+
+The dispute rows are the only source of truth. The sweep's queries only narrow; each dispute is then
+claimed and re-checked inside the same use case the API calls (`apply_trigger`, as the system, channel
+`scheduler`), so a stale claim, a second replica or a racing manual action can never fire twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispute_service import disputes
+from dispute_service.access import system_actor
+from dispute_service.clock import Clock
+from dispute_service.errors import DisputeNotFound, NotAllowedNow, VersionConflict
+from dispute_service.inputs import ActionInput
+from dispute_service.models import Dispute
+from dispute_service.reminders import send_reminder
+from states.machine import State
+from states.policy import Policy
+
+log = structlog.get_logger("dispute_service.sweep")
+
+Sessions = sessionmaker[Session]
+BATCH = 500
+WATCHDOG_GRACE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Fired:
+    dispute_id: uuid.UUID
+    trigger: str
+    scheduled_at: datetime
+    committed_at: datetime
+
+
+@dataclass
+class SweepReport:
+    fired: list[Fired] = field(default_factory=list)
+    reminded: int = 0
+    skipped: int = 0
+    lag_seconds: float = 0.0
+    next_due_at: datetime | None = None
+
+
+def sweep(sessions: Sessions, policy: Policy, clock: Clock, *, batch: int = BATCH) -> SweepReport:
+    """Escalate (or defer) every passed escalation and send every passed reminder, oldest first."""
+    report = SweepReport()
+    now = clock()
+    report.lag_seconds = _lag(sessions, now)
+    while True:
+        due = _due_escalations(sessions, now, batch)
+        for dispute_id, entry_seq, escalate_at in due:
+            _escalate_one(sessions, policy, clock, dispute_id, entry_seq, escalate_at, report)
+        if len(due) < batch:
+            break
+    while True:
+        reminders = _due_reminders(sessions, now, batch)
+        for dispute_id, reminder_at in reminders:
+            try:
+                sent = send_reminder(sessions, policy, dispute_id, reminder_at, clock())
+            except Exception:
+                log.exception("sweep.reminder_failed", dispute_id=str(dispute_id))
+                sent = False
+            report.reminded += sent
+            report.skipped += not sent
+        if len(reminders) < batch:
+            break
+    report.next_due_at = next_due_at(sessions)
+    return report
+
+
+def _escalate_one(
+    sessions: Sessions,
+    policy: Policy,
+    clock: Clock,
+    dispute_id: uuid.UUID,
+    entry_seq: int,
+    escalate_at: datetime,
+    report: SweepReport,
+) -> None:
+    scheduler = system_actor()
+    data = ActionInput(stage_entry_seq=entry_seq)
+    for trigger in ("timeout", "defer"):
+        try:
+            disputes.apply_trigger(sessions, policy, dispute_id, trigger, scheduler, data, clock())
+        except (NotAllowedNow, DisputeNotFound, VersionConflict):
+            # Already moved on: by another replica, a manual action, or an earlier sweep. Or the escalation
+            # day is no longer a working day, in which case the `defer` below moves it.
+            continue
+        except Exception:
+            log.exception("sweep.escalation_failed", dispute_id=str(dispute_id), trigger=trigger)
+            break
+        report.fired.append(Fired(dispute_id, trigger, escalate_at, clock()))
+        return
+    report.skipped += 1
+
+
+def _due_escalations(sessions: Sessions, now: datetime, limit: int) -> list[tuple[uuid.UUID, int, datetime]]:
+    with sessions() as session, session.begin():
+        rows = session.execute(
+            select(Dispute.id, Dispute.stage_entry_seq, Dispute.escalate_at)
+            .where(Dispute.state == State.AWAITING_RESPONSE.value, Dispute.escalate_at <= now)
+            .order_by(Dispute.escalate_at)
+            .limit(limit)
+        ).all()
+    return [(r[0], r[1], r[2]) for r in rows if r[2] is not None]
+
+
+def _due_reminders(sessions: Sessions, now: datetime, limit: int) -> list[tuple[uuid.UUID, datetime]]:
+    with sessions() as session, session.begin():
+        rows = session.execute(
+            select(Dispute.id, Dispute.next_reminder_at)
+            .where(Dispute.next_reminder_at <= now)
+            .order_by(Dispute.next_reminder_at)
+            .limit(limit)
+        ).all()
+    return [(r[0], r[1]) for r in rows if r[1] is not None]
+
+
+def next_due_at(sessions: Sessions) -> datetime | None:
+    """The earliest future moment the sweep has work, so the scheduler can wake for it."""
+    with sessions() as session, session.begin():
+        escalation = session.scalar(
+            select(func.min(Dispute.escalate_at)).where(Dispute.state == State.AWAITING_RESPONSE.value)
+        )
+        reminder = session.scalar(select(func.min(Dispute.next_reminder_at)))
+    times = [t for t in (escalation, reminder) if t is not None]
+    return min(times) if times else None
+
+
+def _lag(sessions: Sessions, now: datetime) -> float:
+    with sessions() as session, session.begin():
+        oldest = session.scalar(
+            select(func.min(Dispute.escalate_at)).where(
+                Dispute.state == State.AWAITING_RESPONSE.value, Dispute.escalate_at <= now
+            )
+        )
+    return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+
+
+def overdue_deadlines(sessions: Sessions, now: datetime, grace: timedelta = WATCHDOG_GRACE) -> int:
+    """Deadlines more than `grace` past that nothing has acted on: the watchdog's one number."""
+    with sessions() as session, session.begin():
+        escalations = session.scalar(
+            select(func.count()).where(
+                Dispute.state == State.AWAITING_RESPONSE.value, Dispute.escalate_at < now - grace
+            )
+        )
+        reminders = session.scalar(select(func.count()).where(Dispute.next_reminder_at < now - grace))
+    return int(escalations or 0) + int(reminders or 0)
+
+
+def watchdog(sessions: Sessions, now: datetime, on_overdue: Callable[[int], None] | None = None) -> int:
+    overdue = overdue_deadlines(sessions, now)
+    if overdue:
+        log.error("watchdog.deadlines_overdue", overdue=overdue, grace_seconds=WATCHDOG_GRACE.total_seconds())
+    if on_overdue is not None:
+        on_overdue(overdue)
+    return overdue

@@ -1,0 +1,159 @@
+"""The sweep on an injected clock: on time, exactly once, and the closure-day rule."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispute_service import disputes
+from dispute_service.disputes import DisputeSnapshot
+from dispute_service.errors import NotAllowedNow, VersionConflict
+from dispute_service.inputs import ActionInput
+from dispute_service.models import AuditEntry, Dispute, Notification
+from dispute_service.sweep import overdue_deadlines, sweep
+from states.policy import Policy, parse_policy
+from tests.dispute_service.conftest import IRO
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def run_until(
+    sessions: sessionmaker[Session], policy: Policy, clock: Any, end: datetime, step: timedelta
+) -> None:
+    while clock.now < end:
+        clock.advance(seconds=step.total_seconds())
+        sweep(sessions, policy, clock)
+
+
+def audit(sessions: sessionmaker[Session], dispute_id: Any) -> list[AuditEntry]:
+    with sessions() as session:
+        query = select(AuditEntry).where(AuditEntry.dispute_id == dispute_id).order_by(AuditEntry.seq)
+        return list(session.scalars(query))
+
+
+def test_christmas_2017_climbs_to_cafcass_by_timeouts_alone(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    clock.now = datetime(2017, 12, 22, 10, 0, tzinfo=LONDON).astimezone(UTC)
+    d = raise_one().dispute
+    # Every 15 minutes for seven weeks: the sweep runs at 09:00 sharp on each escalation day.
+    run_until(sessions, policy, clock, datetime(2018, 2, 10, tzinfo=UTC), timedelta(minutes=15))
+
+    entries = audit(sessions, d.id)
+    timeouts = [e for e in entries if e.trigger == "timeout"]
+    assert [e.at.astimezone(LONDON).replace(tzinfo=None) for e in timeouts] == [
+        datetime(2018, 1, 4, 9, 0),
+        datetime(2018, 1, 12, 9, 0),
+        datetime(2018, 1, 22, 9, 0),
+        datetime(2018, 1, 30, 9, 0),
+        datetime(2018, 2, 7, 9, 0),
+    ]
+    assert [e.to_stage for e in timeouts] == [
+        "team_manager",
+        "head_of_corporate_parenting",
+        "head_of_service",
+        "assistant_director",
+        "cafcass",
+    ]
+    assert all(e.channel == "scheduler" and e.actor == "system" for e in timeouts)
+    assert [e.trigger for e in entries] == ["raise", *["timeout"] * 5]
+    with sessions() as session:
+        final = session.get(Dispute, d.id)
+        assert final is not None
+        assert (final.stage, final.state, final.referred_on) == ("cafcass", "awaiting_iro_decision", None)
+        exhausted = session.scalars(
+            select(Notification.recipient).where(Notification.template == "ladder_exhausted")
+        )
+        assert sorted(exhausted) == sorted([IRO.email, "iro.manager@example.gov.uk"])
+        reminders = session.scalars(select(Notification).where(Notification.template == "reminder")).all()
+        # Two reminders per timed stage (2 working days before, and on the due date), each queued once.
+        assert len(reminders) == 10
+        assert len({r.message_id for r in reminders}) == 10
+
+
+def test_a_closure_day_added_later_moves_the_escalation_and_the_audit_says_why(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    clock.now = datetime(2017, 12, 22, 10, 0, tzinfo=UTC)
+    d = raise_one().dispute
+    assert d.escalate_at == datetime(2018, 1, 4, 9, 0, tzinfo=UTC)
+    # The council closes on Thursday 4 January, after the dispute was raised.
+    closed = parse_policy(policy.text.replace("closure_days = []", 'closure_days = ["2018-01-04"]'))
+    assert closed.calendar.closure_days == (date(2018, 1, 4),)
+    run_until(sessions, closed, clock, datetime(2018, 1, 5, 12, 0, tzinfo=UTC), timedelta(minutes=30))
+
+    entries = audit(sessions, d.id)
+    assert [e.trigger for e in entries] == ["raise", "defer", "timeout"]
+    defer, timeout = entries[1], entries[2]
+    assert defer.at == datetime(2018, 1, 4, 9, 0, tzinfo=UTC)
+    assert (defer.escalate_at_before, defer.escalate_at_after) == (
+        datetime(2018, 1, 4, 9, 0, tzinfo=UTC),
+        datetime(2018, 1, 5, 9, 0, tzinfo=UTC),
+    )
+    assert "2018-01-04 is no longer a working day (closure day)" in defer.details
+    assert timeout.at == datetime(2018, 1, 5, 9, 0, tzinfo=UTC) and timeout.to_stage == "team_manager"
+
+
+def test_a_sweep_after_downtime_escalates_each_overdue_dispute_once(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    clock.now = datetime(2018, 1, 8, 10, 0, tzinfo=UTC)
+    raised = [raise_one(child_ref=f"LCS-{i}").dispute for i in range(5)]
+    clock.now = datetime(2018, 1, 16, 12, 0, tzinfo=UTC)  # a day past every escalation moment
+    assert overdue_deadlines(sessions, clock.now) == 10  # five escalations and five reminders
+    first = sweep(sessions, policy, clock)
+    second = sweep(sessions, policy, clock)
+    assert sorted(f.dispute_id for f in first.fired) == sorted(d.id for d in raised)
+    assert all(f.trigger == "timeout" for f in first.fired) and second.fired == []
+    assert overdue_deadlines(sessions, clock.now) == 0
+    for d in raised:
+        assert [e.trigger for e in audit(sessions, d.id)] == ["raise", "timeout"]
+
+
+def test_a_manual_action_racing_the_timeout_exactly_one_wins(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    for attempt in range(10):
+        clock.now = datetime(2018, 1, 8, 10, 0, tzinfo=UTC) + timedelta(days=attempt * 30)
+        d = raise_one(child_ref=f"LCS-R{attempt}").dispute
+        assert d.escalate_at is not None
+        clock.now = d.escalate_at
+        barrier = threading.Barrier(2)
+        outcome: dict[str, Any] = {}
+
+        def manual(d: Dispute = d) -> None:
+            barrier.wait()
+            try:
+                disputes.apply_trigger(
+                    sessions,
+                    policy,
+                    d.id,
+                    "escalate",
+                    IRO,
+                    ActionInput(reason="now"),
+                    clock.now,
+                    expected_version=d.version,
+                )
+                outcome["api"] = "won"
+            except (VersionConflict, NotAllowedNow) as exc:
+                outcome["api"] = type(exc).__name__
+
+        def scheduled(d: Dispute = d) -> None:
+            barrier.wait()
+            outcome["sweep"] = sum(f.dispute_id == d.id for f in sweep(sessions, policy, clock).fired)
+
+        threads = [threading.Thread(target=manual), threading.Thread(target=scheduled)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        moves = [e for e in audit(sessions, d.id) if e.trigger in ("timeout", "escalate")]
+        assert len(moves) == 1, outcome
+        assert (outcome["api"] == "won") != (outcome["sweep"] == 1), outcome
+        assert moves[0].to_stage == "team_manager"
