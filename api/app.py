@@ -12,9 +12,11 @@ from fastapi import FastAPI, Request, Response
 from api.auth import TokenVerifier
 from api.errors import add_exception_handlers
 from api.routes import disputes, health, people
+from api.scheduler import EscalationScheduler
 from dispute_service.clock import Clock, utc_now
 from dispute_service.config import Settings
 from dispute_service.database import make_engine, make_session_factory
+from dispute_service.metrics import Metrics
 
 log = structlog.get_logger("api")
 
@@ -31,11 +33,23 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         )
         app.state.engine = engine
         app.state.sessions = make_session_factory(engine)
+        app.state.metrics = Metrics(app.state.sessions, clock)
         app.state.scheduler = None
+        if settings.scheduler_enabled:
+            app.state.scheduler = EscalationScheduler(
+                app.state.sessions,
+                app.state.policy,
+                clock,
+                app.state.metrics,
+                settings.scheduler_interval_seconds,
+            )
+            app.state.scheduler.start()
         log.info("service.started", database=engine.dialect.name, scheduler=settings.scheduler_enabled)
         try:
             yield
         finally:
+            if app.state.scheduler is not None:
+                app.state.scheduler.shutdown()
             engine.dispose()
             log.info("service.stopped")
 

@@ -1,0 +1,79 @@
+"""The scheduler inside the real app: started by the lifespan, driven by the injected clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from dispute_service.config import Settings
+from tests.api.conftest import RAISE_BODY
+
+IRO = "iro@example.gov.uk"
+
+
+@pytest.fixture
+def live(settings: Settings, clock: Any, staff: list[str]) -> Iterator[TestClient]:
+    clock.now = datetime(2017, 12, 22, 10, 0, tzinfo=UTC)
+    enabled = settings.model_copy(update={"scheduler_enabled": True, "scheduler_interval_seconds": 3600})
+    with TestClient(create_app(enabled, clock=clock)) as client:
+        yield client
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def test_the_sweep_escalates_once_the_clock_passes_escalate_at(
+    live: TestClient, token_for: Callable[[str], dict[str, str]], clock: Any
+) -> None:
+    headers = token_for(IRO)
+    d = live.post("/api/v1/disputes", json=RAISE_BODY, headers=headers).json()
+    assert live.get("/readyz").json() == {"status": "ok", "database": "ok", "scheduler": "ok"}
+
+    clock.now = datetime(2018, 1, 4, 9, 0, tzinfo=UTC)
+    live.app.state.scheduler.wake()  # type: ignore[attr-defined]
+
+    def escalated() -> bool:
+        return bool(
+            live.get(f"/api/v1/disputes/{d['id']}", headers=headers).json()["stage"] == "team_manager"
+        )
+
+    wait_for(escalated)
+    audit = live.get(f"/api/v1/disputes/{d['id']}/audit", headers=headers).json()["items"]
+    assert [(e["trigger"], e["channel"], e["actor"]) for e in audit] == [
+        ("raise", "api", IRO),
+        ("timeout", "scheduler", "system"),
+    ]
+    metrics = live.get("/metrics").text
+    assert 'disputes_open{stage="team_manager"} 1.0' in metrics
+    assert 'dispute_escalations_total{kind="automatic"} 1.0' in metrics
+    assert 'dispute_escalations_total{kind="manual"} 0.0' in metrics
+    assert "dispute_overdue_deadlines 0.0" in metrics
+    assert "dispute_sweep_lag_seconds" in metrics
+
+
+def test_an_api_only_replica_runs_no_scheduler(
+    client: TestClient, token_for: Callable[[str], dict[str, str]], clock: Any
+) -> None:
+    assert client.get("/readyz").json()["scheduler"] == "disabled"
+    assert client.app.state.scheduler is None  # type: ignore[attr-defined]
+    clock.now = datetime(2018, 1, 4, 9, 0, tzinfo=UTC)
+    d = client.post("/api/v1/disputes", json=RAISE_BODY, headers=token_for(IRO)).json()
+    clock.now = datetime(2019, 1, 1, tzinfo=UTC)
+    # The overdue deadline shows up in the metrics, for the watchdog's alert.
+    assert "dispute_overdue_deadlines 2.0" in client.get("/metrics").text
+    assert (
+        client.get(f"/api/v1/disputes/{d['id']}", headers=token_for(IRO)).json()["stage"]
+        == "quality_assurance"
+    )
