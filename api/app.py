@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 
 from api.auth import TokenVerifier
-from api.errors import add_exception_handlers
+from api.errors import add_exception_handlers, document_problem_schema
 from api.routes import disputes, health, people
 from api.scheduler import EscalationScheduler
 from dispute_service.clock import Clock, utc_now
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.clock = clock
     app.state.verifier = TokenVerifier(settings)
     add_exception_handlers(app)
+    document_problem_schema(app)
 
     @app.middleware("http")
     async def bind_request_id(

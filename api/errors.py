@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas import Problem
 from dispute_service.errors import (
     DisputeNotFound,
     DomainError,
@@ -36,6 +37,21 @@ _MAP: dict[type[DomainError], tuple[int, str, str]] = {
     PersonConflict: (409, "conflict", "Conflict"),
     InvalidInput: (422, "invalid-input", "Invalid input"),
 }
+
+
+_DESCRIPTIONS = {
+    401: "No valid token, or its person is unknown or inactive",
+    403: "The caller may never do this",
+    404: "Unknown, or not yours to read",
+    409: "Not allowed now (with allowed_actions), a stale expected_version, or a conflict",
+    422: "Invalid input (with errors naming each field)",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for refusals, documented with the media type they are really sent with."""
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {s: {"description": _DESCRIPTIONS[s], "content": {PROBLEM: {"schema": schema}}} for s in statuses}
 
 
 def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -80,6 +96,23 @@ def _message(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def document_problem_schema(app: FastAPI) -> None:
+    """Refusals are documented as application/problem+json, which FastAPI's `model=` cannot express, so the
+    Problem schema is added to the components by hand."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                Problem.model_json_schema()
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
@@ -93,5 +126,9 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body" (a body that is not UTF-8, say) is invalid input too.
+            errors = [{"field": "body", "message": f"could not be read: {exc.detail}"}]
+            return problem(422, "invalid-input", "Invalid input", errors[0]["message"], errors=errors)
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return problem(exc.status_code, slug, str(exc.detail), str(exc.detail))

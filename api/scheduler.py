@@ -7,6 +7,9 @@ short interval is not needed for punctuality.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -15,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.clock import Clock
 from dispute_service.metrics import Metrics
-from dispute_service.sweep import sweep, watchdog
+from dispute_service.sweep import SweepReport, sweep, watchdog
 from states.policy import Policy
 
 log = structlog.get_logger("api.scheduler")
@@ -25,8 +28,16 @@ WATCHDOG_SECONDS = 60
 
 class EscalationScheduler:
     def __init__(
-        self, sessions: sessionmaker[Session], policy: Policy, clock: Clock, metrics: Metrics, interval: float
+        self,
+        sessions: sessionmaker[Session],
+        policy: Policy,
+        clock: Clock,
+        metrics: Metrics,
+        interval: float,
+        on_report: Callable[[SweepReport], None] | None = None,
     ) -> None:
+        self._on_report = on_report
+        self._woken = threading.Event()
         self._sessions = sessions
         self._policy = policy
         self._clock = clock
@@ -55,32 +66,44 @@ class EscalationScheduler:
             self._scheduler.shutdown(wait=True)
 
     def wake(self) -> None:
-        """Run the sweep now, e.g. after a commit that set an earlier deadline."""
+        """Sweep now, e.g. after a commit that set an earlier deadline."""
+        self._woken.set()
         if self._scheduler.running:
             self._scheduler.modify_job("sweep", next_run_time=datetime.now(UTC))
 
     def run_sweep(self) -> None:
+        """Sweep, then keep sweeping at each next deadline that falls before the next interval run.
+
+        Polling alone would add up to one interval of lateness. Re-scheduling the APScheduler job for the
+        next deadline does not help under load: that run is skipped while this one is still finishing
+        (max_instances=1) and the deadline waits a whole interval (measured: p50 lateness 0.95 s).
+        """
+        budget_ends = time.monotonic() + self._interval * 0.9
         structlog.contextvars.bind_contextvars(job="sweep")
         try:
-            report = sweep(self._sessions, self._policy, self._clock)
+            while True:
+                self._woken.clear()
+                report = sweep(self._sessions, self._policy, self._clock)
+                self._record(report)
+                if report.next_due_at is None:
+                    return
+                wait = (report.next_due_at - self._clock()).total_seconds()
+                if time.monotonic() + max(wait, 0.0) >= budget_ends:
+                    return
+                if wait > 0:
+                    self._woken.wait(wait)
         except Exception:
             log.exception("sweep.failed")
-            return
         finally:
             structlog.contextvars.unbind_contextvars("job")
+
+    def _record(self, report: SweepReport) -> None:
+        if self._on_report is not None:
+            self._on_report(report)
         self._metrics.sweep_lag.set(report.lag_seconds)
         self._metrics.sweep_runs.set(datetime.now(UTC).timestamp())
         if report.fired or report.reminded:
             log.info("sweep.done", fired=len(report.fired), reminded=report.reminded, lag=report.lag_seconds)
-        self._wake_at(report.next_due_at)
-
-    def _wake_at(self, due: datetime | None) -> None:
-        """Polling alone would add up to one interval of lateness; wake exactly at the next deadline."""
-        if due is None or not self._scheduler.running:
-            return
-        job = self._scheduler.get_job("sweep")
-        if job is not None and job.next_run_time is not None and due < job.next_run_time:
-            job.modify(next_run_time=max(due, datetime.now(UTC)))
 
     def run_watchdog(self) -> None:
         try:

@@ -32,6 +32,8 @@ Role = Literal[
 ]
 OutcomeCode = Literal["action_agreed", "plan_changed", "service_provided", "explanation_accepted", "other"]
 REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+# The database's INTEGER: a larger number could never match a row, and would overflow the driver.
+MAX_INT = 2**31 - 1
 
 
 class Strict(BaseModel):
@@ -51,7 +53,7 @@ class RaiseIn(Strict):
 
 
 class ActionIn(Strict):
-    expected_version: int | None = Field(default=None, ge=1)
+    expected_version: int | None = Field(default=None, ge=1, le=MAX_INT)
     reason: str | None = Field(default=None, max_length=20_000)
     response: str | None = Field(default=None, max_length=20_000)
     outcome: str | None = Field(default=None, max_length=20_000)
@@ -68,7 +70,7 @@ class ActionIn(Strict):
     sibling_refs: list[str] | None = Field(default=None, max_length=20)
     categories: list[Category] | None = Field(default=None, min_length=1, max_length=10)
     case_type: CaseType | None = None
-    text_id: int | None = Field(default=None, ge=1)
+    text_id: int | None = Field(default=None, ge=1, le=MAX_INT)
 
 
 class Hold(BaseModel):

@@ -467,24 +467,28 @@ def _queue_emails(
     def send(template: str, recipients: list[str]) -> None:
         outbox.queue(session, dispute, audit_seq=seq, template=template, recipients=recipients, now=now)
 
-    owners = outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
-    iro_managers = outbox.people_with_role(session, "iro_manager")
+    def owners() -> list[str]:
+        return outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
+
+    def iro_managers() -> list[str]:
+        return outbox.people_with_role(session, "iro_manager")
+
     moved = dispute.stage != before.stage
     if trigger in (Trigger.TIMEOUT, Trigger.ESCALATE, Trigger.REOPEN) and moved:
         if dispute.state == State.AWAITING_IRO_DECISION:
-            send("ladder_exhausted", [dispute.iro_email, *iro_managers])
+            send("ladder_exhausted", [dispute.iro_email, *iro_managers()])
         else:
-            send("escalated", [*owners, dispute.iro_email, *effect.previous_owners])
+            send("escalated", [*owners(), dispute.iro_email, *effect.previous_owners])
     elif trigger is Trigger.RESPOND:
         send("responded", [dispute.iro_email])
     elif trigger is Trigger.RESOLVE:
         send("resolved", [dispute.iro_email])
     elif trigger is Trigger.REFER_TO_CAFCASS:
-        send("referred", iro_managers)
+        send("referred", iro_managers())
     elif trigger in (Trigger.WITHDRAW, Trigger.CLOSE):
-        send(trigger.value if trigger is Trigger.CLOSE else "withdrawn", owners)
+        send(trigger.value if trigger is Trigger.CLOSE else "withdrawn", owners())
     elif trigger is Trigger.REASSIGN:
-        send("assigned", owners)
+        send("assigned", owners())
 
 
 # ------------------------------------------------------------------------------------------- helpers

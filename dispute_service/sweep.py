@@ -54,9 +54,12 @@ def sweep(sessions: Sessions, policy: Policy, clock: Clock, *, batch: int = BATC
     """Escalate (or defer) every passed escalation and send every passed reminder, oldest first."""
     report = SweepReport()
     now = clock()
-    report.lag_seconds = _lag(sessions, now)
+    first = True
     while True:
         due = _due_escalations(sessions, now, batch)
+        if first and due:
+            report.lag_seconds = max(0.0, (now - due[0][2]).total_seconds())
+        first = False
         for dispute_id, entry_seq, escalate_at in due:
             _escalate_one(sessions, policy, clock, dispute_id, entry_seq, escalate_at, report)
         if len(due) < batch:
@@ -134,16 +137,6 @@ def next_due_at(sessions: Sessions) -> datetime | None:
         reminder = session.scalar(select(func.min(Dispute.next_reminder_at)))
     times = [t for t in (escalation, reminder) if t is not None]
     return min(times) if times else None
-
-
-def _lag(sessions: Sessions, now: datetime) -> float:
-    with sessions() as session, session.begin():
-        oldest = session.scalar(
-            select(func.min(Dispute.escalate_at)).where(
-                Dispute.state == State.AWAITING_RESPONSE.value, Dispute.escalate_at <= now
-            )
-        )
-    return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
 
 
 def overdue_deadlines(sessions: Sessions, now: datetime, grace: timedelta = WATCHDOG_GRACE) -> int:

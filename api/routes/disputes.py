@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
 from api.deps import ActorDep, NowDep, PolicyDep, SessionsDep, SettingsDep
+from api.errors import problem_responses
 from api.schemas import (
     ActionIn,
     AuditItem,
@@ -18,7 +19,6 @@ from api.schemas import (
     Category,
     DisputeList,
     DisputeOut,
-    Problem,
     RaiseIn,
 )
 from dispute_service import disputes
@@ -30,22 +30,11 @@ from states.policy import Policy
 router = APIRouter(prefix="/api/v1/disputes", tags=["disputes"])
 
 
-def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
-        401: "No valid token, or its person is unknown or inactive",
-        403: "The caller may never do this",
-        404: "Unknown, or not yours to read",
-        409: "Not allowed in the current state (with allowed_actions), or a stale expected_version",
-        422: "Invalid input (with errors naming each field)",
-    }
-    return {s: {"model": Problem, "description": descriptions[s]} for s in statuses}
-
-
 @router.post(
     "",
     status_code=201,
     response_model=DisputeOut,
-    responses=_problems(401, 403, 422),
+    responses=problem_responses(401, 403, 422),
     summary="Raise a dispute",
 )
 def raise_dispute(
@@ -85,7 +74,10 @@ def raise_dispute(
 
 
 @router.get(
-    "", response_model=DisputeList, responses=_problems(401, 422), summary="List the disputes you can read"
+    "",
+    response_model=DisputeList,
+    responses=problem_responses(401, 422),
+    summary="List the disputes you can read",
 )
 def list_(
     actor: ActorDep,
@@ -103,7 +95,7 @@ def list_(
     raised_from: date | None = None,
     raised_to: date | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> DisputeList:
     filters = DisputeFilters(
         state=state,
@@ -127,7 +119,10 @@ DisputeId = Annotated[uuid.UUID, Path(description="The dispute's id (a UUID)")]
 
 
 @router.get(
-    "/{dispute_id}", response_model=DisputeOut, responses=_problems(401, 404, 422), summary="One dispute"
+    "/{dispute_id}",
+    response_model=DisputeOut,
+    responses=problem_responses(401, 404, 422),
+    summary="One dispute",
 )
 def get(
     dispute_id: DisputeId, actor: ActorDep, sessions: SessionsDep, policy: PolicyDep, now: NowDep
@@ -138,7 +133,7 @@ def get(
 @router.post(
     "/{dispute_id}/actions/{trigger}",
     response_model=DisputeOut,
-    responses=_problems(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
     summary="Apply an action (acknowledge, respond, resolve, escalate, ...)",
 )
 def act(
@@ -163,7 +158,7 @@ def act(
 @router.get(
     "/{dispute_id}/audit",
     response_model=AuditList,
-    responses=_problems(401, 404, 422),
+    responses=problem_responses(401, 404, 422),
     summary="The audit log",
 )
 def audit(dispute_id: DisputeId, actor: ActorDep, sessions: SessionsDep) -> AuditList:

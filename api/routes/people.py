@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.deps import ActorDep, NowDep, SessionsDep
-from api.routes.disputes import _problems
+from api.errors import problem_responses
 from api.schemas import PeopleList, PersonIn, PersonOut, PersonPatch
 from dispute_service import people
 from dispute_service.models import Person
@@ -19,7 +19,9 @@ def _out(p: Person) -> PersonOut:
     return PersonOut(name=p.name, email=p.email, roles=p.roles, active=p.active)
 
 
-@router.get("", response_model=PeopleList, responses=_problems(401, 403), summary="The staff directory")
+@router.get(
+    "", response_model=PeopleList, responses=problem_responses(401, 403), summary="The staff directory"
+)
 def list_(actor: ActorDep, sessions: SessionsDep) -> PeopleList:
     people.require_admin(actor.roles, "list people")
     found = people.list_people(sessions)
@@ -30,7 +32,7 @@ def list_(actor: ActorDep, sessions: SessionsDep) -> PeopleList:
     "",
     status_code=201,
     response_model=PersonOut,
-    responses=_problems(401, 403, 409, 422),
+    responses=problem_responses(401, 403, 409, 422),
     summary="Add a person",
 )
 def add(body: PersonIn, actor: ActorDep, sessions: SessionsDep, now: NowDep) -> PersonOut:
@@ -44,7 +46,7 @@ def add(body: PersonIn, actor: ActorDep, sessions: SessionsDep, now: NowDep) -> 
 @router.patch(
     "/{email}",
     response_model=PersonOut,
-    responses=_problems(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
     summary="Change a person's name, roles or active flag",
 )
 def patch(
