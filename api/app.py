@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 
 from api.auth import TokenVerifier
 from api.errors import add_exception_handlers, document_problem_schema
-from api.routes import disputes, health, people
+from api.routes import disputes, health, people, reports
 from api.scheduler import EscalationScheduler
 from dispute_service.clock import Clock, utc_now
 from dispute_service.config import Settings
@@ -79,5 +79,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
 
     app.include_router(disputes.router)
     app.include_router(people.router)
+    app.include_router(reports.router)
     app.include_router(health.router)
     return app

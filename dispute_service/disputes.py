@@ -236,7 +236,7 @@ def _create(
     details: dict[str, Any] = {"start_stage": start.id}
     if data.reason is not None:
         texts["reason"] = data.reason
-    entry = _append_audit(
+    entry = append_audit(
         session,
         dispute,
         actor=actor,
@@ -327,7 +327,7 @@ def apply_trigger(
         dispute.stage, dispute.state = target.stage, target.state.value
         dispute.updated_at = now
         dispute.version += 1
-        entry = _append_audit(
+        entry = append_audit(
             session,
             dispute,
             actor=actor,
@@ -391,7 +391,7 @@ def _role_of(actor: Actor) -> str | None:
 # ------------------------------------------------------------------------------------------- audit
 
 
-def _append_audit(
+def append_audit(
     session: Session,
     dispute: Dispute,
     *,
