@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import TokenVerifier
 from dispute_service.access import Actor, authenticate
 from dispute_service.config import Settings
+from dispute_service.errors import InvalidInput
 from states.policy import Policy
 
 _bearer = HTTPBearer(
@@ -48,7 +49,16 @@ def get_actor(
     header = f"Bearer {credentials.credentials}" if credentials else None
     email = verifier.email_from(header)
     with sessions() as session, session.begin():
-        return authenticate(session, email)
+        actor = authenticate(session, email)
+    # After authentication, so a stranger still gets 401 first (SPEC section 3, "Refusals").
+    bad = [
+        name
+        for name, value in [*request.query_params.multi_items(), *request.path_params.items()]
+        if "\x00" in value
+    ]
+    if bad:
+        raise InvalidInput([(name, "must not contain the NUL character") for name in bad])
+    return actor
 
 
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]

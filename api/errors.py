@@ -15,6 +15,10 @@ from dispute_service.errors import (
     DomainError,
     Forbidden,
     InvalidInput,
+    LinkExpired,
+    LinkNotFound,
+    LinkStale,
+    LinkUsed,
     NotAllowedNow,
     PersonConflict,
     PersonNotFound,
@@ -36,6 +40,10 @@ _MAP: dict[type[DomainError], tuple[int, str, str]] = {
     VersionConflict: (409, "version-conflict", "Version conflict"),
     PersonConflict: (409, "conflict", "Conflict"),
     InvalidInput: (422, "invalid-input", "Invalid input"),
+    LinkNotFound: (404, "link-not-found", "Link not recognised"),
+    LinkUsed: (409, "link-used", "Link already used"),
+    LinkStale: (409, "link-stale", "The dispute has moved on"),
+    LinkExpired: (410, "link-expired", "Link expired"),
 }
 
 
@@ -74,12 +82,17 @@ def _extra(exc: DomainError) -> dict[str, Any]:
     return {}
 
 
-def domain_problem(exc: DomainError) -> JSONResponse:
+def classify(exc: DomainError) -> tuple[int, str, str]:
+    """(status, type slug, title) of a domain error: the one mapping, used by JSON and HTML pages alike."""
     for cls in type(exc).__mro__:
         if cls in _MAP:
-            status, slug, title = _MAP[cls]
-            return problem(status, slug, title, str(exc), **_extra(exc))
-    return problem(400, "bad-request", "Bad request", str(exc))
+            return _MAP[cls]
+    return 400, "bad-request", "Bad request"
+
+
+def domain_problem(exc: DomainError) -> JSONResponse:
+    status, slug, title = classify(exc)
+    return problem(status, slug, title, str(exc), **_extra(exc))
 
 
 def _field(loc: tuple[int | str, ...]) -> str:

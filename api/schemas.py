@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 CaseType = Literal["looked_after", "child_protection", "care_leaver"]
 Category = Literal[
@@ -32,12 +32,22 @@ Role = Literal[
 ]
 OutcomeCode = Literal["action_agreed", "plan_changed", "service_provided", "explanation_accepted", "other"]
 REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+ChildRef = Annotated[str, Field(min_length=1, max_length=64, pattern=REF_PATTERN)]
 # The database's INTEGER: a larger number could never match a row, and would overflow the driver.
 MAX_INT = 2**31 - 1
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL cannot store NUL in text, and no real input holds one: refuse it as invalid input.
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise ValueError("must not contain the NUL character")
+        return value
 
 
 class RaiseIn(Strict):
@@ -46,7 +56,7 @@ class RaiseIn(Strict):
     categories: list[Category] = Field(min_length=1, max_length=10)
     summary: str = Field(min_length=1, max_length=20_000)
     team_manager_email: EmailStr | None = None
-    sibling_refs: list[str] = Field(default_factory=list, max_length=20)
+    sibling_refs: list[ChildRef] = Field(default_factory=list, max_length=20)
     rating: Literal["amber", "red"] | None = None
     start_stage: str | None = Field(default=None, max_length=64)
     reason: str | None = Field(default=None, min_length=1, max_length=20_000)
@@ -67,7 +77,7 @@ class ActionIn(Strict):
     cafcass_reference: str | None = Field(default=None, max_length=64)
     alongside: bool = False
     child_ref: str | None = Field(default=None, min_length=1, max_length=64, pattern=REF_PATTERN)
-    sibling_refs: list[str] | None = Field(default=None, max_length=20)
+    sibling_refs: list[ChildRef] | None = Field(default=None, max_length=20)
     categories: list[Category] | None = Field(default=None, min_length=1, max_length=10)
     case_type: CaseType | None = None
     text_id: int | None = Field(default=None, ge=1, le=MAX_INT)
@@ -188,3 +198,5 @@ class Problem(BaseModel):
     allowed_actions: list[str] | None = None
     current_version: int | None = None
     errors: list[dict[str, str]] | None = None
+    known_actions: list[str] | None = None
+    disputes: list[str] | None = None

@@ -65,3 +65,29 @@ class PersonConflict(DomainError):
     def __init__(self, message: str, references: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.references = list(references)
+
+
+class LinkProblem(DomainError):
+    """An emailed action link that cannot be used; the subclass says why."""
+
+
+class LinkNotFound(LinkProblem):
+    def __init__(self) -> None:
+        super().__init__("This link is not recognised. It may have been mistyped or altered.")
+
+
+class LinkUsed(LinkProblem):
+    def __init__(self) -> None:
+        super().__init__("This link has already been used. Each link works once.")
+
+
+class LinkStale(LinkProblem):
+    def __init__(self, reference: str) -> None:
+        super().__init__(
+            f"Dispute {reference} has moved on since this email was sent, so this link no longer applies."
+        )
+
+
+class LinkExpired(LinkProblem):
+    def __init__(self) -> None:
+        super().__init__("This link has expired.")

@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
+from dispute_service.config import Settings
+
 # (method, path) -> the statuses the operation can return, SPEC sections 3 and 5.
 EXPECTED: dict[tuple[str, str], set[str]] = {
     ("post", "/api/v1/disputes"): {"201", "401", "403", "422"},
@@ -20,13 +23,20 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("patch", "/api/v1/people/{email}"): {"200", "401", "403", "404", "409", "422"},
     ("get", "/healthz"): {"200"},
     ("get", "/readyz"): {"200", "503"},
+    ("get", "/metrics"): {"200"},
 }
 PROBLEM_STATUSES = {"401", "403", "404", "409", "422"}
 
 
-@pytest.fixture
-def schema(client: TestClient) -> dict[str, Any]:
-    response = client.get("/openapi.json")
+@pytest.fixture(scope="module")
+def docs_client() -> TestClient:
+    # The document does not depend on the database: an app that is never started (no lifespan) serves it.
+    return TestClient(create_app(Settings(_env_file=None, scheduler_enabled=False)))  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="module")
+def schema(docs_client: TestClient) -> dict[str, Any]:
+    response = docs_client.get("/openapi.json")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
     body: dict[str, Any] = response.json()
@@ -43,8 +53,8 @@ def _operations(schema: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]
     }
 
 
-def test_docs_page_is_served(client: TestClient) -> None:
-    response = client.get("/docs")
+def test_docs_page_is_served(docs_client: TestClient) -> None:
+    response = docs_client.get("/docs")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in response.text
@@ -105,6 +115,16 @@ def test_refusals_are_documented_as_problem_details(schema: dict[str, Any]) -> N
                 )
 
 
+def test_refusals_are_documented_with_the_media_type_they_are_sent_with(schema: dict[str, Any]) -> None:
+    wrong = [
+        (method, path, status, sorted(response.get("content", {})))
+        for (method, path), op in _operations(schema).items()
+        for status, response in op["responses"].items()
+        if status in PROBLEM_STATUSES and set(response.get("content", {})) != {"application/problem+json"}
+    ]
+    assert not wrong
+
+
 def test_healthz(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
@@ -122,5 +142,5 @@ def test_readyz_reports_the_database(client: TestClient) -> None:
 
 
 def test_health_endpoints_need_no_token(client: TestClient) -> None:
-    for path in ("/healthz", "/readyz"):
+    for path in ("/healthz", "/readyz", "/metrics"):
         assert client.get(path, headers={"Authorization": "Bearer rubbish"}).status_code == 200

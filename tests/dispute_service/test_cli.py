@@ -1,4 +1,4 @@
-"""`dispute-service` (SPEC section 5, CLI), driven in-process with Typer's CliRunner against a real database."""
+"""`dispute-service` (SPEC section 5, CLI), run in-process with Typer's CliRunner against a real database."""
 
 from __future__ import annotations
 
@@ -84,7 +84,9 @@ def test_people_import_again_updates_in_place(
     second = _write(
         tmp_path,
         "b.csv",
-        "name,email,roles\nIma Renamed,iro@example.gov.uk,iro;iro_manager\nNew Person,new@example.gov.uk,admin\n",
+        "name,email,roles\n"
+        "Ima Renamed,iro@example.gov.uk,iro;iro_manager\n"
+        "New Person,new@example.gov.uk,admin\n",
     )
     result = run("people", "import", str(second))
     assert result.exit_code == 0, result.output
