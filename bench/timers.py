@@ -12,14 +12,14 @@ catch-up of 10,000 deadlines already passed at start-up takes.
 from __future__ import annotations
 
 import argparse
-import logging
 import asyncio
+import logging
 import os
 import statistics
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text, update
@@ -52,15 +52,22 @@ def seed(sessions: sessionmaker[Session], count: int) -> list[uuid.UUID]:
     now = utc_now()
     with sessions() as session, session.begin():
         for name, email, roles in [("I", IRO.email, ["iro"]), ("T", "tm@example.gov.uk", ["team_manager"])]:
-            session.add(Person(name=name, email=email, roles=roles, active=True, created_at=now, updated_at=now))
+            session.add(
+                Person(name=name, email=email, roles=roles, active=True, created_at=now, updated_at=now)
+            )
     data = RaiseInput(
-        child_ref="LCS-1", case_type="looked_after", categories=["contact"], summary="bench",
+        child_ref="LCS-1",
+        case_type="looked_after",
+        categories=["contact"],
+        summary="bench",
         team_manager_email="tm@example.gov.uk",
     )
     return [disputes.raise_dispute(sessions, POLICY, IRO, data, now).dispute.id for _ in range(count)]
 
 
-def set_deadlines(sessions: sessionmaker[Session], ids: list[uuid.UUID], first: datetime, window: timedelta) -> None:
+def set_deadlines(
+    sessions: sessionmaker[Session], ids: list[uuid.UUID], first: datetime, window: timedelta
+) -> None:
     """Spread the open stages' escalation moments evenly over the window (bench set-up only)."""
     with sessions() as session, session.begin():
         for i, dispute_id in enumerate(ids):
@@ -68,7 +75,9 @@ def set_deadlines(sessions: sessionmaker[Session], ids: list[uuid.UUID], first: 
             session.execute(update(Dispute).where(Dispute.id == dispute_id).values(escalate_at=at))
 
 
-def run_scheduler(sessions: sessionmaker[Session], until_done: int, limit_seconds: float) -> tuple[list[Fired], float]:
+def run_scheduler(
+    sessions: sessionmaker[Session], until_done: int, limit_seconds: float
+) -> tuple[list[Fired], float]:
     fired: list[Fired] = []
 
     def collect(report: SweepReport) -> None:
@@ -76,7 +85,9 @@ def run_scheduler(sessions: sessionmaker[Session], until_done: int, limit_second
 
     async def main() -> float:
         interval = Settings(_env_file=None).scheduler_interval_seconds  # type: ignore[call-arg]
-        scheduler = EscalationScheduler(sessions, POLICY, utc_now, Metrics(sessions, utc_now), interval, collect)
+        scheduler = EscalationScheduler(
+            sessions, POLICY, utc_now, Metrics(sessions, utc_now), interval, collect
+        )
         started = time.monotonic()
         scheduler.start()
         while len(fired) < until_done and time.monotonic() - started < limit_seconds:
@@ -137,11 +148,16 @@ def bench(label: str, url: str, count: int, window_s: float) -> None:
 def main() -> None:
     # One JSON line per escalation would dominate a terminal; the bench keeps warnings and errors only.
     configure_logging("json", level=logging.WARNING)
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--only", choices=["sqlite", "postgres"])
-    parser.add_argument("--postgres", default=os.environ.get("DISPUTES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("DISPUTES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+    )
     args = parser.parse_args()
     if args.only in (None, "sqlite"):
         with tempfile.TemporaryDirectory() as tmp:
@@ -153,7 +169,12 @@ def main() -> None:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         try:
-            bench("postgres", make_url(base).set(database=name).render_as_string(hide_password=False), args.count, args.window)
+            bench(
+                "postgres",
+                make_url(base).set(database=name).render_as_string(hide_password=False),
+                args.count,
+                args.window,
+            )
         finally:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
