@@ -132,7 +132,8 @@ def bench(label: str, url: str, count: int, window_s: float) -> None:
     missed, duplicated = audit_counts(sessions, ids, "quality_assurance")
     print(
         f"[{label}] {count} deadlines over {window_s:.0f} s: p50 {statistics.median(late):.3f} s, "
-        f"p99 {percentile(late, 99):.3f} s, max {max(late):.3f} s late; missed {missed}, duplicated {duplicated}"
+        f"p99 {percentile(late, 99):.3f} s, max {max(late):.3f} s late; "
+        f"missed {missed}, duplicated {duplicated}"
     )
 
     set_deadlines(sessions, ids, utc_now() - timedelta(hours=1), timedelta(0))
