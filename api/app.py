@@ -11,12 +11,14 @@ from fastapi import FastAPI, Request, Response
 
 from api.auth import TokenVerifier
 from api.errors import add_exception_handlers, document_problem_schema
-from api.routes import disputes, health, people, reports
+from api.routes import disputes, health, links, notifications, people, reports
 from api.scheduler import EscalationScheduler
 from dispute_service.clock import Clock, utc_now
 from dispute_service.config import Settings
 from dispute_service.database import make_engine, make_session_factory
 from dispute_service.metrics import Metrics
+from notifications.dispatcher import dispatch
+from notifications.smtp import SmtpSender
 
 log = structlog.get_logger("api")
 
@@ -36,12 +38,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         app.state.metrics = Metrics(app.state.sessions, clock)
         app.state.scheduler = None
         if settings.scheduler_enabled:
+            sender = SmtpSender(settings)
+            sessions, policy = app.state.sessions, app.state.policy
+
+            def send_queued() -> None:
+                dispatch(sessions, policy, settings, sender.send, clock)
+
             app.state.scheduler = EscalationScheduler(
-                app.state.sessions,
-                app.state.policy,
+                sessions,
+                policy,
                 clock,
                 app.state.metrics,
                 settings.scheduler_interval_seconds,
+                dispatcher=send_queued,
+                dispatch_interval=settings.dispatch_interval_seconds,
             )
             app.state.scheduler.start()
         log.info("service.started", database=engine.dialect.name, scheduler=settings.scheduler_enabled)
@@ -80,5 +90,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.include_router(disputes.router)
     app.include_router(people.router)
     app.include_router(reports.router)
+    app.include_router(notifications.router)
     app.include_router(health.router)
+    app.include_router(links.router)
     return app

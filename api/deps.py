@@ -66,3 +66,10 @@ PolicyDep = Annotated[Policy, Depends(get_policy)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[datetime, Depends(get_now)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+def wake_dispatch(request: Request) -> None:
+    """After a commit that queued emails: send them now rather than at the dispatcher's next run."""
+    scheduler = getattr(request.app.state, "scheduler", None)
+    if scheduler is not None:
+        scheduler.wake_dispatch()

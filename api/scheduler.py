@@ -35,7 +35,11 @@ class EscalationScheduler:
         metrics: Metrics,
         interval: float,
         on_report: Callable[[SweepReport], None] | None = None,
+        dispatcher: Callable[[], object] | None = None,
+        dispatch_interval: float = 5.0,
     ) -> None:
+        self._dispatcher = dispatcher
+        self._dispatch_interval = dispatch_interval
         self._on_report = on_report
         self._woken = threading.Event()
         self._sessions = sessions
@@ -59,6 +63,14 @@ class EscalationScheduler:
             self.run_sweep, "interval", seconds=self._interval, id="sweep", next_run_time=datetime.now(UTC)
         )
         self._scheduler.add_job(self.run_watchdog, "interval", seconds=WATCHDOG_SECONDS, id="watchdog")
+        if self._dispatcher is not None:
+            self._scheduler.add_job(
+                self.run_dispatch,
+                "interval",
+                seconds=self._dispatch_interval,
+                id="dispatch",
+                next_run_time=datetime.now(UTC),
+            )
         self._scheduler.start()
 
     def shutdown(self) -> None:
@@ -70,6 +82,22 @@ class EscalationScheduler:
         self._woken.set()
         if self._scheduler.running:
             self._scheduler.modify_job("sweep", next_run_time=datetime.now(UTC))
+
+    def wake_dispatch(self) -> None:
+        """Send queued emails now: called straight after a commit that queued some."""
+        if self._dispatcher is not None and self._scheduler.running:
+            self._scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
+
+    def run_dispatch(self) -> None:
+        if self._dispatcher is None:
+            return
+        structlog.contextvars.bind_contextvars(job="dispatch")
+        try:
+            self._dispatcher()
+        except Exception:
+            log.exception("dispatch.failed")
+        finally:
+            structlog.contextvars.unbind_contextvars("job")
 
     def run_sweep(self) -> None:
         """Sweep, then keep sweeping at each next deadline that falls before the next interval run.
@@ -104,6 +132,7 @@ class EscalationScheduler:
         self._metrics.sweep_runs.set(datetime.now(UTC).timestamp())
         if report.fired or report.reminded:
             log.info("sweep.done", fired=len(report.fired), reminded=report.reminded, lag=report.lag_seconds)
+            self.wake_dispatch()
 
     def run_watchdog(self) -> None:
         try:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     mail_from: str = "disputes@localhost"
     public_base_url: str = "http://localhost:8000"
     link_secret: str = DEV_SECRET
+    mail_retry_seconds: float = Field(default=30.0, gt=0)
+    mail_max_attempts: int = Field(default=8, ge=1)
+    dispatch_interval_seconds: float = Field(default=5.0, gt=0)
 
     scheduler_enabled: bool = True
     scheduler_interval_seconds: float = Field(default=1.0, gt=0)

@@ -286,12 +286,12 @@ def apply_trigger(
     now: datetime,
     *,
     expected_version: int | None = None,
-    before_commit: Callable[[Session, Dispute], None] | None = None,
+    claim: Callable[[Session, Dispute], None] | None = None,
 ) -> DisputeSnapshot:
     """Apply one trigger. Refusals come in SPEC order: 404, 403, 409, 422; a refusal changes nothing.
 
-    `before_commit` lets a caller add its own writes to the same transaction (an email link marks itself
-    used there, so the link and the action commit together).
+    `claim` runs in the same transaction as soon as the row is locked: an email link checks and consumes
+    itself there, so the link is used exactly when the action commits, and stays unused when it is refused.
     """
     known = [t.value for t in ACTION_TRIGGERS] + (
         [t.value for t in SYSTEM_TRIGGERS] if actor.is_system else []
@@ -299,6 +299,8 @@ def apply_trigger(
     with sessions() as session, session.begin():
         # The scheduler skips a row another replica holds: that replica is already acting on it.
         dispute = _load(session, dispute_id, actor, lock=True, skip_locked=actor.is_system)
+        if claim is not None:
+            claim(session, dispute)
         if trigger not in known:
             raise UnknownTrigger(trigger, [t.value for t in ACTION_TRIGGERS])
         dispute_policy = policy_for(session, dispute.policy_id, policy)
@@ -340,8 +342,6 @@ def apply_trigger(
             now=now,
         )
         _queue_emails(session, dispute, dispute_policy, Trigger(trigger), before, effect, entry.seq, now)
-        if before_commit is not None:
-            before_commit(session, dispute)
         session.flush()
         snapshot = _snapshot(session, dispute, policy, actor, now)
     _log_transition(dispute, trigger, before, effect.details, actor)
@@ -486,7 +486,7 @@ def _queue_emails(
     elif trigger is Trigger.REFER_TO_CAFCASS:
         send("referred", iro_managers())
     elif trigger in (Trigger.WITHDRAW, Trigger.CLOSE):
-        send(trigger.value if trigger is Trigger.CLOSE else "withdrawn", owners())
+        send("closed" if trigger is Trigger.CLOSE else "withdrawn", owners())
     elif trigger is Trigger.REASSIGN:
         send("assigned", owners())
 

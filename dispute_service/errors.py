@@ -91,3 +91,13 @@ class LinkStale(LinkProblem):
 class LinkExpired(LinkProblem):
     def __init__(self) -> None:
         super().__init__("This link has expired.")
+
+
+class ReportForbidden(Forbidden):
+    """The annual report holds counts only, but it is for managers: `Forbidden`'s wording names a dispute."""
+
+    def __init__(self, who: str, reader_roles: Sequence[str]) -> None:
+        DomainError.__init__(
+            self, f"{who} may not read the annual report; it is for the roles {', '.join(reader_roles)}"
+        )
+        self.trigger = "report"

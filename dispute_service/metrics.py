@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.clock import Clock
-from dispute_service.models import AuditEntry, Dispute
+from dispute_service.models import AuditEntry, Dispute, Notification
 from dispute_service.sweep import overdue_deadlines
 from states.machine import OPEN_STATES, Trigger
 
@@ -35,6 +35,9 @@ class DisputeCollector(Collector):
                     .group_by(AuditEntry.trigger)
                 ).all()
             )
+            by_status = dict(
+                session.execute(select(Notification.status, func.count()).group_by(Notification.status)).all()
+            )
         open_disputes = GaugeMetricFamily("disputes_open", "Open disputes by stage", labels=["stage"])
         for stage, count in by_stage:
             open_disputes.add_metric([stage], count)
@@ -43,6 +46,10 @@ class DisputeCollector(Collector):
         escalations.add_metric(["automatic"], by_kind.get(Trigger.TIMEOUT.value, 0))
         escalations.add_metric(["manual"], by_kind.get(Trigger.ESCALATE.value, 0))
         yield escalations
+        mail = GaugeMetricFamily("dispute_notifications", "Outbox notifications by status", labels=["status"])
+        for status in ("pending", "sent", "failed"):
+            mail.add_metric([status], by_status.get(status, 0))
+        yield mail
         overdue = GaugeMetricFamily(
             "dispute_overdue_deadlines", "Deadlines more than five minutes past that nothing has acted on"
         )

@@ -7,9 +7,9 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from api.deps import ActorDep, NowDep, PolicyDep, SessionsDep, SettingsDep
+from api.deps import ActorDep, NowDep, PolicyDep, SessionsDep, SettingsDep, wake_dispatch
 from api.errors import problem_responses
 from api.schemas import (
     ActionIn,
@@ -39,6 +39,7 @@ router = APIRouter(prefix="/api/v1/disputes", tags=["disputes"])
 )
 def raise_dispute(
     body: RaiseIn,
+    request: Request,
     response: Response,
     actor: ActorDep,
     sessions: SessionsDep,
@@ -67,6 +68,7 @@ def raise_dispute(
         idempotency_key=idempotency_key,
         year_start_month=settings.report_year_start_month,
     )
+    wake_dispatch(request)
     response.headers["Location"] = f"/api/v1/disputes/{snapshot.dispute.id}"
     if snapshot.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -137,6 +139,7 @@ def get(
     summary="Apply an action (acknowledge, respond, resolve, escalate, ...)",
 )
 def act(
+    request: Request,
     dispute_id: DisputeId,
     trigger: Annotated[
         str, Path(max_length=32, description="The action, e.g. acknowledge, respond, escalate")
@@ -152,6 +155,7 @@ def act(
     snapshot = disputes.apply_trigger(
         sessions, policy, dispute_id, trigger, actor, data, now, expected_version=body.expected_version
     )
+    wake_dispatch(request)
     return to_out(snapshot, policy)
 
 

@@ -24,7 +24,13 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("get", "/healthz"): {"200"},
     ("get", "/readyz"): {"200", "503"},
     ("get", "/metrics"): {"200"},
+    ("get", "/api/v1/notifications"): {"200", "401", "403", "422"},
+    ("get", "/links/{token}"): {"200", "404", "409", "410", "422"},
+    ("post", "/links/{token}"): {"303", "200", "404", "409", "410", "422"},
+    ("get", "/links/done"): {"200", "422"},
 }
+# Email link pages answer a person with a plain HTML page (SPEC section 6), not problem details.
+HTML_PAGES = {"/links/{token}", "/links/done"}
 PROBLEM_STATUSES = {"401", "403", "404", "409", "422"}
 
 
@@ -100,7 +106,7 @@ def test_every_api_operation_requires_a_bearer_token(schema: dict[str, Any]) -> 
 def test_refusals_are_documented_as_problem_details(schema: dict[str, Any]) -> None:
     for (method, path), op in _operations(schema).items():
         for status, response in op["responses"].items():
-            if status in PROBLEM_STATUSES:
+            if status in PROBLEM_STATUSES and path not in HTML_PAGES:
                 assert response.get("description"), (method, path, status)
                 content = response.get("content", {})
                 assert content, (method, path, status)
@@ -120,9 +126,19 @@ def test_refusals_are_documented_with_the_media_type_they_are_sent_with(schema: 
         (method, path, status, sorted(response.get("content", {})))
         for (method, path), op in _operations(schema).items()
         for status, response in op["responses"].items()
-        if status in PROBLEM_STATUSES and set(response.get("content", {})) != {"application/problem+json"}
+        if status in PROBLEM_STATUSES
+        and path not in HTML_PAGES
+        and set(response.get("content", {})) != {"application/problem+json"}
     ]
     assert not wrong
+
+
+def test_link_pages_document_html_refusals(schema: dict[str, Any]) -> None:
+    for (_, path), op in _operations(schema).items():
+        if path in HTML_PAGES:
+            for status in ("404", "409", "410"):
+                if status in op["responses"]:
+                    assert set(op["responses"][status]["content"]) == {"text/html"}
 
 
 def test_healthz(client: TestClient) -> None:

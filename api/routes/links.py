@@ -1,0 +1,198 @@
+"""Pages for emailed action links. GET shows what a link will do and changes nothing (mail scanners open
+every link); POST does it, once, then redirects (303) to a result page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from api.deps import NowDep, PolicyDep, SessionsDep, SettingsDep, wake_dispatch
+from api.errors import classify, problem_responses
+from dispute_service.errors import DomainError, InvalidInput, LinkProblem
+from dispute_service.inputs import ActionInput
+from notifications import links
+from states.machine import OUTCOME_CODES
+
+router = APIRouter(tags=["email links"])
+
+_pages = Environment(
+    loader=FileSystemLoader(Path(__file__).parent.parent / "templates"), autoescape=select_autoescape()
+)
+# The token is in the URL: keep it out of caches, Referer headers and frames.
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+}
+Token = Annotated[str, PathParam(max_length=128, description="The token from the email")]
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    label: str
+    kind: str = "textarea"
+    options: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+_OUTCOME_OPTIONS = tuple((code, code.replace("_", " ").capitalize()) for code in OUTCOME_CODES)
+_ACTIONS: dict[str, tuple[str, str, tuple[FormField, ...]]] = {
+    "acknowledge": (
+        "Acknowledge the dispute",
+        "This records that you have received the dispute. The clock keeps running.",
+        (),
+    ),
+    "respond": (
+        "Respond to the dispute",
+        "Your response goes to the Independent Reviewing Officer, who then resolves or escalates.",
+        (FormField("response", "Your response"),),
+    ),
+    "resolve": (
+        "Resolve the dispute",
+        "This ends the dispute at this stage. If the IRO is not satisfied they can reopen it, one level up.",
+        (
+            FormField("outcome", "What was agreed"),
+            FormField("outcome_code", "Outcome", "select", _OUTCOME_OPTIONS),
+        ),
+    ),
+    "escalate": (
+        "Escalate the dispute",
+        "This moves the dispute to the next stage of the ladder.",
+        (FormField("reason", "Why you are not satisfied"),),
+    ),
+    "reopen": (
+        "Reopen the dispute",
+        "This reopens the resolved dispute one level up the ladder.",
+        (FormField("reason", "Why you are not satisfied with the resolution"),),
+    ),
+}
+
+
+def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(_pages.get_template(name).render(**context), status_code=status, headers=_HEADERS)
+
+
+def _refusal(exc: DomainError) -> HTMLResponse:
+    status, _, title = classify(exc)
+    if isinstance(exc, LinkProblem):
+        return _page("link_message.html", status, title=title, message=str(exc))
+    return _page("link_message.html", status, title="This action cannot be done now", message=str(exc))
+
+
+_LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    s: {"description": d, "content": {"text/html": {}}}
+    for s, d in {
+        200: "The confirmation page",
+        404: "Unknown or tampered link",
+        409: "Already used, or the dispute has moved on",
+        410: "Expired",
+    }.items()
+}
+# A malformed token or query is refused by validation as problem+json; a missing form field re-shows the
+# form (HTML) with the error.
+_INVALID = problem_responses(422)[422]
+_INVALID_OR_FORM = {
+    "description": "Invalid input: the form again with the error, or problem details for a malformed request",
+    "content": {"text/html": {}, **_INVALID["content"]},
+}
+
+
+@router.get(
+    "/links/done",
+    response_class=HTMLResponse,
+    responses={422: _INVALID},
+    summary="The result page after a link's action",
+)
+def done(
+    reference: Annotated[str, Query(max_length=40)] = "", action: Annotated[str, Query(max_length=32)] = ""
+) -> Response:
+    return _page(
+        "link_message.html",
+        title="Done",
+        message=f"Thank you. Your action ({action.replace('_', ' ')}) on dispute {reference} is recorded.",
+    )
+
+
+@router.get(
+    "/links/{token}",
+    response_class=HTMLResponse,
+    responses={**_LINK_RESPONSES, 422: _INVALID},
+    summary="What a link will do",
+)
+def show(
+    token: Token, sessions: SessionsDep, policy: PolicyDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    try:
+        view = links.inspect(sessions, policy, settings.link_secret, token, now)
+    except DomainError as exc:
+        return _refusal(exc)
+    return _confirm(view, {}, [])
+
+
+def _confirm(view: links.LinkView, values: dict[str, str], errors: list[tuple[str, str]]) -> HTMLResponse:
+    title, explanation, fields = _ACTIONS[view.trigger]
+    return _page(
+        "link_confirm.html",
+        422 if errors else 200,
+        title=title,
+        view=view,
+        explanation=explanation,
+        fields=fields,
+        values=values,
+        errors=errors,
+        button=title.split(" ")[0],
+    )
+
+
+@router.post(
+    "/links/{token}",
+    response_class=HTMLResponse,
+    status_code=303,
+    responses={
+        **_LINK_RESPONSES,
+        303: {"description": "Done: see the result page"},
+        422: _INVALID_OR_FORM,
+    },
+    summary="Do what the link says, once",
+)
+def act(
+    request: Request,
+    token: Token,
+    sessions: SessionsDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    now: NowDep,
+    response: Annotated[str | None, Form(max_length=20_000)] = None,
+    outcome: Annotated[str | None, Form(max_length=20_000)] = None,
+    outcome_code: Annotated[str | None, Form(max_length=32)] = None,
+    reason: Annotated[str | None, Form(max_length=20_000)] = None,
+) -> Response:
+    values = {
+        k: v
+        for k, v in {
+            "response": response,
+            "outcome": outcome,
+            "outcome_code": outcome_code,
+            "reason": reason,
+        }.items()
+        if v
+    }
+    try:
+        view = links.inspect(sessions, policy, settings.link_secret, token, now)
+        data = ActionInput(response=response, outcome=outcome, outcome_code=outcome_code, reason=reason)
+        snapshot = links.use(sessions, policy, settings.link_secret, token, data, now)
+    except InvalidInput as exc:
+        return _confirm(view, values, exc.errors)
+    except DomainError as exc:
+        return _refusal(exc)
+    wake_dispatch(request)
+    query = urlencode({"reference": snapshot.dispute.reference, "action": view.trigger})
+    return RedirectResponse(f"/links/done?{query}", status_code=303, headers=_HEADERS)

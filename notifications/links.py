@@ -1,0 +1,143 @@
+"""Single-use action links. The token is random and opaque; only its keyed hash is stored. A link is bound
+to one person, one dispute, one trigger and one stage entry, and is consumed in the action's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispute_service import disputes
+from dispute_service.access import authenticate
+from dispute_service.disputes import DisputeSnapshot
+from dispute_service.errors import LinkExpired, LinkNotFound, LinkStale, LinkUsed
+from dispute_service.inputs import ActionInput
+from dispute_service.ladder import calendar_for
+from dispute_service.models import ActionLink, Dispute
+from dispute_service.policies import policy_for
+from states.policy import Policy
+
+Sessions = sessionmaker[Session]
+# Long enough that guessing is hopeless, short enough to survive being wrapped by a mail scanner.
+TOKEN_BYTES = 32
+
+
+def token_hash(secret: str, token: str) -> str:
+    return hmac.new(secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+def issue(
+    session: Session,
+    secret: str,
+    *,
+    person_email: str,
+    dispute: Dispute,
+    trigger: str,
+    expires_at: datetime,
+    now: datetime,
+) -> str:
+    """Create a link inside the caller's transaction and return its token (which is never stored)."""
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    session.add(
+        ActionLink(
+            token_hash=token_hash(secret, token),
+            person_email=person_email,
+            dispute_id=dispute.id,
+            trigger=trigger,
+            stage_entry_seq=dispute.stage_entry_seq,
+            expires_at=expires_at,
+            created_at=now,
+        )
+    )
+    return token
+
+
+def expiry(dispute: Dispute, policy: Policy, trigger: str, now: datetime) -> datetime:
+    """`link_valid_after_due` after the stage's due date; a reopen link lasts for the reopen window."""
+    if trigger == "reopen" and dispute.reopen_until is not None:
+        return dispute.reopen_until
+    base = dispute.due_at or now
+    return calendar_for(policy.calendar).deadline(base, policy.rules.link_valid_after_due).due_at
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What a link page shows: the dispute by reference only, and what the action will do."""
+
+    trigger: str
+    person_email: str
+    reference: str
+    child_ref: str
+    stage: str
+    stage_title: str
+    dispute_id: uuid.UUID
+
+
+def inspect(sessions: Sessions, policy: Policy, secret: str, token: str, now: datetime) -> LinkView:
+    """Check a link without changing anything (mail scanners open every link)."""
+    with sessions() as session, session.begin():
+        link, dispute = _check(session, secret, token, now)
+        dispute_policy = policy_for(session, dispute.policy_id, policy)
+        return LinkView(
+            trigger=link.trigger,
+            person_email=link.person_email,
+            reference=dispute.reference,
+            child_ref=dispute.child_ref,
+            stage=dispute.stage,
+            stage_title=dispute_policy.stage(dispute.stage).title,
+            dispute_id=dispute.id,
+        )
+
+
+def use(
+    sessions: Sessions, policy: Policy, secret: str, token: str, data: ActionInput, now: datetime
+) -> DisputeSnapshot:
+    """Apply the link's action as its person, channel `email_link`, consuming the link in that transaction."""
+    with sessions() as session, session.begin():
+        link, dispute = _check(session, secret, token, now)
+        actor = authenticate(session, link.person_email, channel="email_link")
+        link_id, trigger, dispute_id = link.id, link.trigger, dispute.id
+
+    def consume(session: Session, locked: Dispute) -> None:
+        # Checked again under the row lock: another POST, or a move of the dispute, may have come first.
+        link = session.scalar(select(ActionLink).where(ActionLink.id == link_id))
+        if link is None:
+            raise LinkNotFound()
+        _check_state(link, locked, now)
+        # Single use is enforced by the database: only one transaction can flip used_at from NULL.
+        result = session.execute(
+            update(ActionLink)
+            .where(ActionLink.id == link_id, ActionLink.used_at.is_(None))
+            .values(used_at=now)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LinkUsed()
+
+    return disputes.apply_trigger(sessions, policy, dispute_id, trigger, actor, data, now, claim=consume)
+
+
+def _check(session: Session, secret: str, token: str, now: datetime) -> tuple[ActionLink, Dispute]:
+    link = session.scalar(select(ActionLink).where(ActionLink.token_hash == token_hash(secret, token)))
+    if link is None:
+        raise LinkNotFound()
+    dispute = session.get(Dispute, link.dispute_id)
+    if dispute is None:
+        raise LinkNotFound()
+    _check_state(link, dispute, now)
+    return link, dispute
+
+
+def _check_state(link: ActionLink, dispute: Dispute, now: datetime) -> None:
+    if link.used_at is not None:
+        raise LinkUsed()
+    if link.stage_entry_seq != dispute.stage_entry_seq:
+        raise LinkStale(dispute.reference)
+    if now > link.expires_at:
+        raise LinkExpired()

@@ -1,0 +1,90 @@
+"""Emails from templates: one plain-text and one HTML template per event, and nothing but references."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+SUBJECTS = {
+    "raised": "Dispute {reference} raised: your response is needed",
+    "escalated": "Dispute {reference} escalated to {stage_title}",
+    "reminder": "Reminder: dispute {reference} needs your response",
+    "iro_reminder": "Reminder: dispute {reference} is waiting for your decision",
+    "responded": "Dispute {reference}: a response is waiting for your decision",
+    "resolved": "Dispute {reference} resolved at {stage_title}",
+    "withdrawn": "Dispute {reference} withdrawn",
+    "closed": "Dispute {reference} closed",
+    "ladder_exhausted": "Dispute {reference} has reached the end of the ladder: the IRO decides",
+    "referred": "Dispute {reference}: the case has been referred to CAFCASS",
+    "assigned": "Dispute {reference} assigned to you",
+}
+
+LINK_LABELS = {
+    "acknowledge": "Acknowledge",
+    "respond": "Respond",
+    "resolve": "Resolve",
+    "escalate": "Escalate",
+    "reopen": "Reopen",
+}
+
+_env = Environment(
+    loader=PackageLoader("notifications", "templates/email"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class EmailContent:
+    reference: str
+    child_ref: str
+    stage_title: str
+    due_words: str | None
+    reopen_words: str | None
+    is_owner: bool
+    is_iro: bool
+    links: tuple[Link, ...]
+
+
+def render(template: str, content: EmailContent) -> tuple[str, str, str]:
+    """(subject, plain text, HTML) for one event and one recipient."""
+    context = {
+        "reference": content.reference,
+        "child_ref": content.child_ref,
+        "stage_title": content.stage_title,
+        "due_words": content.due_words,
+        "reopen_words": content.reopen_words,
+        "is_owner": content.is_owner,
+        "is_iro": content.is_iro,
+        "links": content.links,
+    }
+    subject = SUBJECTS[template].format(reference=content.reference, stage_title=content.stage_title)
+    text = _env.get_template(f"{template}.txt").render(context)
+    html = _env.get_template(f"{template}.html").render(context)
+    return subject, text, html
+
+
+def build_message(
+    *, sender: str, recipient: str, message_id: str, subject: str, text: str, html: str
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = subject
+    # Stable across resends, so a mail client (and the tests) recognise a resend as the same email.
+    message["Message-ID"] = message_id
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
