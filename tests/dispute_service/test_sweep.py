@@ -168,3 +168,24 @@ def test_a_manual_action_racing_the_timeout_exactly_one_wins(
         assert moves[0].to_stage == "team_manager"
         winners.append(moves[0].trigger)
     assert set(winners) <= {"timeout", "escalate"}
+
+
+def test_the_watchdog_logs_an_error_and_reports_overdue_deadlines(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], clock: Any
+) -> None:
+    from structlog.testing import capture_logs
+
+    from dispute_service.sweep import watchdog
+
+    clock.now = datetime(2018, 1, 8, 10, 0, tzinfo=UTC)
+    raise_one()
+    seen: list[int] = []
+    with capture_logs() as logs:
+        # Four minutes after the escalation moment only the old reminder counts; six minutes after, both.
+        assert watchdog(sessions, datetime(2018, 1, 16, 9, 4, tzinfo=UTC), seen.append) == 1
+        assert watchdog(sessions, datetime(2018, 1, 16, 9, 6, tzinfo=UTC), seen.append) == 2
+    assert seen == [1, 2]
+    assert [(e["event"], e["log_level"], e["overdue"]) for e in logs] == [
+        ("watchdog.deadlines_overdue", "error", 1),
+        ("watchdog.deadlines_overdue", "error", 2),
+    ]
