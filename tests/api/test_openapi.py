@@ -160,3 +160,17 @@ def test_readyz_reports_the_database(client: TestClient) -> None:
 def test_health_endpoints_need_no_token(client: TestClient) -> None:
     for path in ("/healthz", "/readyz", "/metrics"):
         assert client.get(path, headers={"Authorization": "Bearer rubbish"}).status_code == 200
+
+
+def test_the_api_vocabulary_matches_the_ladder() -> None:
+    # The API's Literal types let a 422 list the allowed values; they must not drift from states/.
+    from typing import get_args
+
+    from api.schemas import CaseType, Category, OutcomeCode, Role
+    from states.machine import CASE_TYPES, CATEGORIES, OUTCOME_CODES
+    from states.policy import ROLES
+
+    assert get_args(Category) == CATEGORIES
+    assert get_args(CaseType) == CASE_TYPES
+    assert get_args(OutcomeCode) == OUTCOME_CODES
+    assert get_args(Role) == ROLES

@@ -9,11 +9,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from dispute_service.tokens import development_token
 from tests.conftest import TEST_SECRET
 
 BIN = Path(sys.executable).with_name("dispute-service")
@@ -97,3 +100,21 @@ def servers(tmp_path: Path) -> Iterator[list[Server]]:
     yield started
     for server in started:
         server.stop()
+
+
+def raise_over_http(server: Server, settings: Any, count: int) -> None:
+    """Raise `count` disputes through the real server's API, as the IRO."""
+    token = development_token(settings, "iro@example.gov.uk", datetime.now(UTC))
+    body = {
+        "case_type": "looked_after",
+        "categories": ["contact"],
+        "summary": "s",
+        "team_manager_email": "tm@example.gov.uk",
+    }
+    for i in range(count):
+        response = httpx.post(
+            f"{server.url}/api/v1/disputes",
+            json={**body, "child_ref": f"LCS-{i}"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 201, response.text

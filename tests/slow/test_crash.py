@@ -8,15 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.models import AuditEntry, Dispute
-from dispute_service.tokens import development_token
 from states.policy import load_default_policy
-from tests.slow.conftest import Server, server_env, wait_until
+from tests.slow.conftest import Server, raise_over_http, server_env, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -48,21 +46,7 @@ def test_sigkill_while_deadlines_pass_then_restart(
     servers.append(server)
     server.start()
 
-    headers = {
-        "Authorization": f"Bearer {development_token(settings, 'iro@example.gov.uk', datetime.now(UTC))}"
-    }
-    body = {
-        "child_ref": "LCS-1",
-        "case_type": "looked_after",
-        "categories": ["contact"],
-        "summary": "s",
-        "team_manager_email": "tm@example.gov.uk",
-    }
-    for i in range(20):
-        response = httpx.post(
-            f"{server.url}/api/v1/disputes", json={**body, "child_ref": f"LCS-{i}"}, headers=headers
-        )
-        assert response.status_code == 201, response.text
+    raise_over_http(server, settings, 20)
     server.kill()
 
     with sessions() as session:

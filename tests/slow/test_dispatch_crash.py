@@ -7,21 +7,18 @@ import asyncio
 import email
 import email.policy
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.models import Notification
-from dispute_service.tokens import development_token
 from states.policy import default_policy_text
 from tests.notifications.conftest import free_port
-from tests.slow.conftest import Server, server_env, wait_until
+from tests.slow.conftest import Server, raise_over_http, server_env, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -65,20 +62,7 @@ def test_sigkill_during_dispatch_loses_nothing(
         server = Server(env, tmp_path / "serve.log")
         servers.append(server)
         server.start()
-        headers = {
-            "Authorization": f"Bearer {development_token(settings, 'iro@example.gov.uk', datetime.now(UTC))}"
-        }
-        body = {
-            "case_type": "looked_after",
-            "categories": ["contact"],
-            "summary": "s",
-            "team_manager_email": "tm@example.gov.uk",
-        }
-        for i in range(12):
-            response = httpx.post(
-                f"{server.url}/api/v1/disputes", json={**body, "child_ref": f"LCS-{i}"}, headers=headers
-            )
-            assert response.status_code == 201, response.text
+        raise_over_http(server, settings, 12)
         wait_until(lambda: len(inbox.message_ids) >= 3, 30, "the dispatcher to be part-way through")
         server.kill()
         assert len(inbox.message_ids) < 12, "the kill must land before every email is out"
