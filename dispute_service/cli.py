@@ -124,3 +124,42 @@ def audit_verify() -> None:
         typer.echo(f"{len(problems)} problem(s) in {checked} dispute(s)")
         raise typer.Exit(1)
     typer.echo(f"ok: {checked} dispute(s), every chain verifies")
+
+
+REPORT_FORMATS = ("table", "json", "csv", "svg")
+
+
+@app.command()
+def report(
+    year: Annotated[
+        int,
+        typer.Option(
+            min=1900, max=9998, help="The reporting year, by the year it starts in: 2017 for 2017-18"
+        ),
+    ],
+    output_format: Annotated[
+        str, typer.Option("--format", help="table (in the terminal), json, csv or svg")
+    ] = "table",
+) -> None:
+    """The annual report: counts for the IRO annual report, as the disputes stood at the year's end."""
+    import json
+
+    from rich.console import Console
+
+    from dispute_service import report_formats
+    from dispute_service.report import annual_report
+
+    if output_format not in REPORT_FORMATS:
+        raise typer.BadParameter(f"must be one of: {', '.join(REPORT_FORMATS)}", param_hint="'--format'")
+    settings = Settings()
+    result = annual_report(
+        _sessions(settings), settings.loaded_policy, year, start_month=settings.report_year_start_month
+    )
+    if output_format == "table":
+        report_formats.print_table(result, Console())
+    elif output_format == "json":
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    elif output_format == "csv":
+        typer.echo(report_formats.to_csv(result), nl=False)
+    else:
+        typer.echo(report_formats.to_svg(result), nl=False)

@@ -1,0 +1,545 @@
+"""The annual report (issue 4, SPEC section 7), from disputes walked through the real use cases on a clock.
+
+Every test runs on SQLite and on PostgreSQL. Expected figures come from what each test did, never from
+the report's own queries.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner, Result
+
+from dispute_service.cli import app
+from dispute_service.errors import Forbidden
+from dispute_service.ladder import calendar_for
+from dispute_service.report import (
+    READER_ROLES,
+    AnnualReport,
+    ReportingYear,
+    annual_report,
+    require_reader,
+    sentence,
+)
+from dispute_service.report_formats import print_table, to_csv, to_svg
+from states.machine import CASE_TYPES, CATEGORIES, Request, Situation, State, Trigger, machine_for
+from states.policy import Policy
+from tests.dispute_service.conftest import ADMIN
+from tests.dispute_service.seed import HOUR, OWNERS, Ladder, seed_years
+
+STAGES = (
+    "quality_assurance",
+    "team_manager",
+    "head_of_corporate_parenting",
+    "head_of_service",
+    "assistant_director",
+    "cafcass",
+)
+NONE_AT = dict.fromkeys(STAGES, 0)
+Report = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def ladder(sessions: sessionmaker[Session], staff: list[str], policy: Policy) -> Ladder:
+    return Ladder(sessions, policy)
+
+
+@pytest.fixture
+def report(sessions: sessionmaker[Session], policy: Policy) -> Report:
+    def make(year: int = 2017, start_month: int = 4) -> dict[str, Any]:
+        return annual_report(sessions, policy, year, start_month=start_month).to_dict()
+
+    return make
+
+
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+# --- the seed's year ------------------------------------------------------------------------------------
+
+
+def test_the_seed_year_9_then_18_for_looked_after_children(
+    ladder: Ladder, report: Report, policy: Policy
+) -> None:
+    seeded = seed_years(ladder)
+    r = report(2017)
+
+    assert r["period"] == {"start": "2017-04-01", "end": "2018-03-31", "label": "2017-18"}
+    assert r["raised"] == {"this_year": 18, "previous_year": 9, "change": 9}
+    assert r["by_case_type"] == {"looked_after": 18, "child_protection": 0, "care_leaver": 0}
+    assert r["by_category"] == {c: seeded.categories[c] for c in CATEGORIES}
+    # Most at Team Manager, some at Head of Corporate Parenting, a few reach Head of Service, none higher.
+    expected = {**NONE_AT, "team_manager": 11, "head_of_corporate_parenting": 5, "head_of_service": 2}
+    assert r["highest_stage"] == expected
+    assert r["resolved_at_stage"] == expected
+    assert r["escalations"] == {"automatic": 12, "manual": 15}
+    assert r["responses"] == {"on_time": 30, "late": 3}
+    assert (r["cafcass_referrals"], r["withdrawn"], r["open_at_year_end"]) == (0, 0, 0)
+    calendar = calendar_for(policy.calendar)
+    spans = [
+        calendar.working_days_between(
+            c.raised_at.astimezone(calendar.tz).date(), c.resolved_at.astimezone(calendar.tz).date()
+        )
+        for c in seeded.this
+    ]
+    assert r["median_working_days_to_close"] == statistics.median(spans)
+    assert r["sentences"] == [
+        "The number of escalations has increased this year to 18 for Looked After Children "
+        "from 9 the previous year.",
+        "The number of escalations has stayed the same this year at 0 for children subject to "
+        "Child Protection Plans.",
+        "The number of escalations has stayed the same this year at 0 for Care Leavers.",
+    ]
+
+    before = report(2016)
+    assert before["raised"] == {"this_year": 9, "previous_year": 0, "change": 9}
+    assert before["highest_stage"] == {
+        **NONE_AT,
+        "team_manager": 6,
+        "head_of_corporate_parenting": 2,
+        "head_of_service": 1,
+    }
+    assert before["escalations"] == {"automatic": 4, "manual": 9}
+    assert before["responses"] == {"on_time": 17, "late": 1}
+
+
+def test_the_sentences_are_worded_for_a_rise_a_fall_and_no_change() -> None:
+    assert sentence("care_leaver", 4, 2) == (
+        "The number of escalations has increased this year to 4 for Care Leavers from 2 the previous year."
+    )
+    assert sentence("child_protection", 1, 3) == (
+        "The number of escalations has decreased this year to 1 for children subject to Child Protection "
+        "Plans from 3 the previous year."
+    )
+    assert sentence("looked_after", 7, 7) == (
+        "The number of escalations has stayed the same this year at 7 for Looked After Children."
+    )
+
+
+def test_one_sentence_per_case_type_from_each_years_own_figures(ladder: Ladder, report: Report) -> None:
+    for day in (3, 4, 5):
+        ladder.raise_(at(2016, 6, day, 10), case_type="child_protection")
+    ladder.raise_(at(2016, 6, 6, 10))
+    ladder.raise_(at(2017, 6, 6, 10), case_type="child_protection")
+    ladder.raise_(at(2017, 6, 7, 10))
+    ladder.raise_(at(2017, 6, 8, 10), case_type="care_leaver")
+    r = report(2017)
+    assert r["by_case_type"] == {"looked_after": 1, "child_protection": 1, "care_leaver": 1}
+    assert r["sentences"] == [
+        sentence("looked_after", 1, 1),
+        sentence("child_protection", 1, 3),
+        sentence("care_leaver", 1, 0),
+    ]
+    assert "stayed the same this year at 1 for Looked After" in r["sentences"][0]
+    assert (
+        "decreased this year to 1 for children subject to Child Protection Plans from 3" in r["sentences"][1]
+    )
+    assert "increased this year to 1 for Care Leavers from 0" in r["sentences"][2]
+
+
+# --- boundaries -----------------------------------------------------------------------------------------
+
+
+def test_raised_at_half_past_midnight_bst_on_1_april_counts_in_the_new_year(
+    ladder: Ladder, report: Report
+) -> None:
+    ladder.raise_(at(2018, 3, 31, 22, 30))  # 23:30 BST on Saturday 31 March 2018: 2017-18
+    ladder.raise_(at(2018, 3, 31, 23, 30))  # 00:30 BST on Sunday 1 April 2018: 2018-19
+    assert report(2017)["raised"]["this_year"] == 1
+    assert report(2018)["raised"] == {"this_year": 1, "previous_year": 1, "change": 0}
+    # Both were open when 2017-18 ended; only the first had been raised by then.
+    assert report(2017)["open_at_year_end"] == 1
+    assert report(2018)["open_at_year_end"] == 2
+
+
+def test_a_dispute_closed_after_the_years_end_is_open_at_the_years_end(
+    ladder: Ladder, report: Report
+) -> None:
+    dispute_id = ladder.raise_(at(2018, 3, 20, 10))
+    ladder.act(dispute_id, "resolve", at(2018, 3, 31, 23, 30))  # 00:30 BST on 1 April
+    r = report(2017)
+    assert r["open_at_year_end"] == 1
+    assert r["resolved_at_stage"] == NONE_AT
+    assert r["median_working_days_to_close"] is None
+    assert r["highest_stage"] == {**NONE_AT, "quality_assurance": 1}
+    assert report(2018)["open_at_year_end"] == 0
+
+
+def test_resolved_at_23_30_bst_on_31_march_is_resolved_within_the_year(
+    ladder: Ladder, report: Report
+) -> None:
+    dispute_id = ladder.raise_(at(2018, 3, 20, 10))
+    ladder.act(dispute_id, "resolve", at(2018, 3, 31, 22, 30))
+    r = report(2017)
+    assert r["open_at_year_end"] == 0
+    assert r["resolved_at_stage"] == {**NONE_AT, "quality_assurance": 1}
+    # Tuesday 20 March to Saturday 31 March 2018: Good Friday (30 March) is a bank holiday.
+    assert r["median_working_days_to_close"] == 7
+
+
+def test_open_at_the_years_end_counts_every_open_dispute_whenever_raised(
+    ladder: Ladder, report: Report
+) -> None:
+    old = ladder.raise_(at(2016, 5, 2, 10))
+    ladder.act(old, "hold", at(2016, 5, 3, 10), reason="Court hearing", review_on=date(2018, 6, 1))
+    ladder.raise_(at(2017, 9, 1, 10))
+    ended = ladder.raise_(at(2017, 9, 4, 10))
+    ladder.act(ended, "withdraw", at(2017, 9, 5, 10))
+    r = report(2017)
+    assert r["open_at_year_end"] == 2
+    assert r["raised"]["this_year"] == 2
+    assert r["withdrawn"] == 1
+
+
+def test_a_reporting_year_starting_in_january_uses_winter_time(
+    ladder: Ladder, report: Report, policy: Policy
+) -> None:
+    ladder.raise_(at(2017, 12, 31, 23, 30))  # GMT: still 2017
+    ladder.raise_(at(2018, 1, 1, 0, 0))
+    r = report(2017, start_month=1)
+    assert r["period"] == {"start": "2017-01-01", "end": "2017-12-31", "label": "2017"}
+    assert r["raised"]["this_year"] == 1
+    assert report(2018, start_month=1)["raised"] == {"this_year": 1, "previous_year": 1, "change": 0}
+
+
+def test_the_reporting_year_is_decided_in_london_time(policy: Policy) -> None:
+    tz = calendar_for(policy.calendar).tz
+    year = ReportingYear(2017, 4, tz)
+    assert year.start == at(2017, 3, 31, 23, 0)  # midnight BST
+    assert year.end == at(2018, 3, 31, 23, 0)
+    assert (year.first_day, year.last_day, year.label) == (date(2017, 4, 1), date(2018, 3, 31), "2017-18")
+    assert year.previous.label == "2016-17"
+    assert ReportingYear(1999, 4, tz).label == "1999-00"
+    assert ReportingYear(2017, 9, tz).start == at(2017, 8, 31, 23, 0)
+
+
+# --- scope of each measure -------------------------------------------------------------------------------
+
+
+def test_escalations_count_stage_moves_dated_in_the_year_whoever_raised_the_dispute(
+    ladder: Ladder, report: Report
+) -> None:
+    # Raised in 2016-17, escalated in both years: each move counts in the year it happened.
+    old = ladder.raise_(at(2017, 3, 20, 10))
+    ladder.act(old, "escalate", at(2017, 3, 27, 10))
+    d = ladder.act(old, "escalate", at(2017, 4, 3, 10))
+    ladder.timeout(d)
+    # A reopen moves up a level: the IRO was not satisfied, so it counts as a manual escalation.
+    new = ladder.raise_(at(2017, 5, 1, 10))
+    ladder.act(new, "resolve", at(2017, 5, 2, 10))
+    ladder.act(new, "reopen", at(2017, 5, 3, 10))
+    # Alongside the ladder, a CAFCASS referral moves nothing, and a referral is not an escalation.
+    ladder.act(new, "refer_to_cafcass", at(2017, 5, 4, 10), alongside=True)
+    assert report(2016)["escalations"] == {"automatic": 0, "manual": 1}
+    r = report(2017)
+    assert r["escalations"] == {"automatic": 1, "manual": 2}
+    assert r["raised"]["this_year"] == 1
+    assert r["cafcass_referrals"] == 1
+    assert r["highest_stage"] == {**NONE_AT, "team_manager": 1}
+
+
+def test_responses_on_time_and_late_and_none_given(ladder: Ladder, report: Report) -> None:
+    on_time = ladder.raise_(at(2017, 6, 5, 10))
+    ladder.respond(on_time, at(2017, 6, 6, 10), "quality_assurance")
+    late = ladder.raise_(at(2017, 6, 5, 10))
+    d = ladder.act(late, "acknowledge", at(2017, 6, 5, 11), actor=OWNERS["quality_assurance"])
+    assert d.due_at is not None
+    ladder.respond(late, d.due_at + HOUR, "quality_assurance")
+    ladder.raise_(at(2017, 6, 5, 10))  # never answered: counts as neither
+    r = report(2017)
+    assert r["responses"] == {"on_time": 1, "late": 1}
+
+
+def test_referrals_withdrawals_and_where_disputes_ended(ladder: Ladder, report: Report) -> None:
+    referred = ladder.raise_(at(2017, 7, 3, 10))
+    ladder.act(referred, "refer_to_cafcass", at(2017, 7, 4, 10))
+    ladder.act(referred, "close", at(2017, 8, 1, 10))
+    withdrawn = ladder.raise_(at(2017, 7, 3, 10))
+    ladder.act(withdrawn, "escalate", at(2017, 7, 4, 10))
+    ladder.act(withdrawn, "withdraw", at(2017, 7, 5, 10))
+    # A care leaver's dispute cannot go to CAFCASS; it still climbs to the top of the ladder.
+    top = ladder.raise_(at(2017, 7, 3, 10), case_type="care_leaver")
+    ladder.act(top, "escalate", at(2017, 7, 4, 10), to_stage="cafcass")
+    ladder.act(top, "resolve", at(2017, 7, 5, 10))
+    r = report(2017)
+    assert r["cafcass_referrals"] == 1
+    assert r["withdrawn"] == 1
+    assert r["highest_stage"] == {**NONE_AT, "team_manager": 1, "cafcass": 2}
+    assert r["resolved_at_stage"] == {**NONE_AT, "cafcass": 1}
+    assert r["open_at_year_end"] == 0
+
+
+def test_the_median_counts_working_days_and_takes_the_middle_of_an_even_count(
+    ladder: Ladder, report: Report
+) -> None:
+    spans = [
+        (at(2017, 6, 5, 10), at(2017, 6, 7, 10)),  # Monday to Wednesday: 2
+        (at(2017, 6, 5, 10), at(2017, 6, 12, 10)),  # a week: 5
+        # Friday 22 December 2017 to Wednesday 3 January 2018, less Christmas, Boxing Day, New Year: 5
+        (at(2017, 12, 22, 10), at(2018, 1, 3, 10)),
+        (at(2017, 6, 5, 10), at(2017, 6, 19, 10)),  # two weeks: 10
+    ]
+    for raised_at, resolved_at in spans:
+        ladder.act(ladder.raise_(raised_at), "resolve", resolved_at)
+    assert report(2017)["median_working_days_to_close"] == 5
+    ladder.act(ladder.raise_(at(2017, 6, 5, 10)), "resolve", at(2017, 6, 13, 10))  # 6
+    assert report(2017)["median_working_days_to_close"] == 5
+
+
+def test_the_median_of_an_even_count_can_be_a_half(ladder: Ladder, report: Report) -> None:
+    for resolved_on in (7, 8):  # 2 and 3 working days after Monday 5 June 2017
+        ladder.act(ladder.raise_(at(2017, 6, 5, 10)), "resolve", at(2017, 6, resolved_on, 10))
+    assert report(2017)["median_working_days_to_close"] == 2.5
+
+
+def test_the_stage_never_goes_down_so_the_stage_at_the_years_end_is_the_highest_reached(
+    policy: Policy,
+) -> None:
+    """The report reads the highest stage reached from where a dispute stood; that rests on this."""
+    machine = machine_for(policy)
+    far = at(2099, 1, 1)
+    moves = 0
+    for stage in policy.stage_ids:
+        for state in State:
+            for referred in (False, True):
+                situation = Situation(stage, state, "looked_after", reopen_until=far, referred=referred)
+                for trigger in Trigger:
+                    for to_stage in (None, *policy.stage_ids):
+                        for alongside in (False, True):
+                            request = Request(now=at(2018, 1, 1), to_stage=to_stage, alongside=alongside)
+                            if machine.may(trigger, situation, request):
+                                target = machine.fire(trigger, situation, request)
+                                assert policy.index(target.stage) >= policy.index(stage), (trigger, stage)
+                                moves += target.stage != stage
+    assert moves > 0
+
+
+# --- reproducibility -------------------------------------------------------------------------------------
+
+
+def test_later_activity_changes_nothing_in_a_past_year_byte_for_byte(
+    ladder: Ladder, sessions: sessionmaker[Session], policy: Policy
+) -> None:
+    straddling = ladder.raise_(at(2018, 3, 26, 10), categories=["contact"])
+    ladder.act(straddling, "escalate", at(2018, 3, 27, 10))
+    on_hold = ladder.raise_(at(2016, 11, 1, 10))
+    ladder.act(on_hold, "hold", at(2016, 11, 2, 10), reason="Court hearing", review_on=date(2018, 9, 1))
+    reopened = ladder.raise_(at(2018, 3, 1, 10), case_type="child_protection")
+    ladder.respond(reopened, at(2018, 3, 2, 10), "quality_assurance")
+    ladder.act(reopened, "resolve", at(2018, 3, 28, 10))
+    corrected = ladder.raise_(at(2017, 10, 2, 10), case_type="care_leaver", categories=["health"])
+    ladder.act(corrected, "withdraw", at(2017, 10, 3, 10))
+    seed_years(ladder)
+
+    def snapshot() -> tuple[dict[str, Any], str, str]:
+        result = annual_report(sessions, policy, 2017)
+        return result.to_dict(), to_csv(result), to_svg(result)
+
+    before = snapshot()
+    r = before[0]
+    assert r["raised"]["this_year"] == 21
+    assert r["open_at_year_end"] == 2  # the straddling dispute and the one on hold since 2016
+    assert r["resolved_at_stage"]["quality_assurance"] == 1  # resolved on 28 March
+    assert r["by_case_type"] == {"looked_after": 19, "child_protection": 1, "care_leaver": 1}
+    assert r["withdrawn"] == 1
+
+    # After the year's end: escalations and a timeout, a resolution, a withdrawal, a reopen of the March
+    # resolution and a climb, corrections of the case type and categories, a reassigned IRO.
+    d = ladder.act(straddling, "escalate", at(2018, 4, 3, 10))
+    ladder.timeout(d)
+    ladder.act(straddling, "resolve", at(2018, 5, 1, 10))
+    ladder.act(on_hold, "resume", at(2018, 4, 9, 10))
+    ladder.act(on_hold, "withdraw", at(2018, 4, 10, 10))
+    ladder.act(reopened, "reopen", at(2018, 4, 4, 10))
+    ladder.respond(reopened, at(2018, 4, 5, 10), "team_manager")
+    ladder.act(reopened, "escalate", at(2018, 4, 6, 10))
+    ladder.act(corrected, "amend", at(2018, 6, 1, 10), case_type="looked_after")
+    ladder.act(corrected, "amend", at(2018, 6, 2, 10), categories=["education", "contact"])
+    ladder.act(corrected, "amend", at(2018, 6, 3, 10), case_type="child_protection")
+    ladder.act(reopened, "reassign_iro", at(2018, 6, 4, 10), ADMIN, iro_email="iro2@example.gov.uk")
+    ladder.raise_(at(2018, 4, 2, 10))
+
+    assert snapshot() == before
+    # The later year sees the later activity.
+    later = annual_report(sessions, policy, 2018).to_dict()
+    assert later["raised"] == {"this_year": 1, "previous_year": 21, "change": -20}
+    assert later["escalations"] == {"automatic": 1, "manual": 3}
+    assert later["open_at_year_end"] == 2  # the reopened dispute, and the one raised in April
+
+
+# --- formats ---------------------------------------------------------------------------------------------
+
+
+def test_csv_parses_back_to_the_same_numbers(
+    ladder: Ladder, sessions: sessionmaker[Session], policy: Policy
+) -> None:
+    seed_years(ladder)
+    result = annual_report(sessions, policy, 2017)
+    rows = list(csv.DictReader(io.StringIO(to_csv(result), newline="")))
+    assert_csv_matches(rows, result.to_dict())
+
+
+def assert_csv_matches(rows: list[dict[str, str]], data: dict[str, Any]) -> None:
+    """Every figure of the JSON is in the CSV exactly once, with ISO dates on every row."""
+    assert rows, "a header and rows"
+    assert list(rows[0]) == ["period", "period_start", "period_end", "measure", "breakdown", "value"]
+    for row in rows:
+        assert (row["period"], row["period_start"], row["period_end"]) == (
+            data["period"]["label"],
+            data["period"]["start"],
+            data["period"]["end"],
+        )
+        assert date.fromisoformat(row["period_start"]) < date.fromisoformat(row["period_end"])
+    figures: dict[tuple[str, str], str] = {}
+    for row in rows:
+        key = (row["measure"], row["breakdown"])
+        assert key not in figures, f"{key} twice"
+        figures[key] = row["value"]
+    expected: dict[tuple[str, str], str] = {}
+    for measure, figure in data.items():
+        if measure in ("period", "sentences"):
+            continue
+        if isinstance(figure, dict):
+            expected.update({(measure, k): str(v) for k, v in figure.items()})
+        else:
+            expected[(measure, "")] = "" if figure is None else str(figure)
+    expected.update({("sentence", ct): text for ct, text in zip(CASE_TYPES, data["sentences"], strict=True)})
+    assert figures == expected
+    numbers = {k: v for k, v in figures.items() if k[0] not in ("sentence", "median_working_days_to_close")}
+    assert all(v.lstrip("-").isdigit() for v in numbers.values())
+
+
+def test_svg_is_valid_xml_with_one_bar_per_stage_per_year(
+    ladder: Ladder, sessions: sessionmaker[Session], policy: Policy
+) -> None:
+    seed_years(ladder)
+    result = annual_report(sessions, policy, 2017)
+    assert_svg_bars(to_svg(result), result)
+
+
+def assert_svg_bars(svg: str, result: AnnualReport) -> None:
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    bars = {el.get("id", ""): el for el in root.iter() if el.get("id", "").startswith("bar-")}
+    years = {
+        result.previous_label: result.highest_stage(result.previous_year),
+        result.year.label: result.highest_stage(result.this_year),
+    }
+    assert set(bars) == {f"bar-{label}-{stage}" for label in years for stage in STAGES}
+    # Each bar's rectangle is as tall as its count: the heights share one scale.
+    heights = {}
+    for label, counts in years.items():
+        for stage in STAGES:
+            path = bars[f"bar-{label}-{stage}"].find("{http://www.w3.org/2000/svg}path")
+            assert path is not None
+            ys = [float(p.split()[1]) for p in path.get("d", "").replace("M", "L").split("L")[1:]]
+            heights[(label, stage)] = (max(ys) - min(ys), counts[stage])
+    scale = {round(h / n, 3) for h, n in heights.values() if n}
+    assert len(scale) == 1
+    assert all(h == 0 for h, n in heights.values() if n == 0)
+
+
+def test_the_table_shows_the_figures_and_the_sentences(
+    ladder: Ladder, sessions: sessionmaker[Session], policy: Policy
+) -> None:
+    seed_years(ladder)
+    console = Console(file=io.StringIO(), width=140)
+    print_table(annual_report(sessions, policy, 2017), console)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "Annual report 2017-18" in text
+    assert "Head of Corporate Parenting" in text
+    assert "increased this year to 18 for Looked After Children from 9 the previous year" in text
+
+
+# --- who may read it ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", READER_ROLES)
+def test_managers_may_read_the_report(role: str) -> None:
+    require_reader({role}, "someone@example.gov.uk")
+
+
+@pytest.mark.parametrize("role", ["iro", "team_manager", "head_of_corporate_parenting"])
+def test_others_may_not(role: str) -> None:
+    with pytest.raises(Forbidden, match="may not read the annual report"):
+        require_reader({role}, "someone@example.gov.uk")
+
+
+# --- the CLI ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def run(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    env = {"DISPUTES_DATABASE_URL": db_url, "DISPUTES_POLICY": None, "DISPUTES_REPORT_YEAR_START_MONTH": None}
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(app, list(args), env=env)
+
+    return invoke
+
+
+def test_cli_report_in_each_format(
+    ladder: Ladder, run: Callable[..., Result], sessions: sessionmaker[Session], policy: Policy
+) -> None:
+    seed_years(ladder)
+    expected = annual_report(sessions, policy, 2017)
+
+    as_json = run("report", "--year", "2017", "--format", "json")
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == expected.to_dict()
+
+    as_csv = run("report", "--year", "2017", "--format", "csv")
+    assert as_csv.exit_code == 0, as_csv.output
+    assert_csv_matches(list(csv.DictReader(io.StringIO(as_csv.stdout))), expected.to_dict())
+
+    as_svg = run("report", "--year", "2017", "--format", "svg")
+    assert as_svg.exit_code == 0, as_svg.output
+    assert_svg_bars(as_svg.stdout, expected)
+
+    table = run("report", "--year", "2017")
+    assert table.exit_code == 0, table.output
+    assert "increased this year to 18 for Looked After Children" in " ".join(table.stdout.split())
+
+
+def test_cli_report_refuses_an_unknown_format_and_a_missing_year(run: Callable[..., Result]) -> None:
+    bad = run("report", "--year", "2017", "--format", "xlsx")
+    assert bad.exit_code == 2
+    assert "table, json, csv, svg" in bad.output
+    assert run("report").exit_code == 2
+
+
+def test_cli_report_follows_the_start_month_setting(
+    ladder: Ladder, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ladder.raise_(at(2017, 2, 1, 10))
+    env = {"DISPUTES_DATABASE_URL": db_url, "DISPUTES_POLICY": None, "DISPUTES_REPORT_YEAR_START_MONTH": "1"}
+    result = CliRunner().invoke(app, ["report", "--year", "2017", "--format", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["period"]["label"] == "2017"
+    assert body["raised"]["this_year"] == 1
+
+
+def test_report_reads_no_further_than_it_needs(ladder: Ladder, report: Report) -> None:
+    """A year far from any data: zeros everywhere, no median, and the sentences still read well."""
+    ladder.raise_(at(2017, 6, 1, 10))
+    r = report(1990)
+    assert r["raised"] == {"this_year": 0, "previous_year": 0, "change": 0}
+    assert r["median_working_days_to_close"] is None
+    assert r["open_at_year_end"] == 0
+    assert all("stayed the same this year at 0" in s for s in r["sentences"])
