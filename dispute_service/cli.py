@@ -127,6 +127,7 @@ def audit_verify() -> None:
 
 
 REPORT_FORMATS = ("table", "json", "csv", "svg")
+MAX_IMPORT_ERRORS_SHOWN = 50
 
 
 @app.command()
@@ -163,3 +164,59 @@ def report(
         typer.echo(report_formats.to_csv(result), nl=False)
     else:
         typer.echo(report_formats.to_svg(result), nl=False)
+
+
+@app.command("import-history")
+def import_history(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="CSV with columns reference, child_ref, case_type, categories, raised_on, highest_stage, "
+            "resolved_at_stage, closed_on, outcome",
+        ),
+    ],
+) -> None:
+    """Load past years' disputes from a spreadsheet, so year-on-year figures work from the first day.
+
+    All or nothing: a bad row is named by its line number and the reason, and nothing is loaded.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+    from dispute_service.errors import InvalidInput
+    from dispute_service.history import PROGRESS_FROM_ROWS, count_rows
+    from dispute_service.history import import_history as load
+
+    settings = Settings()
+    failed: InvalidInput | None = None
+    imported = 0
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=count_rows(file) < PROGRESS_FROM_ROWS,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done)
+
+        try:
+            imported = load(_sessions(settings), settings.loaded_policy, file, utc_now(), progress=progress)
+        except InvalidInput as exc:
+            failed = exc
+    if failed is not None:
+        for where, message in failed.errors[:MAX_IMPORT_ERRORS_SHOWN]:
+            typer.echo(f"{where}: {message}", err=True)
+        if len(failed.errors) > MAX_IMPORT_ERRORS_SHOWN:
+            typer.echo(f"... and {len(failed.errors) - MAX_IMPORT_ERRORS_SHOWN} more", err=True)
+        typer.echo("nothing was imported", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{imported} dispute(s) imported")
