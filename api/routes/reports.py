@@ -1,7 +1,117 @@
-"""The annual report (issue 4)."""
+"""The annual report (issue 4, SPEC section 7): counts only, for managers, as JSON, CSV or an SVG chart."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import time
+from datetime import date
+from typing import Annotated, Literal
+
+import structlog
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from api.deps import ActorDep, PolicyDep, SessionsDep, SettingsDep
+from api.errors import problem_responses
+from dispute_service import report_formats
+from dispute_service.access import Actor
+from dispute_service.report import annual_report, require_reader
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+log = structlog.get_logger("api.reports")
+
+CSV = "text/csv"
+SVG = "image/svg+xml"
+
+
+class Period(BaseModel):
+    start: date
+    end: date
+    label: str
+
+
+class Raised(BaseModel):
+    this_year: int
+    previous_year: int
+    change: int
+
+
+class Escalations(BaseModel):
+    automatic: int
+    manual: int
+
+
+class Responses(BaseModel):
+    on_time: int
+    late: int
+
+
+class AnnualReportOut(BaseModel):
+    """SPEC section 7, key for key. Breakdowns are keyed by id, in the policy's ladder order for stages."""
+
+    period: Period
+    raised: Raised
+    by_case_type: dict[str, int]
+    by_category: dict[str, int]
+    highest_stage: dict[str, int]
+    resolved_at_stage: dict[str, int]
+    escalations: Escalations
+    responses: Responses
+    cafcass_referrals: int
+    withdrawn: int
+    open_at_year_end: int
+    median_working_days_to_close: float | None
+    sentences: list[str]
+
+
+def report_reader(actor: ActorDep) -> Actor:
+    # A dependency, so the 403 comes before any 422 for the query (SPEC section 3's order).
+    require_reader(actor.roles, actor.email)
+    return actor
+
+
+@router.get(
+    "/annual",
+    response_model=AnnualReportOut,
+    responses={
+        200: {
+            "description": "The report: JSON, or with format=csv a CSV for Excel, or with format=svg a chart",
+            "content": {CSV: {"schema": {"type": "string"}}, SVG: {"schema": {"type": "string"}}},
+        },
+        **problem_responses(401, 403, 422),
+    },
+    summary="Annual escalation counts for the IRO annual report",
+)
+def annual(
+    actor: Annotated[Actor, Depends(report_reader)],
+    sessions: SessionsDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    year: Annotated[
+        int,
+        Query(ge=1900, le=9998, description="The reporting year, by the year it starts in: 2017 for 2017-18"),
+    ],
+    output_format: Annotated[Literal["json", "csv", "svg"], Query(alias="format")] = "json",
+) -> Response:
+    began = time.perf_counter()
+    report = annual_report(sessions, policy, year, start_month=settings.report_year_start_month)
+    response: Response
+    if output_format == "csv":
+        response = Response(
+            report_formats.to_csv(report),
+            media_type=CSV,
+            headers={"Content-Disposition": f'attachment; filename="annual-report-{report.year.label}.csv"'},
+        )
+    elif output_format == "svg":
+        response = Response(report_formats.to_svg(report), media_type=SVG)
+    else:
+        response = JSONResponse(report.to_dict())
+    # Counts and the caller only: the report holds no free text, and neither does its log line.
+    log.info(
+        "report.served",
+        year=report.year.label,
+        format=output_format,
+        actor=actor.email,
+        seconds=round(time.perf_counter() - began, 3),
+    )
+    return response

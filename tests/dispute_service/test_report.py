@@ -25,26 +25,18 @@ from dispute_service.errors import Forbidden
 from dispute_service.ladder import calendar_for
 from dispute_service.report import (
     READER_ROLES,
-    AnnualReport,
     ReportingYear,
     annual_report,
     require_reader,
     sentence,
 )
 from dispute_service.report_formats import print_table, to_csv, to_svg
-from states.machine import CASE_TYPES, CATEGORIES, Request, Situation, State, Trigger, machine_for
+from states.machine import CATEGORIES, Request, Situation, State, Trigger, machine_for
 from states.policy import Policy
 from tests.dispute_service.conftest import ADMIN
+from tests.dispute_service.report_checks import STAGES, assert_csv_matches, assert_svg_bars
 from tests.dispute_service.seed import HOUR, OWNERS, Ladder, seed_years
 
-STAGES = (
-    "quality_assurance",
-    "team_manager",
-    "head_of_corporate_parenting",
-    "head_of_service",
-    "assistant_director",
-    "cafcass",
-)
 NONE_AT = dict.fromkeys(STAGES, 0)
 Report = Callable[..., dict[str, Any]]
 
@@ -390,66 +382,12 @@ def test_csv_parses_back_to_the_same_numbers(
     assert_csv_matches(rows, result.to_dict())
 
 
-def assert_csv_matches(rows: list[dict[str, str]], data: dict[str, Any]) -> None:
-    """Every figure of the JSON is in the CSV exactly once, with ISO dates on every row."""
-    assert rows, "a header and rows"
-    assert list(rows[0]) == ["period", "period_start", "period_end", "measure", "breakdown", "value"]
-    for row in rows:
-        assert (row["period"], row["period_start"], row["period_end"]) == (
-            data["period"]["label"],
-            data["period"]["start"],
-            data["period"]["end"],
-        )
-        assert date.fromisoformat(row["period_start"]) < date.fromisoformat(row["period_end"])
-    figures: dict[tuple[str, str], str] = {}
-    for row in rows:
-        key = (row["measure"], row["breakdown"])
-        assert key not in figures, f"{key} twice"
-        figures[key] = row["value"]
-    expected: dict[tuple[str, str], str] = {}
-    for measure, figure in data.items():
-        if measure in ("period", "sentences"):
-            continue
-        if isinstance(figure, dict):
-            expected.update({(measure, k): str(v) for k, v in figure.items()})
-        else:
-            expected[(measure, "")] = "" if figure is None else str(figure)
-    expected.update({("sentence", ct): text for ct, text in zip(CASE_TYPES, data["sentences"], strict=True)})
-    assert figures == expected
-    numbers = {k: v for k, v in figures.items() if k[0] not in ("sentence", "median_working_days_to_close")}
-    assert all(v.lstrip("-").isdigit() for v in numbers.values())
-
-
 def test_svg_is_valid_xml_with_one_bar_per_stage_per_year(
     ladder: Ladder, sessions: sessionmaker[Session], policy: Policy
 ) -> None:
     seed_years(ladder)
     result = annual_report(sessions, policy, 2017)
     assert_svg_bars(to_svg(result), result)
-
-
-def assert_svg_bars(svg: str, result: AnnualReport) -> None:
-    import xml.etree.ElementTree as ET
-
-    root = ET.fromstring(svg)
-    assert root.tag == "{http://www.w3.org/2000/svg}svg"
-    bars = {el.get("id", ""): el for el in root.iter() if el.get("id", "").startswith("bar-")}
-    years = {
-        result.previous_label: result.highest_stage(result.previous_year),
-        result.year.label: result.highest_stage(result.this_year),
-    }
-    assert set(bars) == {f"bar-{label}-{stage}" for label in years for stage in STAGES}
-    # Each bar's rectangle is as tall as its count: the heights share one scale.
-    heights = {}
-    for label, counts in years.items():
-        for stage in STAGES:
-            path = bars[f"bar-{label}-{stage}"].find("{http://www.w3.org/2000/svg}path")
-            assert path is not None
-            ys = [float(p.split()[1]) for p in path.get("d", "").replace("M", "L").split("L")[1:]]
-            heights[(label, stage)] = (max(ys) - min(ys), counts[stage])
-    scale = {round(h / n, 3) for h, n in heights.values() if n}
-    assert len(scale) == 1
-    assert all(h == 0 for h, n in heights.values() if n == 0)
 
 
 def test_the_table_shows_the_figures_and_the_sentences(
