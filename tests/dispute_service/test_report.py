@@ -11,7 +11,7 @@ import io
 import json
 import statistics
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,9 @@ from dispute_service.errors import Forbidden
 from dispute_service.ladder import calendar_for
 from dispute_service.report import (
     READER_ROLES,
+    LocalDates,
     ReportingYear,
+    WorkingDaySpans,
     annual_report,
     require_reader,
     sentence,
@@ -315,6 +317,38 @@ def test_the_stage_never_goes_down_so_the_stage_at_the_years_end_is_the_highest_
                                 assert policy.index(target.stage) >= policy.index(stage), (trigger, stage)
                                 moves += target.stage != stage
     assert moves > 0
+
+
+def test_local_dates_agree_with_zoneinfo_across_the_clock_changes(policy: Policy) -> None:
+    tz = calendar_for(policy.calendar).tz
+    local = LocalDates(tz)
+    moments = [
+        at(2018, 3, 24, 23, 30),
+        at(2018, 3, 25, 0, 59),
+        at(2018, 3, 25, 1, 0),  # clocks go forward at 01:00 UTC
+        at(2018, 3, 25, 23, 0),  # midnight BST
+        at(2018, 3, 31, 22, 59),
+        at(2018, 3, 31, 23, 30),
+        at(2018, 10, 28, 0, 30),
+        at(2018, 10, 28, 0, 59),
+        at(2018, 10, 28, 1, 0),  # clocks go back at 01:00 UTC
+        at(2018, 10, 28, 23, 30),
+        at(2018, 12, 31, 23, 59),
+    ]
+    for moment in moments:
+        naive = moment.replace(tzinfo=None)
+        assert local(naive) == moment.astimezone(tz).date(), moment
+
+
+def test_working_day_spans_agree_with_the_calendar(policy: Policy) -> None:
+    calendar = calendar_for(policy.calendar)
+    first, last = date(2017, 12, 1), date(2018, 6, 1)
+    spans = WorkingDaySpans(calendar, first, last)
+    days = [first + timedelta(days=n) for n in range(0, (last - first).days + 1, 3)]
+    for start in days:
+        for end in days:
+            if start <= end:
+                assert spans.between(start, end) == calendar.working_days_between(start, end), (start, end)
 
 
 # --- reproducibility -------------------------------------------------------------------------------------
