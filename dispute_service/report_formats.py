@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,8 @@ from dispute_service.report import AnnualReport
 
 CSV_HEADER = ("period", "period_start", "period_end", "measure", "breakdown", "value")
 BAR_ID_PREFIX = "bar"
+# matplotlib's settings are global to the process; request threads draw one chart at a time.
+_drawing = threading.Lock()
 
 
 def csv_rows(report: AnnualReport) -> Iterator[tuple[str, str, str, str, str, str]]:
@@ -69,7 +72,7 @@ def to_svg(report: AnnualReport) -> str:
     ]
     width = 0.4
     # A fixed salt and no date: the same report gives the same SVG, byte for byte.
-    with matplotlib.rc_context({"svg.hashsalt": "dispute-service", "svg.fonttype": "none"}):
+    with _drawing, matplotlib.rc_context({"svg.hashsalt": "dispute-service", "svg.fonttype": "none"}):
         figure = Figure(figsize=(9, 4.8), layout="constrained")
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()
