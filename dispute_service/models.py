@@ -21,6 +21,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -254,3 +255,26 @@ class IdempotencyKey(Base):
     request_sha256: Mapped[str] = mapped_column(String(64))
     dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("disputes.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+# The annual report's indexes (migration 0002), declared here too so autogenerate never proposes to drop them.
+Index("ix_disputes_ended_at", Dispute.ended_at)
+Index(
+    "ix_disputes_report",
+    Dispute.raised_at,
+    Dispute.ended_at,
+    Dispute.case_type,
+    Dispute.stage,
+    Dispute.state,
+    Dispute.id,
+)
+# The year's responses: a partial index of `respond` entries only, covering the `late` flag in `details`
+# (PostgreSQL INCLUDEs it; SQLite has no INCLUDE, so there it is a third key column).
+Index(
+    "ix_audit_entries_responses",
+    AuditEntry.at,
+    AuditEntry.dispute_id,
+    postgresql_include=["details"],
+    postgresql_where=text("\"trigger\" = 'respond'"),
+    sqlite_where=text("\"trigger\" = 'respond'"),
+)

@@ -25,6 +25,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("get", "/readyz"): {"200", "503"},
     ("get", "/metrics"): {"200"},
     ("get", "/api/v1/notifications"): {"200", "401", "403", "422"},
+    ("get", "/api/v1/reports/annual"): {"200", "401", "403", "422"},
     ("get", "/links/{token}"): {"200", "404", "409", "410", "422"},
     ("post", "/links/{token}"): {"303", "200", "404", "409", "410", "422"},
     ("get", "/links/done"): {"200", "422"},
