@@ -23,6 +23,8 @@ def normalise_url(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 40) -> Engine:
+    # hide_parameters: a database error's message would otherwise carry the statement's values, such as
+    # a dispute's summary, into a traceback in the logs.
     url = normalise_url(url)
     if is_sqlite(url):
         engine = create_engine(
@@ -31,11 +33,17 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 40) -> Eng
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=60,
+            hide_parameters=True,
         )
         _apply_sqlite_recipe(engine)
         return engine
     return create_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True, pool_timeout=60
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_timeout=60,
+        hide_parameters=True,
     )
 
 

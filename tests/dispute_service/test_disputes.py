@@ -179,3 +179,12 @@ def test_extend_moves_the_due_date_by_working_days(
     ).dispute
     assert extended.due_at == datetime(2018, 1, 18, 17, 0, tzinfo=UTC)
     assert extended.escalate_at == datetime(2018, 1, 19, 9, 0, tzinfo=UTC)
+
+
+def test_a_database_error_never_carries_free_text_into_a_traceback(engine: Any) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    with pytest.raises(DBAPIError) as raised, engine.begin() as conn:
+        conn.execute(text("INSERT INTO no_such_table (body) VALUES (:body)"), {"body": "SECRET-SUMMARY Jamie"})
+    assert "SECRET" not in str(raised.value) and "Jamie" not in str(raised.value)
