@@ -186,5 +186,6 @@ def test_a_database_error_never_carries_free_text_into_a_traceback(engine: Any) 
     from sqlalchemy.exc import DBAPIError
 
     with pytest.raises(DBAPIError) as raised, engine.begin() as conn:
-        conn.execute(text("INSERT INTO no_such_table (body) VALUES (:body)"), {"body": "SECRET-SUMMARY Jamie"})
+        statement = text("INSERT INTO no_such_table (body) VALUES (:body)")
+        conn.execute(statement, {"body": "SECRET-SUMMARY Jamie"})
     assert "SECRET" not in str(raised.value) and "Jamie" not in str(raised.value)
