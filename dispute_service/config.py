@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     link_secret: str = DEV_SECRET
     mail_retry_seconds: float = Field(default=30.0, gt=0)
     mail_max_attempts: int = Field(default=8, ge=1)
+    # How long a claimed email is left to its sender before another attempt may take it over.
+    mail_claim_seconds: float = Field(default=120.0, gt=0)
     dispatch_interval_seconds: float = Field(default=5.0, gt=0)
 
     scheduler_enabled: bool = True

@@ -73,6 +73,8 @@ def after(policy: Policy, now: datetime, timescale: Timescale) -> datetime:
 
 def stop_clock(dispute: Dispute) -> None:
     dispute.escalate_at = dispute.next_reminder_at = None
+    dispute.held_at = dispute.hold_review_on = None
+    dispute.hold_remaining_working_days = dispute.hold_remaining_seconds = None
 
 
 def current_entry(session: Session, dispute: Dispute) -> StageEntry:

@@ -61,7 +61,7 @@ def list_disputes(
         query = query.where(overdue if filters.overdue else ~overdue)
     if filters.raised_from:
         query = query.where(Dispute.raised_at >= datetime.combine(filters.raised_from, time(), tz))
-    if filters.raised_to:
+    if filters.raised_to and filters.raised_to < date.max:  # the last day there is has no day after it
         query = query.where(Dispute.raised_at < datetime.combine(filters.raised_to, time(), tz) + _ONE_DAY)
     with sessions() as session, session.begin():
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0

@@ -37,7 +37,9 @@ def send_reminder(
             return False
         dispute_policy = policy_for(session, dispute.policy_id, policy)
         calendar = calendar_for(dispute_policy.calendar)
-        moved = calendar.next_working_moment(reminder_at)
+        stage = dispute_policy.stage(dispute.stage)
+        exact = stage.respond_within is not None and not stage.respond_within.is_working_days
+        moved = reminder_at if exact else calendar.next_working_moment(reminder_at)
         if moved > now:
             # A closure day added since the reminder was planned: remind on the next working day instead.
             dispute.next_reminder_at = moved

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service import disputes
@@ -54,18 +54,21 @@ def sweep(sessions: Sessions, policy: Policy, clock: Clock, *, batch: int = BATC
     """Escalate (or defer) every passed escalation and send every passed reminder, oldest first."""
     report = SweepReport()
     now = clock()
-    first = True
+    # Keyset pages (time, id): a row that another replica holds, or that keeps failing, is passed over
+    # rather than fetched again, so one sweep always ends and never starves the rows behind it.
+    after: tuple[datetime, uuid.UUID] | None = None
     while True:
-        due = _due_escalations(sessions, now, batch)
-        if first and due:
+        due = _due_escalations(sessions, now, batch, after)
+        if after is None and due:
             report.lag_seconds = max(0.0, (now - due[0][2]).total_seconds())
-        first = False
         for dispute_id, entry_seq, escalate_at in due:
             _escalate_one(sessions, policy, clock, dispute_id, entry_seq, escalate_at, report)
         if len(due) < batch:
             break
+        after = (due[-1][2], due[-1][0])
+    reminder_after: tuple[datetime, uuid.UUID] | None = None
     while True:
-        reminders = _due_reminders(sessions, now, batch)
+        reminders = _due_reminders(sessions, now, batch, reminder_after)
         for dispute_id, reminder_at in reminders:
             try:
                 sent = send_reminder(sessions, policy, dispute_id, reminder_at, clock())
@@ -76,6 +79,7 @@ def sweep(sessions: Sessions, policy: Policy, clock: Clock, *, batch: int = BATC
             report.skipped += not sent
         if len(reminders) < batch:
             break
+        reminder_after = (reminders[-1][1], reminders[-1][0])
     report.next_due_at = next_due_at(sessions)
     return report
 
@@ -106,25 +110,27 @@ def _escalate_one(
     report.skipped += 1
 
 
-def _due_escalations(sessions: Sessions, now: datetime, limit: int) -> list[tuple[uuid.UUID, int, datetime]]:
+def _due_escalations(
+    sessions: Sessions, now: datetime, limit: int, after: tuple[datetime, uuid.UUID] | None
+) -> list[tuple[uuid.UUID, int, datetime]]:
+    query = select(Dispute.id, Dispute.stage_entry_seq, Dispute.escalate_at).where(
+        Dispute.state == State.AWAITING_RESPONSE.value, Dispute.escalate_at <= now
+    )
+    if after is not None:
+        query = query.where(tuple_(Dispute.escalate_at, Dispute.id) > tuple_(*after))
     with sessions() as session, session.begin():
-        rows = session.execute(
-            select(Dispute.id, Dispute.stage_entry_seq, Dispute.escalate_at)
-            .where(Dispute.state == State.AWAITING_RESPONSE.value, Dispute.escalate_at <= now)
-            .order_by(Dispute.escalate_at)
-            .limit(limit)
-        ).all()
+        rows = session.execute(query.order_by(Dispute.escalate_at, Dispute.id).limit(limit)).all()
     return [(r[0], r[1], r[2]) for r in rows if r[2] is not None]
 
 
-def _due_reminders(sessions: Sessions, now: datetime, limit: int) -> list[tuple[uuid.UUID, datetime]]:
+def _due_reminders(
+    sessions: Sessions, now: datetime, limit: int, after: tuple[datetime, uuid.UUID] | None
+) -> list[tuple[uuid.UUID, datetime]]:
+    query = select(Dispute.id, Dispute.next_reminder_at).where(Dispute.next_reminder_at <= now)
+    if after is not None:
+        query = query.where(tuple_(Dispute.next_reminder_at, Dispute.id) > tuple_(*after))
     with sessions() as session, session.begin():
-        rows = session.execute(
-            select(Dispute.id, Dispute.next_reminder_at)
-            .where(Dispute.next_reminder_at <= now)
-            .order_by(Dispute.next_reminder_at)
-            .limit(limit)
-        ).all()
+        rows = session.execute(query.order_by(Dispute.next_reminder_at, Dispute.id).limit(limit)).all()
     return [(r[0], r[1]) for r in rows if r[1] is not None]
 
 

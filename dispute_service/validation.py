@@ -60,7 +60,12 @@ def named_person(
     if email is None or not email.strip():
         errors.append((name, "is required"))
         return None
-    person = session.scalar(select(Person).where(Person.email == email.strip().lower()))
+    # FOR SHARE: a concurrent deactivation (which takes FOR UPDATE on the person) waits for this
+    # hand-over to commit and then sees it, or this waits and sees the person inactive. Otherwise both
+    # could commit and leave an open stage owned by someone who can no longer act.
+    person = session.scalar(
+        select(Person).where(Person.email == email.strip().lower()).with_for_update(read=True)
+    )
     if person is None or not person.active:
         errors.append((name, f"{email} is not an active person in the staff directory"))
         return None

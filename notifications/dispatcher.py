@@ -57,14 +57,16 @@ def dispatch(
 ) -> DispatchReport:
     report = DispatchReport()
     while True:
-        claimed = _claim(sessions, clock(), batch, settings.mail_retry_seconds)
+        claimed = _claim(sessions, clock(), batch, settings.mail_claim_seconds)
         for notification_id in claimed:
             _deliver(sessions, policy, settings, send, clock, notification_id, report)
         if len(claimed) < batch:
             return report
 
 
-def _claim(sessions: Sessions, now: datetime, batch: int, retry_seconds: float) -> list[int]:
+def _claim(sessions: Sessions, now: datetime, batch: int, lease_seconds: float) -> list[int]:
+    """Count the attempt and lease the row: nobody else sends it until the lease runs out, which is long
+    enough for a slow SMTP conversation; a crash mid-send leaves it to be sent again after the lease."""
     with sessions() as session, session.begin():
         rows = session.scalars(
             select(Notification)
@@ -76,7 +78,7 @@ def _claim(sessions: Sessions, now: datetime, batch: int, retry_seconds: float) 
         ).all()
         for row in rows:
             row.attempts += 1
-            row.next_attempt_at = now + backoff(row.attempts, retry_seconds)
+            row.next_attempt_at = now + timedelta(seconds=lease_seconds)
         return [row.id for row in rows]
 
 
@@ -93,12 +95,14 @@ def _deliver(
         message, template = compose(sessions, policy, settings, notification_id, clock())
     except Exception:
         log.exception("notification.render_failed", notification_id=notification_id)
-        _record_failure(sessions, settings, notification_id, "could not render", report)
+        _record_failure(sessions, settings, clock(), notification_id, "could not render", report)
         return
     try:
         send(message)
     except Exception as exc:  # any SMTP or network failure: keep the row and try again later
-        _record_failure(sessions, settings, notification_id, f"{type(exc).__name__}: {exc}"[:300], report)
+        _record_failure(
+            sessions, settings, clock(), notification_id, f"{type(exc).__name__}: {exc}"[:300], report
+        )
         return
     with sessions() as session, session.begin():
         row = session.get(Notification, notification_id)
@@ -114,12 +118,18 @@ def _deliver(
 
 
 def _record_failure(
-    sessions: Sessions, settings: Settings, notification_id: int, error: str, report: DispatchReport
+    sessions: Sessions,
+    settings: Settings,
+    now: datetime,
+    notification_id: int,
+    error: str,
+    report: DispatchReport,
 ) -> None:
     with sessions() as session, session.begin():
         row = session.get(Notification, notification_id)
         assert row is not None
         row.last_error = error
+        row.next_attempt_at = now + backoff(row.attempts, settings.mail_retry_seconds)
         if row.attempts >= settings.mail_max_attempts:
             row.status = "failed"
             report.failed += 1

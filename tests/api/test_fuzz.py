@@ -132,6 +132,13 @@ NAMED = [
     ("offset-huge", "GET", "/api/v1/disputes?offset=99999999999999999999", None, IRO),
     ("limit-huge", "GET", "/api/v1/disputes?limit=99999999999999999999", None, IRO),
     ("child_ref-nul", "GET", "/api/v1/disputes?child_ref=a%00b", None, IRO),
+    (
+        "raised-to-the-last-day",
+        "GET",
+        "/api/v1/disputes?raised_to=9999-12-31&raised_from=0001-01-01",
+        None,
+        IRO,
+    ),
     ("iro-nul", "GET", "/api/v1/disputes?iro=a%00b", None, ADMIN),
     ("owner-nul", "GET", "/api/v1/disputes?owner=a%00b", None, ADMIN),
     ("state-nul", "GET", "/api/v1/disputes?state=a%00b", None, ADMIN),

@@ -189,3 +189,14 @@ def test_the_watchdog_logs_an_error_and_reports_overdue_deadlines(
         ("watchdog.deadlines_overdue", "error", 1),
         ("watchdog.deadlines_overdue", "error", 2),
     ]
+
+
+def test_the_sweep_pages_through_more_deadlines_than_one_batch(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    clock.now = datetime(2018, 1, 8, 10, 0, tzinfo=UTC)
+    raised = [raise_one(child_ref=f"LCS-P{i}").dispute.id for i in range(5)]
+    clock.now = datetime(2018, 1, 20, tzinfo=UTC)
+    report = sweep(sessions, policy, clock, batch=2)
+    assert sorted(f.dispute_id for f in report.fired) == sorted(raised)
+    assert report.reminded == 0  # the reminders belonged to the stage each dispute has left

@@ -57,6 +57,7 @@ def test_sigkill_during_dispatch_loses_nothing(
             DISPUTES_SMTP_HOST="127.0.0.1",
             DISPUTES_SMTP_PORT=str(port),
             DISPUTES_MAIL_RETRY_SECONDS="1",
+            DISPUTES_MAIL_CLAIM_SECONDS="2",
             DISPUTES_DISPATCH_INTERVAL_SECONDS="0.5",
         )
         server = Server(env, tmp_path / "serve.log")
