@@ -473,7 +473,8 @@ def _queue_emails(
     def iro_managers() -> list[str]:
         return outbox.people_with_role(session, "iro_manager")
 
-    moved = dispute.stage != before.stage
+    # A reopen at the top stage stays there but goes back to the IRO's decision, which is news too.
+    moved = dispute.stage != before.stage or trigger is Trigger.REOPEN
     if trigger in (Trigger.TIMEOUT, Trigger.ESCALATE, Trigger.REOPEN) and moved:
         if dispute.state == State.AWAITING_IRO_DECISION:
             send("ladder_exhausted", [dispute.iro_email, *iro_managers()])

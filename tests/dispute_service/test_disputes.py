@@ -189,3 +189,19 @@ def test_a_database_error_never_carries_free_text_into_a_traceback(engine: Any) 
         statement = text("INSERT INTO no_such_table (body) VALUES (:body)")
         conn.execute(statement, {"body": "SECRET-SUMMARY Jamie"})
     assert "SECRET" not in str(raised.value) and "Jamie" not in str(raised.value)
+
+
+def test_a_reopen_at_the_top_stage_tells_the_iro_and_the_iro_managers(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    d = raise_one(start_stage="cafcass", reason="straight to the IRO's decision").dispute
+    disputes.apply_trigger(
+        sessions, policy, d.id, "resolve", IRO, ActionInput(outcome="agreed", outcome_code="other"), clock.now
+    )
+    reopened = disputes.apply_trigger(
+        sessions, policy, d.id, "reopen", IRO, ActionInput(reason="not satisfied"), clock.now
+    ).dispute
+    assert (reopened.stage, reopened.state) == ("cafcass", "awaiting_iro_decision")
+    with sessions() as session:
+        rows = session.scalars(select(Notification).where(Notification.template == "ladder_exhausted")).all()
+    assert sorted(n.recipient for n in rows) == sorted([IRO.email, "iro.manager@example.gov.uk"])
