@@ -325,6 +325,8 @@ def apply_trigger(
             raise NotAllowedNow(trigger, dispute.stage, dispute.state, allowed) from None
         before = Position(dispute.stage, State(dispute.state))
         before_times = (dispute.due_at, dispute.escalate_at)
+        # The capacity the actor acts in, before the effect can change who the IRO or the owner is.
+        role = acting_role(dispute, actor)
         effect = EFFECTS[Trigger(trigger)](session, dispute, dispute_policy, data, target, now)
         dispute.stage, dispute.state = target.stage, target.state.value
         dispute.updated_at = now
@@ -333,7 +335,7 @@ def apply_trigger(
             session,
             dispute,
             actor=actor,
-            actor_role=acting_role(dispute, actor) if trigger != Trigger.REASSIGN_IRO else _role_of(actor),
+            actor_role=role,
             trigger=trigger,
             before=before,
             before_times=before_times,
@@ -379,13 +381,6 @@ def escalation_deferred_to(dispute: Dispute, policy: Policy) -> datetime | None:
         return None
     moved = calendar_for(policy.calendar).next_working_moment(dispute.escalate_at)
     return moved if moved != dispute.escalate_at else None
-
-
-def _role_of(actor: Actor) -> str | None:
-    for role in ("iro_manager", "admin"):
-        if role in actor.roles:
-            return role
-    return None
 
 
 # ------------------------------------------------------------------------------------------- audit
@@ -522,6 +517,9 @@ def situation_of(dispute: Dispute) -> Situation:
 def _snapshot(
     session: Session, dispute: Dispute, policy: Policy, actor: Actor, now: datetime
 ) -> DisputeSnapshot:
+    if actor.is_system:
+        # The scheduler shows the dispute to nobody: no text to read, no actions to offer.
+        return DisputeSnapshot(dispute=dispute, summary="", outcome=None, allowed_actions=[])
     dispute_policy = policy_for(session, dispute.policy_id, policy)
     summary = session.scalar(
         select(AuditText.body)
@@ -531,12 +529,8 @@ def _snapshot(
     outcome = None
     if dispute.outcome_text_id is not None:
         outcome = session.scalar(select(AuditText.body).where(AuditText.id == dispute.outcome_text_id))
-    allowed = (
-        []
-        if actor.is_system
-        else allowed_actions(
-            machine_for(dispute_policy), situation_of(dispute), relation_to(dispute, actor), Request(now=now)
-        )
+    allowed = allowed_actions(
+        machine_for(dispute_policy), situation_of(dispute), relation_to(dispute, actor), Request(now=now)
     )
     return DisputeSnapshot(dispute=dispute, summary=summary or "", outcome=outcome, allowed_actions=allowed)
 
