@@ -13,6 +13,7 @@ from api.auth import TokenVerifier
 from api.errors import add_exception_handlers, document_problem_schema
 from api.routes import disputes, health, links, notifications, people, reports
 from api.scheduler import EscalationScheduler
+from api.workers import Workers
 from dispute_service.clock import Clock, utc_now
 from dispute_service.config import Settings
 from dispute_service.database import make_engine, make_session_factory
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         )
         app.state.engine = engine
         app.state.sessions = make_session_factory(engine)
+        app.state.workers = Workers(settings.db_pool_size + settings.db_max_overflow)
         app.state.metrics = Metrics(app.state.sessions, clock)
         app.state.scheduler = None
         if settings.scheduler_enabled:
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         finally:
             if app.state.scheduler is not None:
                 app.state.scheduler.shutdown()
+            app.state.workers.shutdown()
             engine.dispose()
             log.info("service.stopped")
 

@@ -38,8 +38,8 @@ from sqlalchemy.engine import make_url
 from dispute_service.database import make_engine, make_session_factory, normalise_url
 from dispute_service.migrate import upgrade
 from dispute_service.models import AuditEntry, Dispute, PolicyVersion
-from dispute_service.report import annual_report
-from dispute_service.report_formats import to_csv, to_svg
+from dispute_service.report.formats import to_csv, to_svg
+from dispute_service.transactions import annual_report
 from states.machine import CATEGORIES
 from states.policy import load_default_policy
 

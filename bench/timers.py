@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.scheduler import EscalationScheduler
-from dispute_service import disputes
+from dispute_service import transactions
 from dispute_service.access import Actor
 from dispute_service.clock import utc_now
 from dispute_service.config import Settings
@@ -50,7 +50,7 @@ IRO = Actor("iro@example.gov.uk", frozenset({"iro"}))
 
 def seed(sessions: sessionmaker[Session], count: int) -> list[uuid.UUID]:
     now = utc_now()
-    with sessions() as session, session.begin():
+    with sessions.begin() as session:
         for name, email, roles in [("I", IRO.email, ["iro"]), ("T", "tm@example.gov.uk", ["team_manager"])]:
             session.add(
                 Person(name=name, email=email, roles=roles, active=True, created_at=now, updated_at=now)
@@ -62,14 +62,14 @@ def seed(sessions: sessionmaker[Session], count: int) -> list[uuid.UUID]:
         summary="bench",
         team_manager_email="tm@example.gov.uk",
     )
-    return [disputes.raise_dispute(sessions, POLICY, IRO, data, now).dispute.id for _ in range(count)]
+    return [transactions.raise_dispute(sessions, POLICY, IRO, data, now).dispute.id for _ in range(count)]
 
 
 def set_deadlines(
     sessions: sessionmaker[Session], ids: list[uuid.UUID], first: datetime, window: timedelta
 ) -> None:
     """Spread the open stages' escalation moments evenly over the window (bench set-up only)."""
-    with sessions() as session, session.begin():
+    with sessions.begin() as session:
         for i, dispute_id in enumerate(ids):
             at = first + window * i / max(1, len(ids) - 1)
             session.execute(update(Dispute).where(Dispute.id == dispute_id).values(escalate_at=at))

@@ -1,4 +1,4 @@
-"""Who is asking, and what they are to a dispute."""
+"""Who is asking, what they are to a dispute, and what they may read."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, exists, or_, select, true
 from sqlalchemy.orm import Session
 
-from dispute_service.errors import Unauthenticated
+from dispute_service.errors import Forbidden, ReportForbidden, Unauthenticated
 from dispute_service.models import Dispute, Person, StageEntry
-from states.access import Relation
+from states.permissions import Relation
 
-SYSTEM_EMAIL = "system"
 READ_ALL_ROLES = frozenset({"iro_manager", "admin"})
+REPORT_READER_ROLES = ("iro_manager", "admin", "head_of_service", "assistant_director")
 
 
 @dataclass(frozen=True)
@@ -21,16 +21,13 @@ class Actor:
     roles: frozenset[str]
     channel: str = "api"
 
-    @property
-    def is_system(self) -> bool:
-        return self.email == SYSTEM_EMAIL
 
-
-def system_actor(channel: str = "scheduler") -> Actor:
-    return Actor(SYSTEM_EMAIL, frozenset(), channel)
+# The scheduler acts as nobody in the directory: no roles, never the IRO, never an owner.
+SYSTEM = Actor("system", frozenset(), "scheduler")
 
 
 def authenticate(session: Session, email: str, channel: str = "api") -> Actor:
+    """The person a verified token or link names, with their roles as they are in this transaction."""
     person = session.scalar(select(Person).where(Person.email == email.strip().lower()))
     if person is None or not person.active:
         raise Unauthenticated("the token's person is unknown or inactive")
@@ -50,9 +47,7 @@ def relation_to(dispute: Dispute, actor: Actor) -> Relation:
 
 
 def acting_role(dispute: Dispute, actor: Actor) -> str | None:
-    """The capacity recorded in the audit log."""
-    if actor.is_system:
-        return None
+    """The capacity recorded in the audit log; None for the scheduler, which holds no role."""
     if dispute.iro_email == actor.email:
         return "iro"
     if is_owner(dispute, actor):
@@ -77,7 +72,13 @@ def readable_by(actor: Actor) -> ColumnElement[bool]:
     return or_(Dispute.iro_email == actor.email, owned_a_stage)
 
 
-def can_read(session: Session, dispute: Dispute, actor: Actor) -> bool:
-    if actor.is_system:
-        return True
-    return bool(session.scalar(select(Dispute.id).where(Dispute.id == dispute.id, readable_by(actor))))
+def require_admin(actor: Actor, action: str) -> None:
+    """The staff directory and the email outbox are the admins'."""
+    if "admin" not in actor.roles:
+        raise Forbidden(action, "only an admin")
+
+
+def require_report_reader(actor: Actor) -> None:
+    """The annual report holds counts only, but it is for managers."""
+    if not actor.roles & set(REPORT_READER_ROLES):
+        raise ReportForbidden(actor.email, REPORT_READER_ROLES)

@@ -16,7 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dispute_service.access import Actor
 from dispute_service.models import AuditEntry, AuditText, Dispute
+from states.machine import Position, Trigger
 
 GENESIS_HASH = "0" * 64
 REDACTED = "[redacted]"
@@ -65,6 +67,71 @@ def entry_hash(entry: AuditEntry) -> str:
         "prev_hash": entry.prev_hash,
     }
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def append(
+    session: Session,
+    dispute: Dispute,
+    *,
+    actor: Actor,
+    actor_role: str | None,
+    trigger: str,
+    before: Position | None,
+    before_times: tuple[datetime | None, datetime | None],
+    texts: dict[str, str],
+    details: dict[str, Any],
+    now: datetime,
+) -> AuditEntry:
+    """Chain a new entry to the dispute's head. The row lock (or SQLite's write lock) makes seq gap-free.
+
+    The first text is the entry's own; any others are named in its details, so the chain covers them too.
+    """
+    stored = [
+        AuditText(dispute=dispute, kind=kind, body=body, sha256=sha256_text(body), created_at=now)
+        for kind, body in texts.items()
+    ]
+    if stored:
+        # The chain covers each text's id, which the database gives out: one flush, for all of them.
+        session.add_all(stored)
+        session.flush()
+    main = stored[0] if stored else None
+    details = dict(details)
+    for extra in stored[1:]:
+        details[f"{extra.kind}_text_id"] = extra.id
+        details[f"{extra.kind}_sha256"] = extra.sha256
+    entry = AuditEntry(
+        dispute=dispute,
+        seq=dispute.audit_seq + 1,
+        at=now,
+        actor=actor.email,
+        actor_role=actor_role,
+        channel=actor.channel,
+        trigger=trigger,
+        from_stage=before.stage if before else None,
+        to_stage=dispute.stage,
+        from_state=before.state.value if before else None,
+        to_state=dispute.state,
+        due_at_before=before_times[0],
+        due_at_after=dispute.due_at,
+        escalate_at_before=before_times[1],
+        escalate_at_after=dispute.escalate_at,
+        text_id=main.id if main else None,
+        text_sha256=main.sha256 if main else None,
+        details=canonical_json(details),
+        prev_hash=dispute.audit_hash,
+        hash="",
+    )
+    # The relationship fills dispute_id only at flush; the hash needs it now.
+    entry.dispute_id = dispute.id
+    entry.hash = entry_hash(entry)
+    session.add(entry)
+    dispute.audit_seq, dispute.audit_hash = entry.seq, entry.hash
+    if trigger == Trigger.RESOLVE and main is not None:
+        dispute.outcome_text_id = main.id
+        dispute.resolved_by = actor.email
+    elif trigger == Trigger.CLOSE and main is not None:
+        dispute.outcome_text_id = main.id
+    return entry
 
 
 @dataclass(frozen=True)

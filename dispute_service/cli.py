@@ -65,7 +65,7 @@ def serve(
 def people_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Load the staff directory from a CSV with columns name, email, roles (roles separated by ';')."""
     from dispute_service.errors import InvalidInput
-    from dispute_service.people import import_people
+    from dispute_service.transactions import import_people
 
     try:
         added, updated = import_people(_sessions(Settings()), file, utc_now())
@@ -115,8 +115,7 @@ def audit_verify() -> None:
     """Recompute every audit chain and name any entry that does not match."""
     from dispute_service.audit import verify_all
 
-    sessions = _sessions(Settings())
-    with sessions() as session, session.begin():
+    with _sessions(Settings()).begin() as session:
         checked, problems = verify_all(session)
     for problem in problems:
         typer.echo(f"MISMATCH {problem}")
@@ -147,8 +146,8 @@ def report(
 
     from rich.console import Console
 
-    from dispute_service import report_formats
-    from dispute_service.report import annual_report
+    from dispute_service.report import formats as report_formats
+    from dispute_service.transactions import annual_report
 
     if output_format not in REPORT_FORMATS:
         raise typer.BadParameter(f"must be one of: {', '.join(REPORT_FORMATS)}", param_hint="'--format'")
@@ -186,8 +185,8 @@ def import_history(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
     from dispute_service.errors import InvalidInput
-    from dispute_service.history import PROGRESS_FROM_ROWS, count_rows
-    from dispute_service.history import import_history as load
+    from dispute_service.report.history import PROGRESS_FROM_ROWS, count_rows
+    from dispute_service.transactions import import_history as load
 
     settings = Settings()
     failed: InvalidInput | None = None

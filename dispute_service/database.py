@@ -1,11 +1,15 @@
-"""Engines and sessions. SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE (LIBRARIES.md section 3)."""
+"""Engines, sessions and transactions. SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE, so that the read
+that decides a change is made under the write lock."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -69,4 +73,42 @@ def _apply_sqlite_recipe(engine: Engine) -> None:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    event.listen(sessions, "after_commit", _run_after_commit)
+    event.listen(sessions, "after_transaction_end", _forget_after_commit)
+    return sessions
+
+
+_AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run `action` once the transaction has committed, and never if it rolls back: a log line that says a
+    change happened, or a wake-up for the email dispatcher, must not run ahead of the change itself."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def _run_after_commit(session: Session) -> None:
+    for action in session.info.pop(_AFTER_COMMIT, []):
+        action()
+
+
+def _forget_after_commit(session: Session, transaction: SessionTransaction) -> None:
+    # Runs after `after_commit`; what is still here then belonged to a transaction that rolled back.
+    if transaction.parent is None:
+        session.info.pop(_AFTER_COMMIT, None)
+
+
+@contextmanager
+def read_snapshot(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction in which every query sees the same moment: REPEATABLE READ on PostgreSQL, where it
+    must be chosen before the first query; a SQLite transaction is a snapshot already."""
+    with sessions.begin() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        yield session
+
+
+def insert_for(session: Session) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING on both engines we run on."""
+    return sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert

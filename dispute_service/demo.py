@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispute_service import disputes
+from dispute_service import transactions
 from dispute_service.access import Actor
 from dispute_service.inputs import ActionInput, RaiseInput
 from dispute_service.models import Person
+from dispute_service.queries import DisputeSnapshot
 from states.policy import Policy
 
 DEMO_PEOPLE = [
@@ -27,7 +28,7 @@ DEMO_PEOPLE = [
 
 def load_demo(sessions: sessionmaker[Session], policy: Policy, now: datetime) -> bool:
     """Load the demo once; a database that already has people is left alone. Returns whether it loaded."""
-    with sessions() as session, session.begin():
+    with sessions.begin() as session:
         if session.scalar(select(func.count()).select_from(Person)):
             return False
         for name, email, roles in DEMO_PEOPLE:
@@ -38,7 +39,7 @@ def load_demo(sessions: sessionmaker[Session], policy: Policy, now: datetime) ->
     tm = Actor("tm@example.gov.uk", frozenset({"team_manager"}))
     earlier = now - timedelta(days=3)
 
-    def raise_(child: str, categories: list[str], summary: str, at: datetime) -> disputes.DisputeSnapshot:
+    def raise_(child: str, categories: list[str], summary: str, at: datetime) -> DisputeSnapshot:
         data = RaiseInput(
             child_ref=child,
             case_type="looked_after",
@@ -46,7 +47,7 @@ def load_demo(sessions: sessionmaker[Session], policy: Policy, now: datetime) ->
             summary=summary,
             team_manager_email="tm@example.gov.uk",
         )
-        return disputes.raise_dispute(sessions, policy, iro, data, at)
+        return transactions.raise_dispute(sessions, policy, iro, data, at)
 
     raise_(
         "LCS-100201", ["permanency_delay"], "Demo: the permanence plan has drifted past the review.", earlier
@@ -54,11 +55,11 @@ def load_demo(sessions: sessionmaker[Session], policy: Policy, now: datetime) ->
     second = raise_(
         "LCS-100342", ["contact", "education"], "Demo: contact arrangements not in place.", earlier
     )
-    disputes.apply_trigger(sessions, policy, second.dispute.id, "acknowledge", tm, ActionInput(), now)
+    transactions.apply_trigger(sessions, policy, second.dispute.id, "acknowledge", tm, ActionInput(), now)
     third = raise_(
         "LCS-100587", ["placement_choice"], "Demo: placement match not discussed with the IRO.", earlier
     )
-    disputes.apply_trigger(
+    transactions.apply_trigger(
         sessions, policy, third.dispute.id, "escalate", iro, ActionInput(reason="Demo: no plan agreed."), now
     )
     return True

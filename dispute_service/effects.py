@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from dispute_service import outbox
 from dispute_service.audit import REDACTED
 from dispute_service.inputs import ActionInput
-from dispute_service.ladder import (
+from dispute_service.models import AuditText, Dispute
+from dispute_service.stages import (
     after,
     calendar_for,
     current_entry,
@@ -25,15 +26,7 @@ from dispute_service.ladder import (
     stop_clock,
     sync_entry_deadline,
 )
-from dispute_service.models import AuditText, Dispute
-from dispute_service.validation import (
-    check_refs_and_categories,
-    check_text,
-    named_person,
-    optional_reason,
-    raise_if,
-    require_text,
-)
+from dispute_service.validation import Problems, optional_reason
 from states.machine import OUTCOME_CODES, Position, Trigger
 from states.policy import Policy
 from states.timescale import Timescale
@@ -49,285 +42,314 @@ class Effect:
 EffectFn = Callable[[Session, Dispute, Policy, ActionInput, Position, datetime], Effect]
 
 
-def _acknowledge(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    d.acknowledged_at = now
-    current_entry(s, d).acknowledged_at = now
+def _acknowledge(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    dispute.acknowledged_at = now
+    current_entry(dispute).acknowledged_at = now
     return Effect()
 
 
-def _respond(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    require_text(errors, "response", a.response)
-    raise_if(errors)
-    assert a.response is not None
-    late = d.due_at is not None and now > d.due_at
-    d.responded_at = now
-    current_entry(s, d).responded_at = now
+def _respond(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    problems = Problems()
+    response = problems.required("response", data.response)
+    problems.raise_if_any()
+    late = dispute.due_at is not None and now > dispute.due_at
+    dispute.responded_at = now
+    current_entry(dispute).responded_at = now
     # The clock stops; the IRO decides, and is reminded after `remind_iro_after`.
-    d.escalate_at = None
-    d.next_reminder_at = after(p, now, p.rules.remind_iro_after)
-    return Effect(texts={"response": a.response}, details={"late": late})
+    dispute.escalate_at = None
+    dispute.next_reminder_at = after(policy, now, policy.rules.remind_iro_after)
+    return Effect(texts={"response": response}, details={"late": late})
 
 
-def _resolve(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    require_text(errors, "outcome", a.outcome)
-    if a.outcome_code not in OUTCOME_CODES:
-        errors.append(("outcome_code", f"must be one of: {', '.join(OUTCOME_CODES)}"))
-    raise_if(errors)
-    assert a.outcome is not None
-    d.resolved_at = now
-    d.resolved_stage = d.stage
-    d.outcome_code = a.outcome_code
-    d.reopen_until = calendar_for(p.calendar).deadline(now, p.rules.reopen_within).due_at
-    d.ended_at = now
-    stop_clock(d)
-    current_entry(s, d).left_at = now
+def _resolve(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    problems = Problems()
+    outcome = problems.required("outcome", data.outcome)
+    if data.outcome_code not in OUTCOME_CODES:
+        problems.add("outcome_code", f"must be one of: {', '.join(OUTCOME_CODES)}")
+    problems.raise_if_any()
+    dispute.resolved_at = now
+    dispute.resolved_stage = dispute.stage
+    dispute.outcome_code = data.outcome_code
+    dispute.reopen_until = calendar_for(policy.calendar).deadline(now, policy.rules.reopen_within).due_at
+    dispute.ended_at = now
+    stop_clock(dispute)
+    current_entry(dispute).left_at = now
     return Effect(
-        texts={"outcome": a.outcome}, details={"outcome_code": a.outcome_code, "resolved_stage": d.stage}
+        texts={"outcome": outcome},
+        details={"outcome_code": data.outcome_code, "resolved_stage": dispute.stage},
     )
 
 
-def _reopen(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    require_text(errors, "reason", a.reason)
-    raise_if(errors)
-    assert a.reason is not None
-    previous = outbox.owners_of(s, d.owner_email, d.owner_role)
-    details = {"resolved_stage": d.resolved_stage, "to_stage": t.stage}
-    d.resolved_at = d.resolved_stage = d.resolved_by = d.outcome_code = d.reopen_until = d.ended_at = None
-    d.outcome_text_id = None
-    move_to(s, d, p, t.stage, now)
-    return Effect(texts={"reason": a.reason}, details=details, previous_owners=previous)
+def _reopen(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    problems = Problems()
+    reason = problems.required("reason", data.reason)
+    problems.raise_if_any()
+    previous = outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
+    details = {"resolved_stage": dispute.resolved_stage, "to_stage": target.stage}
+    dispute.resolved_at = dispute.resolved_stage = dispute.resolved_by = dispute.outcome_code = (
+        dispute.reopen_until
+    ) = dispute.ended_at = None
+    dispute.outcome_text_id = None
+    move_to(dispute, policy, target.stage, now)
+    return Effect(texts={"reason": reason}, details=details, previous_owners=previous)
 
 
-def _escalate(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    require_text(errors, "reason", a.reason)
-    raise_if(errors)
-    assert a.reason is not None
-    previous = outbox.owners_of(s, d.owner_email, d.owner_role)
-    move_to(s, d, p, t.stage, now)
+def _escalate(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    problems = Problems()
+    reason = problems.required("reason", data.reason)
+    problems.raise_if_any()
+    previous = outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
+    move_to(dispute, policy, target.stage, now)
     return Effect(
-        texts={"reason": a.reason}, details={"kind": "manual", "to_stage": t.stage}, previous_owners=previous
+        texts={"reason": reason},
+        details={"kind": "manual", "to_stage": target.stage},
+        previous_owners=previous,
     )
 
 
-def _timeout(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    previous = outbox.owners_of(s, d.owner_email, d.owner_role)
-    details: dict[str, Any] = {"kind": "automatic", "to_stage": t.stage}
-    if d.escalate_at is not None:
-        details["escalate_at"] = d.escalate_at.isoformat()
-    move_to(s, d, p, t.stage, now)
+def _timeout(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    previous = outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
+    details: dict[str, Any] = {"kind": "automatic", "to_stage": target.stage}
+    if dispute.escalate_at is not None:
+        details["escalate_at"] = dispute.escalate_at.isoformat()
+    move_to(dispute, policy, target.stage, now)
     return Effect(details=details, previous_owners=previous)
 
 
-def _refer(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    require_text(errors, "reason", a.reason)
-    if a.referred_on is None:
-        errors.append(("referred_on", "is required: the date the case was referred to CAFCASS (YYYY-MM-DD)"))
-    if a.cafcass_reference is not None and len(a.cafcass_reference) > 64:
-        errors.append(("cafcass_reference", "must be at most 64 characters"))
-    raise_if(errors)
-    assert a.reason is not None
-    d.referred_on = a.referred_on
-    d.cafcass_reference = a.cafcass_reference
-    if not a.alongside:
-        if t.stage != d.stage:
-            move_to(s, d, p, t.stage, now)
-        stop_clock(d)
+def _refer(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    problems = Problems()
+    reason = problems.required("reason", data.reason)
+    if data.referred_on is None:
+        problems.add("referred_on", "is required: the date the case was referred to CAFCASS (YYYY-MM-DD)")
+    if data.cafcass_reference is not None and len(data.cafcass_reference) > 64:
+        problems.add("cafcass_reference", "must be at most 64 characters")
+    problems.raise_if_any()
+    dispute.referred_on = data.referred_on
+    dispute.cafcass_reference = data.cafcass_reference
+    if not data.alongside:
+        if target.stage != dispute.stage:
+            move_to(dispute, policy, target.stage, now)
+        stop_clock(dispute)
     details = {
-        "alongside": a.alongside,
-        "referred_on": a.referred_on,
-        "cafcass_reference": a.cafcass_reference,
+        "alongside": data.alongside,
+        "referred_on": data.referred_on,
+        "cafcass_reference": data.cafcass_reference,
     }
-    return Effect(texts={"reason": a.reason}, details=details)
+    return Effect(texts={"reason": reason}, details=details)
 
 
-def _close(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    require_text(errors, "outcome", a.outcome)
-    if a.outcome_code is not None and a.outcome_code not in OUTCOME_CODES:
-        errors.append(("outcome_code", f"must be one of: {', '.join(OUTCOME_CODES)}"))
-    raise_if(errors)
-    assert a.outcome is not None
-    d.ended_at = now
-    d.outcome_code = a.outcome_code
-    stop_clock(d)
-    current_entry(s, d).left_at = now
-    return Effect(texts={"outcome": a.outcome}, details={"outcome_code": a.outcome_code})
+def _close(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    problems = Problems()
+    outcome = problems.required("outcome", data.outcome)
+    if data.outcome_code is not None and data.outcome_code not in OUTCOME_CODES:
+        problems.add("outcome_code", f"must be one of: {', '.join(OUTCOME_CODES)}")
+    problems.raise_if_any()
+    dispute.ended_at = now
+    dispute.outcome_code = data.outcome_code
+    stop_clock(dispute)
+    current_entry(dispute).left_at = now
+    return Effect(texts={"outcome": outcome}, details={"outcome_code": data.outcome_code})
 
 
-def _withdraw(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    require_text(errors, "reason", a.reason)
-    raise_if(errors)
-    assert a.reason is not None
-    d.ended_at = now
-    stop_clock(d)
-    current_entry(s, d).left_at = now
-    return Effect(texts={"reason": a.reason})
+def _withdraw(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    problems = Problems()
+    reason = problems.required("reason", data.reason)
+    problems.raise_if_any()
+    dispute.ended_at = now
+    stop_clock(dispute)
+    current_entry(dispute).left_at = now
+    return Effect(texts={"reason": reason})
 
 
-def _hold(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    require_text(errors, "reason", a.reason)
-    if a.review_on is None:
-        errors.append(("review_on", "is required: the date to review the hold (YYYY-MM-DD)"))
-    raise_if(errors)
-    assert a.reason is not None
-    calendar = calendar_for(p.calendar)
-    stage = p.stage(d.stage)
-    d.held_at = now
-    d.hold_review_on = a.review_on
-    if d.due_at is not None and stage.respond_within is not None and stage.respond_within.is_working_days:
+def _hold(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    problems = Problems()
+    reason = problems.required("reason", data.reason)
+    if data.review_on is None:
+        problems.add("review_on", "is required: the date to review the hold (YYYY-MM-DD)")
+    problems.raise_if_any()
+    calendar = calendar_for(policy.calendar)
+    stage = policy.stage(dispute.stage)
+    dispute.held_at = now
+    dispute.hold_review_on = data.review_on
+    if (
+        dispute.due_at is not None
+        and stage.respond_within is not None
+        and stage.respond_within.is_working_days
+    ):
         today = now.astimezone(calendar.tz).date()
-        d.hold_remaining_working_days = calendar.working_days_between(
-            today, d.due_at.astimezone(calendar.tz).date()
+        dispute.hold_remaining_working_days = calendar.working_days_between(
+            today, dispute.due_at.astimezone(calendar.tz).date()
         )
-    elif d.due_at is not None:
-        d.hold_remaining_seconds = max(0, int((d.due_at - now).total_seconds()))
-    d.due_at = d.escalate_at = d.next_reminder_at = None
+    elif dispute.due_at is not None:
+        dispute.hold_remaining_seconds = max(0, int((dispute.due_at - now).total_seconds()))
+    dispute.due_at = dispute.escalate_at = dispute.next_reminder_at = None
     return Effect(
-        texts={"reason": a.reason},
+        texts={"reason": reason},
         details={
-            "review_on": a.review_on,
-            "remaining_working_days": d.hold_remaining_working_days,
-            "remaining_seconds": d.hold_remaining_seconds,
+            "review_on": data.review_on,
+            "remaining_working_days": dispute.hold_remaining_working_days,
+            "remaining_seconds": dispute.hold_remaining_seconds,
         },
     )
 
 
-def _resume(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    calendar = calendar_for(p.calendar)
-    if d.hold_remaining_working_days is not None:
-        remaining = d.hold_remaining_working_days
+def _resume(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    calendar = calendar_for(policy.calendar)
+    if dispute.hold_remaining_working_days is not None:
+        remaining = dispute.hold_remaining_working_days
         ts = Timescale(working_days=remaining, duration=None, text=f"{remaining}wd")
         deadline = calendar.deadline(now, ts)
-        d.due_at, d.escalate_at = deadline.due_at, deadline.escalate_at
-    elif d.hold_remaining_seconds is not None:
-        d.due_at = d.escalate_at = now + timedelta(seconds=d.hold_remaining_seconds)
+        dispute.due_at, dispute.escalate_at = deadline.due_at, deadline.escalate_at
+    elif dispute.hold_remaining_seconds is not None:
+        dispute.due_at = dispute.escalate_at = now + timedelta(seconds=dispute.hold_remaining_seconds)
     details = {
-        "remaining_working_days": d.hold_remaining_working_days,
-        "remaining_seconds": d.hold_remaining_seconds,
+        "remaining_working_days": dispute.hold_remaining_working_days,
+        "remaining_seconds": dispute.hold_remaining_seconds,
     }
-    d.held_at = d.hold_review_on = None
-    d.hold_remaining_working_days = d.hold_remaining_seconds = None
-    d.next_reminder_at = next_reminder(p, p.stage(d.stage), d.due_at, now)
-    sync_entry_deadline(s, d)
-    return Effect(texts=optional_reason(a.reason), details=details)
+    dispute.held_at = dispute.hold_review_on = None
+    dispute.hold_remaining_working_days = dispute.hold_remaining_seconds = None
+    dispute.next_reminder_at = next_reminder(policy, policy.stage(dispute.stage), dispute.due_at, now)
+    sync_entry_deadline(dispute)
+    return Effect(texts=optional_reason(data.reason), details=details)
 
 
-def _extend(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    require_text(errors, "reason", a.reason)
-    if a.working_days is None or not 1 <= a.working_days <= 60:
-        errors.append(("working_days", "is required: a whole number of working days from 1 to 60"))
-    if d.due_at is None:
-        errors.append(("working_days", "this stage has no due date to extend"))
-    raise_if(errors)
-    assert a.reason is not None and a.working_days is not None and d.due_at is not None
-    calendar = calendar_for(p.calendar)
-    new_due = calendar.add_working_days_to(d.due_at, a.working_days)
-    d.due_at = new_due
-    d.escalate_at = calendar.deadline(
+def _extend(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    problems = Problems()
+    reason = problems.required("reason", data.reason)
+    if data.working_days is None or not 1 <= data.working_days <= 60:
+        problems.add("working_days", "is required: a whole number of working days from 1 to 60")
+    if dispute.due_at is None:
+        problems.add("working_days", "this stage has no due date to extend")
+    problems.raise_if_any()
+    assert data.working_days is not None and dispute.due_at is not None
+    calendar = calendar_for(policy.calendar)
+    new_due = calendar.add_working_days_to(dispute.due_at, data.working_days)
+    dispute.due_at = new_due
+    dispute.escalate_at = calendar.deadline(
         new_due, Timescale(working_days=0, duration=None, text="0wd")
     ).escalate_at
-    d.next_reminder_at = next_reminder(p, p.stage(d.stage), d.due_at, now)
-    sync_entry_deadline(s, d)
-    return Effect(texts={"reason": a.reason}, details={"working_days": a.working_days})
+    dispute.next_reminder_at = next_reminder(policy, policy.stage(dispute.stage), dispute.due_at, now)
+    sync_entry_deadline(dispute)
+    return Effect(texts={"reason": reason}, details={"working_days": data.working_days})
 
 
-def _reassign(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    new_owner = named_person(s, errors, "owner_email", a.owner_email, None)
-    if a.reason is not None:
-        check_text(errors, "reason", a.reason)
-    raise_if(errors)
-    previous = outbox.owners_of(s, d.owner_email, d.owner_role)
-    details = {"owner_before": d.owner_email or f"role:{d.owner_role}", "owner_after": new_owner}
-    d.owner_email = new_owner
-    current_entry(s, d).owner_email = new_owner
-    return Effect(texts=optional_reason(a.reason), details=details, previous_owners=previous)
+def _reassign(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    problems = Problems()
+    new_owner = problems.person(session, "owner_email", data.owner_email, None)
+    if data.reason is not None:
+        problems.text("reason", data.reason)
+    problems.raise_if_any()
+    previous = outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
+    details = {"owner_before": dispute.owner_email or f"role:{dispute.owner_role}", "owner_after": new_owner}
+    dispute.owner_email = new_owner
+    current_entry(dispute).owner_email = new_owner
+    return Effect(texts=optional_reason(data.reason), details=details, previous_owners=previous)
 
 
-def _reassign_iro(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    new_iro = named_person(s, errors, "iro_email", a.iro_email, "iro")
-    if a.reason is not None:
-        check_text(errors, "reason", a.reason)
-    raise_if(errors)
+def _reassign_iro(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    problems = Problems()
+    new_iro = problems.person(session, "iro_email", data.iro_email, "iro")
+    if data.reason is not None:
+        problems.text("reason", data.reason)
+    problems.raise_if_any()
     assert new_iro is not None
-    details = {"iro_before": d.iro_email, "iro_after": new_iro}
-    if p.stage(d.stage).owner_role == "iro":
-        d.owner_email = new_iro
-        current_entry(s, d).owner_email = new_iro
-    d.iro_email = new_iro
-    return Effect(texts=optional_reason(a.reason), details=details)
+    details = {"iro_before": dispute.iro_email, "iro_after": new_iro}
+    if policy.stage(dispute.stage).owner_role == "iro":
+        dispute.owner_email = new_iro
+        current_entry(dispute).owner_email = new_iro
+    dispute.iro_email = new_iro
+    return Effect(texts=optional_reason(data.reason), details=details)
 
 
-def _amend(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    require_text(errors, "reason", a.reason)
+def _amend(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    problems = Problems()
+    reason = problems.required("reason", data.reason)
     changes = {
         k: v
         for k, v in (
-            ("child_ref", a.child_ref),
-            ("sibling_refs", a.sibling_refs),
-            ("categories", a.categories),
-            ("case_type", a.case_type),
+            ("child_ref", data.child_ref),
+            ("sibling_refs", data.sibling_refs),
+            ("categories", data.categories),
+            ("case_type", data.case_type),
         )
         if v is not None
     }
     if not changes:
-        errors.append(
-            (
-                "child_ref",
-                "name at least one field to correct: child_ref, sibling_refs, categories, case_type",
-            )
+        problems.add(
+            "child_ref", "name at least one field to correct: child_ref, sibling_refs, categories, case_type"
         )
-    check_refs_and_categories(
-        errors,
-        a.child_ref if a.child_ref is not None else d.child_ref,
-        a.sibling_refs if a.sibling_refs is not None else d.sibling_refs,
-        a.categories if a.categories is not None else d.categories,
-        a.case_type if a.case_type is not None else d.case_type,
+    problems.refs_and_categories(
+        data.child_ref if data.child_ref is not None else dispute.child_ref,
+        data.sibling_refs if data.sibling_refs is not None else dispute.sibling_refs,
+        data.categories if data.categories is not None else dispute.categories,
+        data.case_type if data.case_type is not None else dispute.case_type,
     )
-    raise_if(errors)
-    assert a.reason is not None
-    before = {k: getattr(d, k) for k in changes}
+    problems.raise_if_any()
+    before = {k: getattr(dispute, k) for k in changes}
     for key, value in changes.items():
-        setattr(d, key, value.strip() if isinstance(value, str) else list(dict.fromkeys(value)))
+        setattr(dispute, key, value.strip() if isinstance(value, str) else list(dict.fromkeys(value)))
     return Effect(
-        texts={"reason": a.reason}, details={"before": before, "after": {k: getattr(d, k) for k in changes}}
+        texts={"reason": reason},
+        details={"before": before, "after": {k: getattr(dispute, k) for k in changes}},
     )
 
 
-def _redact(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    errors: list[tuple[str, str]] = []
-    require_text(errors, "reason", a.reason)
-    text = s.get(AuditText, a.text_id) if a.text_id is not None else None
-    if text is None or text.dispute_id != d.id:
-        errors.append(("text_id", "must be the text_id of an entry in this dispute's audit log"))
+def _redact(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    problems = Problems()
+    reason = problems.required("reason", data.reason)
+    text = session.get(AuditText, data.text_id) if data.text_id is not None else None
+    if text is None or text.dispute_id != dispute.id:
+        problems.add("text_id", "must be the text_id of an entry in this dispute's audit log")
     elif text.redacted_at is not None:
-        errors.append(("text_id", "that text is already redacted"))
-    raise_if(errors)
-    assert a.reason is not None and text is not None
+        problems.add("text_id", "that text is already redacted")
+    problems.raise_if_any()
+    assert text is not None
     text.body = REDACTED
     text.redacted_at = now
-    return Effect(
-        texts={"reason": a.reason}, details={"redacted_text_id": text.id, "redacted_kind": text.kind}
-    )
+    return Effect(texts={"reason": reason}, details={"redacted_text_id": text.id, "redacted_kind": text.kind})
 
 
-def _defer(s: Session, d: Dispute, p: Policy, a: ActionInput, t: Position, now: datetime) -> Effect:
-    calendar = calendar_for(p.calendar)
-    assert d.escalate_at is not None
-    was = d.escalate_at
+def _defer(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    calendar = calendar_for(policy.calendar)
+    assert dispute.escalate_at is not None
+    was = dispute.escalate_at
     day = was.astimezone(calendar.tz).date()
-    d.escalate_at = calendar.next_working_moment(was)
-    sync_entry_deadline(s, d)
+    dispute.escalate_at = calendar.next_working_moment(was)
+    sync_entry_deadline(dispute)
     why = calendar.non_working_reason(day)
     return Effect(
         details={"reason": f"{day.isoformat()} is no longer a working day ({why})", "escalate_at_was": was}

@@ -22,7 +22,7 @@ class DisputeCollector(Collector):
         self._clock = clock
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        with self._sessions() as session, session.begin():
+        with self._sessions.begin() as session:
             by_stage = session.execute(
                 select(Dispute.stage, func.count())
                 .where(Dispute.state.in_([s.value for s in OPEN_STATES]))
@@ -38,6 +38,7 @@ class DisputeCollector(Collector):
             by_status = dict(
                 session.execute(select(Notification.status, func.count()).group_by(Notification.status)).all()
             )
+            overdue_now = overdue_deadlines(session, self._clock())
         open_disputes = GaugeMetricFamily("disputes_open", "Open disputes by stage", labels=["stage"])
         for stage, count in by_stage:
             open_disputes.add_metric([stage], count)
@@ -53,7 +54,7 @@ class DisputeCollector(Collector):
         overdue = GaugeMetricFamily(
             "dispute_overdue_deadlines", "Deadlines more than five minutes past that nothing has acted on"
         )
-        overdue.add_metric([], overdue_deadlines(self._sessions, self._clock()))
+        overdue.add_metric([], overdue_now)
         yield overdue
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Named constraints, so Alembic's batch mode can drop them on SQLite (LIBRARIES.md section 3).
 NAMING = {
@@ -137,6 +137,12 @@ class Dispute(Base):
     audit_seq: Mapped[int] = mapped_column(Integer)
     audit_hash: Mapped[str] = mapped_column(String(64))
 
+    # Loaded on purpose (selectinload) by the use cases that move a dispute; anywhere else a lazy load
+    # would be one query per dispute of a list, so it raises instead.
+    stage_entries: Mapped[list[StageEntry]] = relationship(
+        back_populates="dispute", order_by="StageEntry.seq", lazy="raise"
+    )
+
     # The service sets the version itself, once per trigger, however many flushes the trigger needs;
     # SQLAlchemy still checks it in every UPDATE, so a stale writer fails instead of overwriting.
     __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
@@ -161,6 +167,8 @@ class StageEntry(Base):
     responded_at: Mapped[datetime | None]
     left_at: Mapped[datetime | None]
 
+    dispute: Mapped[Dispute] = relationship(back_populates="stage_entries", lazy="raise")
+
 
 class AuditText(Base):
     """Free text kept out of the hash chain, so an admin can redact it without breaking the chain."""
@@ -174,6 +182,8 @@ class AuditText(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     redacted_at: Mapped[datetime | None]
+
+    dispute: Mapped[Dispute] = relationship(lazy="raise")
 
 
 class AuditEntry(Base):
@@ -205,6 +215,8 @@ class AuditEntry(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
+    dispute: Mapped[Dispute] = relationship(lazy="raise")
+
 
 Index("ix_audit_entries_trigger_at", AuditEntry.trigger, AuditEntry.at)
 
@@ -228,6 +240,8 @@ class Notification(Base):
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime]
 
+    dispute: Mapped[Dispute] = relationship(lazy="raise")
+
 
 class ActionLink(Base):
     """An emailed action link; only the token's hash is stored."""
@@ -244,6 +258,8 @@ class ActionLink(Base):
     used_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
+    dispute: Mapped[Dispute] = relationship(lazy="raise")
+
 
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
@@ -255,6 +271,8 @@ class IdempotencyKey(Base):
     request_sha256: Mapped[str] = mapped_column(String(64))
     dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("disputes.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+    dispute: Mapped[Dispute] = relationship(lazy="raise")
 
 
 # The annual report's indexes (migration 0002), declared here too so autogenerate never proposes to drop them.

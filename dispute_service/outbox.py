@@ -1,4 +1,5 @@
-"""Queues emails as outbox rows inside the trigger's transaction; `notifications/` sends them after commit.
+"""The outbox: who is told of a change, queued as rows inside the change's transaction, which `notifications/`
+sends after commit; and the admins' view of it.
 
 A row's context holds only what an email may show: references, the stage and dates. Never free text.
 """
@@ -6,13 +7,18 @@ A row's context holds only what an email may show: references, the stage and dat
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dispute_service.access import Actor, require_admin
 from dispute_service.models import Dispute, Notification, Person
+from states.machine import Position, State, Trigger
+
+# Set on a session whose transaction queued an email, so the caller can wake the dispatcher after commit.
+QUEUED_EMAIL = "queued_email"
 
 
 def people_with_role(session: Session, role: str) -> list[str]:
@@ -51,6 +57,7 @@ def queue(
     """Queue one row per recipient. `occasion` names what the email is about when it is not an audit
     entry (a reminder is keyed by its stage entry and time), so the same occasion is never queued twice."""
     occasion = occasion or f"audit:{audit_seq}"
+    session.info[QUEUED_EMAIL] = True
     queued = 0
     for recipient in dict.fromkeys(recipients):
         session.add(
@@ -76,3 +83,56 @@ def queue(
         )
         queued += 1
     return queued
+
+
+def queue_for_transition(
+    session: Session,
+    dispute: Dispute,
+    *,
+    trigger: Trigger,
+    before: Position,
+    previous_owners: Sequence[str],
+    audit_seq: int,
+    now: datetime,
+) -> None:
+    """Tell the people a change concerns: the new owners, the IRO, and whoever held the stage before."""
+
+    def send(template: str, recipients: list[str]) -> None:
+        queue(session, dispute, audit_seq=audit_seq, template=template, recipients=recipients, now=now)
+
+    def owners() -> list[str]:
+        return owners_of(session, dispute.owner_email, dispute.owner_role)
+
+    def iro_managers() -> list[str]:
+        return people_with_role(session, "iro_manager")
+
+    # A reopen at the top stage stays there but goes back to the IRO's decision, which is news too.
+    moved = dispute.stage != before.stage or trigger is Trigger.REOPEN
+    if trigger in (Trigger.TIMEOUT, Trigger.ESCALATE, Trigger.REOPEN) and moved:
+        if dispute.state == State.AWAITING_IRO_DECISION:
+            send("ladder_exhausted", [dispute.iro_email, *iro_managers()])
+        else:
+            send("escalated", [*owners(), dispute.iro_email, *previous_owners])
+    elif trigger is Trigger.RESPOND:
+        send("responded", [dispute.iro_email])
+    elif trigger is Trigger.RESOLVE:
+        send("resolved", [dispute.iro_email])
+    elif trigger is Trigger.REFER_TO_CAFCASS:
+        send("referred", iro_managers())
+    elif trigger in (Trigger.WITHDRAW, Trigger.CLOSE):
+        send("closed" if trigger is Trigger.CLOSE else "withdrawn", owners())
+    elif trigger is Trigger.REASSIGN:
+        send("assigned", owners())
+
+
+def list_notifications(
+    session: Session, actor: Actor, *, status: str | None, limit: int, offset: int
+) -> tuple[list[tuple[Notification, str]], int]:
+    """The outbox, newest first, each row with its dispute's reference; for admins."""
+    require_admin(actor, "list notifications")
+    query = select(Notification, Dispute.reference).join(Dispute, Dispute.id == Notification.dispute_id)
+    if status is not None:
+        query = query.where(Notification.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(Notification.id.desc()).limit(limit).offset(offset)).all()
+    return [(notification, reference) for notification, reference in rows], total

@@ -1,4 +1,5 @@
-"""The staff directory: who may act, and in which roles. Each function is one transaction."""
+"""The staff directory: who may act, and in which roles. Admins keep it through the API; operators load it
+from a CSV."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from dispute_service.errors import Forbidden, InvalidInput, PersonConflict, PersonNotFound
+from dispute_service.access import Actor, require_admin
+from dispute_service.errors import InvalidInput, PersonConflict, PersonNotFound
 from dispute_service.models import Dispute, Person
 from states.machine import OPEN_STATES
 from states.policy import ROLES
-
-Sessions = sessionmaker[Session]
 
 
 @dataclass(frozen=True)
@@ -27,36 +27,32 @@ class PersonData:
     active: bool = True
 
 
-def require_admin(roles: Iterable[str], action: str) -> None:
-    if "admin" not in roles:
-        raise Forbidden(action, "only an admin")
+def list_people(session: Session, actor: Actor) -> list[Person]:
+    require_admin(actor, "list people")
+    return list(session.scalars(select(Person).order_by(Person.email)).all())
 
 
-def list_people(sessions: Sessions) -> list[Person]:
-    with sessions() as session, session.begin():
-        return list(session.scalars(select(Person).order_by(Person.email)).all())
-
-
-def add_person(sessions: Sessions, data: PersonData, now: datetime) -> Person:
+def add_person(session: Session, actor: Actor, data: PersonData, now: datetime) -> Person:
+    require_admin(actor, "add people")
     email = data.email.strip().lower()
     _check_roles(data.roles)
-    with sessions() as session, session.begin():
-        if session.scalar(select(Person.id).where(Person.email == email)) is not None:
-            raise PersonConflict(f"{email} is already in the staff directory; PATCH it to change it")
-        person = Person(
-            email=email,
-            name=data.name.strip(),
-            roles=sorted(set(data.roles)),
-            active=data.active,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(person)
-        return person
+    if session.scalar(select(Person.id).where(Person.email == email)) is not None:
+        raise PersonConflict(f"{email} is already in the staff directory; PATCH it to change it")
+    person = Person(
+        email=email,
+        name=data.name.strip(),
+        roles=sorted(set(data.roles)),
+        active=data.active,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(person)
+    return person
 
 
 def update_person(
-    sessions: Sessions,
+    session: Session,
+    actor: Actor,
     email: str,
     now: datetime,
     *,
@@ -64,23 +60,23 @@ def update_person(
     roles: list[str] | None,
     active: bool | None,
 ) -> Person:
+    require_admin(actor, "change people")
     email = email.strip().lower()
     if roles is not None:
         _check_roles(roles)
-    with sessions() as session, session.begin():
-        person = session.scalar(select(Person).where(Person.email == email).with_for_update())
-        if person is None:
-            raise PersonNotFound(email)
-        if active is False and person.active:
-            _refuse_if_holding_open_work(session, email)
-        if name is not None:
-            person.name = name.strip()
-        if roles is not None:
-            person.roles = sorted(set(roles))
-        if active is not None:
-            person.active = active
-        person.updated_at = now
-        return person
+    person = session.scalar(select(Person).where(Person.email == email).with_for_update())
+    if person is None:
+        raise PersonNotFound(email)
+    if active is False and person.active:
+        _refuse_if_holding_open_work(session, email)
+    if name is not None:
+        person.name = name.strip()
+    if roles is not None:
+        person.roles = sorted(set(roles))
+    if active is not None:
+        person.active = active
+    person.updated_at = now
+    return person
 
 
 def _refuse_if_holding_open_work(session: Session, email: str) -> None:
@@ -98,32 +94,31 @@ def _refuse_if_holding_open_work(session: Session, email: str) -> None:
         )
 
 
-def import_people(sessions: Sessions, path: Path, now: datetime) -> tuple[int, int]:
+def import_people(session: Session, path: Path, now: datetime) -> tuple[int, int]:
     """Load a CSV with columns name, email, roles (separated by ';'). All or nothing.
 
     Returns (added, updated).
     """
     rows = _read_people_csv(path)
     added = updated = 0
-    with sessions() as session, session.begin():
-        existing = {p.email: p for p in session.scalars(select(Person)).all()}
-        for row in rows:
-            person = existing.get(row.email)
-            if person is None:
-                session.add(
-                    Person(
-                        email=row.email,
-                        name=row.name,
-                        roles=row.roles,
-                        active=row.active,
-                        created_at=now,
-                        updated_at=now,
-                    )
+    existing = {p.email: p for p in session.scalars(select(Person)).all()}
+    for row in rows:
+        person = existing.get(row.email)
+        if person is None:
+            session.add(
+                Person(
+                    email=row.email,
+                    name=row.name,
+                    roles=row.roles,
+                    active=row.active,
+                    created_at=now,
+                    updated_at=now,
                 )
-                added += 1
-            else:
-                person.name, person.roles, person.updated_at = row.name, row.roles, now
-                updated += 1
+            )
+            added += 1
+        else:
+            person.name, person.roles, person.updated_at = row.name, row.roles, now
+            updated += 1
     return added, updated
 
 

@@ -6,10 +6,9 @@ from datetime import datetime
 from threading import Lock
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from dispute_service.database import insert_for
 from dispute_service.models import PolicyVersion
 from states.policy import Policy, parse_policy
 
@@ -22,7 +21,7 @@ def version_id(session: Session, policy: Policy, now: datetime) -> int:
     found = session.scalar(select(PolicyVersion.id).where(PolicyVersion.sha256 == policy.sha256))
     if found is not None:
         return found
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    insert = insert_for(session)
     # Two replicas may store the same new policy at once; the unique hash makes the second a no-op.
     session.execute(
         insert(PolicyVersion)

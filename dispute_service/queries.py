@@ -1,23 +1,41 @@
-"""Reads that list disputes; each is one read transaction."""
+"""Reads: one dispute, the list, the audit log, and the snapshot a caller sees of a dispute.
+
+Each takes the caller's open session; `transactions` wraps them for callers that need a transaction of
+their own.
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import String, cast, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Select, String, cast, func, select
+from sqlalchemy.orm import Session, selectinload
 
 from dispute_service.access import Actor, readable_by, relation_to
-from dispute_service.disputes import DisputeSnapshot, situation_of
-from dispute_service.ladder import calendar_for
-from dispute_service.models import AuditText, Dispute
+from dispute_service.errors import DisputeNotFound
+from dispute_service.models import AuditEntry, AuditText, Dispute
 from dispute_service.policies import policy_for
-from states.access import allowed_actions
-from states.machine import Request, State, machine_for
+from dispute_service.stages import calendar_for
+from states.machine import Request, Situation, State, machine_for
+from states.permissions import allowed_actions
 from states.policy import Policy
 
-Sessions = sessionmaker[Session]
+_ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class DisputeSnapshot:
+    """A dispute as one caller sees it, taken inside the transaction that read or changed it."""
+
+    dispute: Dispute
+    summary: str
+    outcome: str | None
+    allowed_actions: list[str]
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -36,11 +54,100 @@ class DisputeFilters:
     offset: int = 0
 
 
+def situation_of(dispute: Dispute) -> Situation:
+    return Situation(
+        stage=dispute.stage,
+        state=State(dispute.state),
+        case_type=dispute.case_type,
+        reopen_until=dispute.reopen_until,
+        referred=dispute.referred_on is not None,
+    )
+
+
+def readable_dispute(session: Session, dispute_id: uuid.UUID, actor: Actor, *, for_change: bool) -> Dispute:
+    """The dispute, if this caller may read it; for a change, locked and with its stage entries."""
+    query = select(Dispute).where(Dispute.id == dispute_id, readable_by(actor))
+    if for_change:
+        # PostgreSQL: the row lock serialises changes to one dispute across replicas. SQLite already holds
+        # the database write lock from BEGIN IMMEDIATE, and ignores FOR UPDATE.
+        # populate_existing: a row this transaction read before the lock was taken is read again under it.
+        query = (
+            query.options(selectinload(Dispute.stage_entries))
+            .with_for_update(of=Dispute)
+            .execution_options(populate_existing=True)
+        )
+    dispute = session.scalar(query)
+    if dispute is None:
+        raise DisputeNotFound(f"no dispute {dispute_id} that you can see")
+    return dispute
+
+
+def snapshots(
+    session: Session, disputes: Sequence[Dispute], policy: Policy, actor: Actor, now: datetime
+) -> list[DisputeSnapshot]:
+    """What each dispute shows this caller: its summary, its outcome, and the actions open to them now."""
+    ids = [d.id for d in disputes]
+    summaries = dict(
+        session.execute(
+            select(AuditText.dispute_id, AuditText.body)
+            .where(AuditText.dispute_id.in_(ids), AuditText.kind == "summary")
+            .order_by(AuditText.id.desc())
+        ).all()
+    )
+    outcome_ids = [d.outcome_text_id for d in disputes if d.outcome_text_id is not None]
+    outcomes = dict(
+        session.execute(select(AuditText.id, AuditText.body).where(AuditText.id.in_(outcome_ids))).all()
+        if outcome_ids
+        else []
+    )
+    found = []
+    for d in disputes:
+        machine = machine_for(policy_for(session, d.policy_id, policy))
+        allowed = allowed_actions(machine, situation_of(d), relation_to(d, actor), Request(now=now))
+        outcome = outcomes.get(d.outcome_text_id) if d.outcome_text_id is not None else None
+        found.append(DisputeSnapshot(d, summaries.get(d.id, ""), outcome, allowed))
+    return found
+
+
+def snapshot(
+    session: Session, dispute: Dispute, policy: Policy, actor: Actor, now: datetime
+) -> DisputeSnapshot:
+    return snapshots(session, [dispute], policy, actor, now)[0]
+
+
+def get_dispute(
+    session: Session, policy: Policy, dispute_id: uuid.UUID, actor: Actor, now: datetime
+) -> DisputeSnapshot:
+    dispute = readable_dispute(session, dispute_id, actor, for_change=False)
+    return snapshot(session, dispute, policy, actor, now)
+
+
+def audit_log(
+    session: Session, dispute_id: uuid.UUID, actor: Actor
+) -> list[tuple[AuditEntry, AuditText | None]]:
+    dispute = readable_dispute(session, dispute_id, actor, for_change=False)
+    rows = session.execute(
+        select(AuditEntry, AuditText)
+        .outerjoin(AuditText, AuditText.id == AuditEntry.text_id)
+        .where(AuditEntry.dispute_id == dispute.id)
+        .order_by(AuditEntry.seq)
+    ).all()
+    return [(entry, text) for entry, text in rows]
+
+
 def list_disputes(
-    sessions: Sessions, policy: Policy, actor: Actor, filters: DisputeFilters, now: datetime
+    session: Session, policy: Policy, actor: Actor, filters: DisputeFilters, now: datetime
 ) -> tuple[list[DisputeSnapshot], int]:
+    query = _filtered(select(Dispute).where(readable_by(actor)), filters, policy, now)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page: Sequence[Dispute] = session.scalars(
+        query.order_by(Dispute.raised_at.desc(), Dispute.id).limit(filters.limit).offset(filters.offset)
+    ).all()
+    return snapshots(session, page, policy, actor, now), total
+
+
+def _filtered(query: Select[Any], filters: DisputeFilters, policy: Policy, now: datetime) -> Select[Any]:
     tz = calendar_for(policy.calendar).tz
-    query = select(Dispute).where(readable_by(actor))
     if filters.state:
         query = query.where(Dispute.state == filters.state)
     if filters.stage:
@@ -63,32 +170,4 @@ def list_disputes(
         query = query.where(Dispute.raised_at >= datetime.combine(filters.raised_from, time(), tz))
     if filters.raised_to and filters.raised_to < date.max:  # the last day there is has no day after it
         query = query.where(Dispute.raised_at < datetime.combine(filters.raised_to, time(), tz) + _ONE_DAY)
-    with sessions() as session, session.begin():
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        page = session.scalars(
-            query.order_by(Dispute.raised_at.desc(), Dispute.id).limit(filters.limit).offset(filters.offset)
-        ).all()
-        summaries = dict(
-            session.execute(
-                select(AuditText.dispute_id, AuditText.body).where(
-                    AuditText.dispute_id.in_([d.id for d in page]), AuditText.kind == "summary"
-                )
-            ).all()
-        )
-        outcomes = dict(
-            session.execute(
-                select(AuditText.id, AuditText.body).where(
-                    AuditText.id.in_([d.outcome_text_id for d in page if d.outcome_text_id is not None])
-                )
-            ).all()
-        )
-        items = []
-        for d in page:
-            machine = machine_for(policy_for(session, d.policy_id, policy))
-            allowed = allowed_actions(machine, situation_of(d), relation_to(d, actor), Request(now=now))
-            outcome = outcomes.get(d.outcome_text_id) if d.outcome_text_id is not None else None
-            items.append(DisputeSnapshot(d, summaries.get(d.id, ""), outcome, allowed))
-    return items, total
-
-
-_ONE_DAY = timedelta(days=1)
+    return query

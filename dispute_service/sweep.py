@@ -1,8 +1,9 @@
 """The sweep: act on every deadline that has passed, exactly once, whatever happened to the process.
 
-The dispute rows are the only source of truth. The sweep's queries only narrow; each dispute is then
-claimed and re-checked inside the same use case the API calls (`apply_trigger`, as the system, channel
-`scheduler`), so a stale claim, a second replica or a racing manual action can never fire twice.
+The dispute rows are the only source of truth. The sweep's queries only narrow; each timer then fires in a
+transaction of its own, which claims the dispute's row and re-checks the deadline under the lock before
+moving it through the same `transition` the API uses (as the system, channel `scheduler`), so a stale
+claim, a second replica or a racing manual action can never fire twice.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from dispute_service import disputes
-from dispute_service.access import system_actor
+from dispute_service.access import SYSTEM
 from dispute_service.clock import Clock
-from dispute_service.errors import DisputeNotFound, NotAllowedNow, VersionConflict
+from dispute_service.disputes import transition
+from dispute_service.errors import NotAllowedNow
 from dispute_service.inputs import ActionInput
 from dispute_service.models import Dispute
+from dispute_service.policies import policy_for
 from dispute_service.reminders import send_reminder
-from states.machine import State
+from dispute_service.stages import calendar_for
+from states.machine import State, Trigger
 from states.policy import Policy
 
 log = structlog.get_logger("dispute_service.sweep")
@@ -71,7 +74,8 @@ def sweep(sessions: Sessions, policy: Policy, clock: Clock, *, batch: int = BATC
         reminders = _due_reminders(sessions, now, batch, reminder_after)
         for dispute_id, reminder_at in reminders:
             try:
-                sent = send_reminder(sessions, policy, dispute_id, reminder_at, clock())
+                with sessions.begin() as session:
+                    sent = send_reminder(session, policy, dispute_id, reminder_at, clock())
             except Exception:
                 log.exception("sweep.reminder_failed", dispute_id=str(dispute_id))
                 sent = False
@@ -93,21 +97,65 @@ def _escalate_one(
     escalate_at: datetime,
     report: SweepReport,
 ) -> None:
-    scheduler = system_actor()
-    data = ActionInput(stage_entry_seq=entry_seq)
-    for trigger in ("timeout", "defer"):
-        try:
-            disputes.apply_trigger(sessions, policy, dispute_id, trigger, scheduler, data, clock())
-        except (NotAllowedNow, DisputeNotFound, VersionConflict):
-            # Already moved on: by another replica, a manual action, or an earlier sweep. Or the escalation
-            # day is no longer a working day, in which case the `defer` below moves it.
-            continue
-        except Exception:
-            log.exception("sweep.escalation_failed", dispute_id=str(dispute_id), trigger=trigger)
-            break
-        report.fired.append(Fired(dispute_id, trigger, escalate_at, clock()))
-        return
-    report.skipped += 1
+    try:
+        with sessions.begin() as session:
+            fired = fire_timer(session, policy, dispute_id, entry_seq, clock())
+    except Exception:
+        log.exception("sweep.escalation_failed", dispute_id=str(dispute_id))
+        fired = None
+    if fired is None:
+        report.skipped += 1
+    else:
+        report.fired.append(Fired(dispute_id, fired, escalate_at, clock()))
+
+
+def fire_timer(
+    session: Session, policy: Policy, dispute_id: uuid.UUID, entry_seq: int, now: datetime
+) -> Trigger | None:
+    """Escalate the dispute whose deadline passed on stage entry `entry_seq`, or move the escalation on if
+    its day has become non-working. None when there is nothing to do any more: another replica holds the
+    row, or a manual action, an earlier sweep or a hold got there first."""
+    dispute = session.scalar(
+        select(Dispute)
+        .where(
+            Dispute.id == dispute_id,
+            # One timeout per stage entry: a stale claim on an entry already left finds nothing.
+            Dispute.stage_entry_seq == entry_seq,
+            Dispute.state == State.AWAITING_RESPONSE.value,
+            Dispute.escalate_at <= now,
+        )
+        .options(selectinload(Dispute.stage_entries))
+        # Another replica holding the row is already acting on it.
+        .with_for_update(skip_locked=True, of=Dispute)
+    )
+    if dispute is None:
+        return None
+    trigger = (
+        Trigger.DEFER
+        if escalation_deferred_to(dispute, policy_for(session, dispute.policy_id, policy))
+        else Trigger.TIMEOUT
+    )
+    try:
+        transition(session, policy, dispute, trigger, SYSTEM, ActionInput(), now)
+    except NotAllowedNow:
+        return None
+    return trigger
+
+
+def escalation_deferred_to(dispute: Dispute, policy: Policy) -> datetime | None:
+    """Where the escalation moves when its day has become non-working under the current calendar.
+
+    Only working-day timescales move: an ISO-8601 duration is exact by design.
+    """
+    stage = policy.stage(dispute.stage)
+    if (
+        dispute.escalate_at is None
+        or stage.respond_within is None
+        or not stage.respond_within.is_working_days
+    ):
+        return None
+    moved = calendar_for(policy.calendar).next_working_moment(dispute.escalate_at)
+    return moved if moved != dispute.escalate_at else None
 
 
 def _due_escalations(
@@ -118,7 +166,7 @@ def _due_escalations(
     )
     if after is not None:
         query = query.where(tuple_(Dispute.escalate_at, Dispute.id) > tuple_(*after))
-    with sessions() as session, session.begin():
+    with sessions.begin() as session:
         rows = session.execute(query.order_by(Dispute.escalate_at, Dispute.id).limit(limit)).all()
     return [(r[0], r[1], r[2]) for r in rows if r[2] is not None]
 
@@ -129,14 +177,14 @@ def _due_reminders(
     query = select(Dispute.id, Dispute.next_reminder_at).where(Dispute.next_reminder_at <= now)
     if after is not None:
         query = query.where(tuple_(Dispute.next_reminder_at, Dispute.id) > tuple_(*after))
-    with sessions() as session, session.begin():
+    with sessions.begin() as session:
         rows = session.execute(query.order_by(Dispute.next_reminder_at, Dispute.id).limit(limit)).all()
     return [(r[0], r[1]) for r in rows if r[1] is not None]
 
 
 def next_due_at(sessions: Sessions) -> datetime | None:
     """The earliest future moment the sweep has work, so the scheduler can wake for it."""
-    with sessions() as session, session.begin():
+    with sessions.begin() as session:
         escalation = session.scalar(
             select(func.min(Dispute.escalate_at)).where(Dispute.state == State.AWAITING_RESPONSE.value)
         )
@@ -145,20 +193,20 @@ def next_due_at(sessions: Sessions) -> datetime | None:
     return min(times) if times else None
 
 
-def overdue_deadlines(sessions: Sessions, now: datetime, grace: timedelta = WATCHDOG_GRACE) -> int:
+def overdue_deadlines(session: Session, now: datetime, grace: timedelta = WATCHDOG_GRACE) -> int:
     """Deadlines more than `grace` past that nothing has acted on: the watchdog's one number."""
-    with sessions() as session, session.begin():
-        escalations = session.scalar(
-            select(func.count()).where(
-                Dispute.state == State.AWAITING_RESPONSE.value, Dispute.escalate_at < now - grace
-            )
+    escalations = session.scalar(
+        select(func.count()).where(
+            Dispute.state == State.AWAITING_RESPONSE.value, Dispute.escalate_at < now - grace
         )
-        reminders = session.scalar(select(func.count()).where(Dispute.next_reminder_at < now - grace))
+    )
+    reminders = session.scalar(select(func.count()).where(Dispute.next_reminder_at < now - grace))
     return int(escalations or 0) + int(reminders or 0)
 
 
 def watchdog(sessions: Sessions, now: datetime, on_overdue: Callable[[int], None] | None = None) -> int:
-    overdue = overdue_deadlines(sessions, now)
+    with sessions.begin() as session:
+        overdue = overdue_deadlines(session, now)
     if overdue:
         log.error("watchdog.deadlines_overdue", overdue=overdue, grace_seconds=WATCHDOG_GRACE.total_seconds())
     if on_overdue is not None:

@@ -1,4 +1,4 @@
-"""Checks on the fields of a trigger; each appends (field, message) so one 422 names every problem."""
+"""One collector for invalid input: every check adds (field, message), so one 422 names every problem."""
 
 from __future__ import annotations
 
@@ -7,74 +7,74 @@ from sqlalchemy.orm import Session
 
 from dispute_service.errors import InvalidInput
 from dispute_service.models import Person
-from states.machine import CASE_TYPES, CATEGORIES
-
-MAX_TEXT = 20_000
-
-
-def optional_reason(reason: str | None) -> dict[str, str]:
-    return {"reason": reason} if reason is not None and present(reason) else {}
+from states.machine import CASE_TYPES, CATEGORIES, MAX_TEXT
 
 
 def present(text: str | None) -> bool:
     return text is not None and text.strip() != ""
 
 
-def check_text(errors: list[tuple[str, str]], name: str, value: str | None) -> None:
-    if not present(value):
-        errors.append((name, "must not be empty"))
-    elif value is not None and len(value) > MAX_TEXT:
-        errors.append((name, f"must be at most {MAX_TEXT} characters"))
+def optional_reason(reason: str | None) -> dict[str, str]:
+    """The texts an audit entry keeps when a reason may be given but need not be."""
+    return {"reason": reason} if reason is not None and present(reason) else {}
 
 
-def require_text(errors: list[tuple[str, str]], name: str, value: str | None) -> None:
-    if value is None:
-        errors.append((name, "is required"))
-    else:
-        check_text(errors, name, value)
+class Problems:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
 
+    def add(self, field: str, message: str) -> None:
+        self.items.append((field, message))
 
-def check_refs_and_categories(
-    errors: list[tuple[str, str]],
-    child_ref: str,
-    sibling_refs: list[str],
-    categories: list[str],
-    case_type: str,
-) -> None:
-    if not child_ref.strip():
-        errors.append(("child_ref", "must not be empty: the case management system's ID for the child"))
-    if any(not s.strip() for s in sibling_refs):
-        errors.append(("sibling_refs", "must not contain empty references"))
-    if case_type not in CASE_TYPES:
-        errors.append(("case_type", f"must be one of: {', '.join(CASE_TYPES)}"))
-    if not categories:
-        errors.append(("categories", f"name at least one of: {', '.join(CATEGORIES)}"))
-    unknown = [c for c in categories if c not in CATEGORIES]
-    if unknown:
-        errors.append(("categories", f"unknown {', '.join(unknown)}; allowed: {', '.join(CATEGORIES)}"))
+    def text(self, field: str, value: str | None) -> None:
+        """A free text that, when given, says something and fits."""
+        if not present(value):
+            self.add(field, "must not be empty")
+        elif value is not None and len(value) > MAX_TEXT:
+            self.add(field, f"must be at most {MAX_TEXT} characters")
 
+    def required(self, field: str, value: str | None) -> str:
+        """A free text that must be given. Returns it, or "" once the problem is noted."""
+        if value is None:
+            self.add(field, "is required")
+            return ""
+        self.text(field, value)
+        return value
 
-def named_person(
-    session: Session, errors: list[tuple[str, str]], name: str, email: str | None, role: str | None
-) -> str | None:
-    if email is None or not email.strip():
-        errors.append((name, "is required"))
-        return None
-    # FOR SHARE: a concurrent deactivation (which takes FOR UPDATE on the person) waits for this
-    # hand-over to commit and then sees it, or this waits and sees the person inactive. Otherwise both
-    # could commit and leave an open stage owned by someone who can no longer act.
-    person = session.scalar(
-        select(Person).where(Person.email == email.strip().lower()).with_for_update(read=True)
-    )
-    if person is None or not person.active:
-        errors.append((name, f"{email} is not an active person in the staff directory"))
-        return None
-    if role is not None and role not in person.roles:
-        errors.append((name, f"{email} does not hold the {role} role"))
-        return None
-    return person.email
+    def refs_and_categories(
+        self, child_ref: str, sibling_refs: list[str], categories: list[str], case_type: str
+    ) -> None:
+        if not child_ref.strip():
+            self.add("child_ref", "must not be empty: the case management system's ID for the child")
+        if any(not s.strip() for s in sibling_refs):
+            self.add("sibling_refs", "must not contain empty references")
+        if case_type not in CASE_TYPES:
+            self.add("case_type", f"must be one of: {', '.join(CASE_TYPES)}")
+        if not categories:
+            self.add("categories", f"name at least one of: {', '.join(CATEGORIES)}")
+        unknown = [c for c in categories if c not in CATEGORIES]
+        if unknown:
+            self.add("categories", f"unknown {', '.join(unknown)}; allowed: {', '.join(CATEGORIES)}")
 
+    def person(self, session: Session, field: str, email: str | None, role: str | None) -> str | None:
+        """An active person in the directory (holding `role`, when one is named); their email, or None."""
+        if email is None or not email.strip():
+            self.add(field, "is required")
+            return None
+        # FOR SHARE: a concurrent deactivation (which takes FOR UPDATE on the person) waits for this
+        # hand-over to commit and then sees it, or this waits and sees the person inactive. Otherwise both
+        # could commit and leave an open stage owned by someone who can no longer act.
+        person = session.scalar(
+            select(Person).where(Person.email == email.strip().lower()).with_for_update(read=True)
+        )
+        if person is None or not person.active:
+            self.add(field, f"{email} is not an active person in the staff directory")
+            return None
+        if role is not None and role not in person.roles:
+            self.add(field, f"{email} does not hold the {role} role")
+            return None
+        return person.email
 
-def raise_if(errors: list[tuple[str, str]]) -> None:
-    if errors:
-        raise InvalidInput(errors)
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise InvalidInput(self.items)

@@ -19,15 +19,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispute_service.access import Actor, relation_to
 from dispute_service.clock import Clock
 from dispute_service.config import Settings
-from dispute_service.disputes import situation_of
-from dispute_service.ladder import calendar_for
 from dispute_service.models import Dispute, Notification, Person
 from dispute_service.policies import policy_for
+from dispute_service.queries import situation_of
+from dispute_service.stages import calendar_for
 from notifications import links
 from notifications.render import LINK_LABELS, EmailContent, Link, build_message, render
-from states.access import allowed_actions
 from states.calendar import format_due_words
 from states.machine import Request, machine_for
+from states.permissions import allowed_actions
 from states.policy import Policy
 
 log = structlog.get_logger("notifications.dispatcher")
@@ -67,7 +67,7 @@ def dispatch(
 def _claim(sessions: Sessions, now: datetime, batch: int, lease_seconds: float) -> list[int]:
     """Count the attempt and lease the row: nobody else sends it until the lease runs out, which is long
     enough for a slow SMTP conversation; a crash mid-send leaves it to be sent again after the lease."""
-    with sessions() as session, session.begin():
+    with sessions.begin() as session:
         rows = session.scalars(
             select(Notification)
             .where(Notification.status == "pending", Notification.next_attempt_at <= now)
@@ -104,7 +104,7 @@ def _deliver(
             sessions, settings, clock(), notification_id, f"{type(exc).__name__}: {exc}"[:300], report
         )
         return
-    with sessions() as session, session.begin():
+    with sessions.begin() as session:
         row = session.get(Notification, notification_id)
         assert row is not None
         row.status, row.sent_at, row.last_error = "sent", clock(), None
@@ -125,7 +125,7 @@ def _record_failure(
     error: str,
     report: DispatchReport,
 ) -> None:
-    with sessions() as session, session.begin():
+    with sessions.begin() as session:
         row = session.get(Notification, notification_id)
         assert row is not None
         row.last_error = error
@@ -143,7 +143,7 @@ def compose(
     sessions: Sessions, policy: Policy, settings: Settings, notification_id: int, now: datetime
 ) -> tuple[EmailMessage, str]:
     """Render one notification for its recipient, creating the action links they may use now."""
-    with sessions() as session, session.begin():
+    with sessions.begin() as session:
         row = session.get(Notification, notification_id)
         assert row is not None
         dispute = session.get(Dispute, row.dispute_id)

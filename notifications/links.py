@@ -12,19 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from dispute_service import disputes
 from dispute_service.access import authenticate
-from dispute_service.disputes import DisputeSnapshot
 from dispute_service.errors import LinkExpired, LinkNotFound, LinkStale, LinkUsed
 from dispute_service.inputs import ActionInput
-from dispute_service.ladder import calendar_for
 from dispute_service.models import ActionLink, Dispute
 from dispute_service.policies import policy_for
+from dispute_service.queries import readable_dispute
+from dispute_service.stages import calendar_for
 from states.policy import Policy
 
-Sessions = sessionmaker[Session]
 # Long enough that guessing is hopeless, short enough to survive being wrapped by a mail scanner.
 TOKEN_BYTES = 32
 
@@ -80,58 +79,48 @@ class LinkView:
     dispute_id: uuid.UUID
 
 
-def inspect(sessions: Sessions, policy: Policy, secret: str, token: str, now: datetime) -> LinkView:
+def inspect(session: Session, policy: Policy, secret: str, token: str, now: datetime) -> LinkView:
     """Check a link without changing anything (mail scanners open every link)."""
-    with sessions() as session, session.begin():
-        link, dispute = _check(session, secret, token, now)
-        dispute_policy = policy_for(session, dispute.policy_id, policy)
-        return LinkView(
-            trigger=link.trigger,
-            person_email=link.person_email,
-            reference=dispute.reference,
-            child_ref=dispute.child_ref,
-            stage=dispute.stage,
-            stage_title=dispute_policy.stage(dispute.stage).title,
-            dispute_id=dispute.id,
-        )
-
-
-def use(
-    sessions: Sessions, policy: Policy, secret: str, token: str, data: ActionInput, now: datetime
-) -> DisputeSnapshot:
-    """Apply the link's action as its person, channel `email_link`, consuming the link in that transaction."""
-    with sessions() as session, session.begin():
-        link, dispute = _check(session, secret, token, now)
-        actor = authenticate(session, link.person_email, channel="email_link")
-        link_id, trigger, dispute_id = link.id, link.trigger, dispute.id
-
-    def consume(session: Session, locked: Dispute) -> None:
-        # Checked again under the row lock: another POST, or a move of the dispute, may have come first.
-        link = session.scalar(select(ActionLink).where(ActionLink.id == link_id))
-        if link is None:
-            raise LinkNotFound()
-        _check_state(link, locked, now)
-        # Single use is enforced by the database: only one transaction can flip used_at from NULL.
-        result = session.execute(
-            update(ActionLink)
-            .where(ActionLink.id == link_id, ActionLink.used_at.is_(None))
-            .values(used_at=now)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise LinkUsed()
-
-    return disputes.apply_trigger(sessions, policy, dispute_id, trigger, actor, data, now, claim=consume)
-
-
-def _check(session: Session, secret: str, token: str, now: datetime) -> tuple[ActionLink, Dispute]:
-    link = session.scalar(select(ActionLink).where(ActionLink.token_hash == token_hash(secret, token)))
-    if link is None:
-        raise LinkNotFound()
+    link = _find(session, secret, token)
     dispute = session.get(Dispute, link.dispute_id)
     if dispute is None:
         raise LinkNotFound()
     _check_state(link, dispute, now)
-    return link, dispute
+    dispute_policy = policy_for(session, dispute.policy_id, policy)
+    return LinkView(
+        trigger=link.trigger,
+        person_email=link.person_email,
+        reference=dispute.reference,
+        child_ref=dispute.child_ref,
+        stage=dispute.stage,
+        stage_title=dispute_policy.stage(dispute.stage).title,
+        dispute_id=dispute.id,
+    )
+
+
+def use(session: Session, policy: Policy, secret: str, token: str, data: ActionInput, now: datetime) -> None:
+    """Apply the link's action as its person, channel `email_link`, and consume the link: both in the
+    caller's transaction, so the link is used exactly when the action commits, and stays unused when the
+    action is refused."""
+    link = _find(session, secret, token)
+    actor = authenticate(session, link.person_email, channel="email_link")
+    dispute = readable_dispute(session, link.dispute_id, actor, for_change=True)
+    # Checked under the row lock: another POST, or a move of the dispute, may have come first.
+    _check_state(link, dispute, now)
+    disputes.act(session, policy, dispute, link.trigger, actor, data, now)
+    # Single use is enforced by the database: only one transaction can flip used_at from NULL.
+    consumed = session.execute(
+        update(ActionLink).where(ActionLink.id == link.id, ActionLink.used_at.is_(None)).values(used_at=now)
+    )
+    if consumed.rowcount != 1:  # type: ignore[attr-defined]
+        raise LinkUsed()
+
+
+def _find(session: Session, secret: str, token: str) -> ActionLink:
+    link = session.scalar(select(ActionLink).where(ActionLink.token_hash == token_hash(secret, token)))
+    if link is None:
+        raise LinkNotFound()
+    return link
 
 
 def _check_state(link: ActionLink, dispute: Dispute, now: datetime) -> None:

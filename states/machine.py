@@ -79,6 +79,8 @@ CATEGORIES = (
     "other",
 )
 OUTCOME_CODES = ("action_agreed", "plan_changed", "service_provided", "explanation_accepted", "other")
+# The longest free text (summary, reason, response, outcome) a person may write.
+MAX_TEXT = 20_000
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class Request:
     alongside: bool = False
 
 
-class NotAllowedNow(Exception):
+class TriggerRefused(Exception):
     def __init__(self, trigger: str, position: Position) -> None:
         super().__init__(f"{trigger} is not allowed while {position.state} at {position.stage}")
         self.trigger = trigger
@@ -270,23 +272,23 @@ class LadderMachine:
         )
 
     def fire(self, trigger: str, situation: Situation, request: Request) -> Position:
-        """Return where `trigger` takes the dispute, or raise NotAllowedNow."""
+        """Return where `trigger` takes the dispute, or raise TriggerRefused."""
         token = _Token(situation, request)
         event = self._machine.events.get(trigger)
         if event is None:
-            raise NotAllowedNow(trigger, Position(situation.stage, situation.state))
+            raise TriggerRefused(trigger, Position(situation.stage, situation.state))
         try:
             moved = event.trigger(token)
         except MachineError:
             moved = False
         if not moved:
-            raise NotAllowedNow(trigger, Position(situation.stage, situation.state))
+            raise TriggerRefused(trigger, Position(situation.stage, situation.state))
         return _split(token.status)
 
     def may(self, trigger: str, situation: Situation, request: Request) -> bool:
         try:
             self.fire(trigger, situation, request)
-        except NotAllowedNow:
+        except TriggerRefused:
             return False
         return True
 

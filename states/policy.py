@@ -104,10 +104,6 @@ class Policy:
     def stage(self, stage_id: str) -> Stage:
         return self.stages[self.index(stage_id)]
 
-    def next_stage(self, stage_id: str) -> Stage | None:
-        position = self.index(stage_id) + 1
-        return self.stages[position] if position < len(self.stages) else None
-
     def with_calendar(self, calendar: CalendarConfig) -> Policy:
         # The ladder stays the version a dispute was raised under; holidays and closures are always current.
         return dataclasses.replace(self, calendar=calendar)

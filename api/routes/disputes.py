@@ -7,9 +7,9 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
-from api.deps import ActorDep, NowDep, PolicyDep, SessionsDep, SettingsDep, wake_dispatch
+from api.deps import ActorDep, NowDep, PolicyDep, SettingsDep, TransactionDep
 from api.errors import problem_responses
 from api.schemas import (
     ActionIn,
@@ -21,10 +21,9 @@ from api.schemas import (
     DisputeOut,
     RaiseIn,
 )
-from dispute_service import disputes
-from dispute_service.disputes import DisputeSnapshot
+from dispute_service import disputes, queries
 from dispute_service.inputs import ActionInput, RaiseInput
-from dispute_service.queries import DisputeFilters, list_disputes
+from dispute_service.queries import DisputeFilters, DisputeSnapshot
 from states.policy import Policy
 
 router = APIRouter(prefix="/api/v1/disputes", tags=["disputes"])
@@ -37,12 +36,11 @@ router = APIRouter(prefix="/api/v1/disputes", tags=["disputes"])
     responses=problem_responses(401, 403, 422),
     summary="Raise a dispute",
 )
-def raise_dispute(
+async def raise_dispute(
     body: RaiseIn,
-    request: Request,
     response: Response,
     actor: ActorDep,
-    sessions: SessionsDep,
+    tx: TransactionDep,
     policy: PolicyDep,
     settings: SettingsDep,
     now: NowDep,
@@ -59,8 +57,8 @@ def raise_dispute(
         start_stage=body.start_stage,
         reason=body.reason,
     )
-    snapshot = disputes.raise_dispute(
-        sessions,
+    snapshot = await tx.run(
+        disputes.raise_dispute,
         policy,
         actor,
         data,
@@ -68,7 +66,6 @@ def raise_dispute(
         idempotency_key=idempotency_key,
         year_start_month=settings.report_year_start_month,
     )
-    wake_dispatch(request)
     response.headers["Location"] = f"/api/v1/disputes/{snapshot.dispute.id}"
     if snapshot.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -81,9 +78,9 @@ def raise_dispute(
     responses=problem_responses(401, 422),
     summary="List the disputes you can read",
 )
-def list_(
+async def list_(
     actor: ActorDep,
-    sessions: SessionsDep,
+    tx: TransactionDep,
     policy: PolicyDep,
     now: NowDep,
     state: Annotated[str | None, Query(max_length=32)] = None,
@@ -113,7 +110,7 @@ def list_(
         limit=limit,
         offset=offset,
     )
-    items, total = list_disputes(sessions, policy, actor, filters, now)
+    items, total = await tx.run(queries.list_disputes, policy, actor, filters, now)
     return DisputeList(items=[to_out(s, policy) for s in items], total=total)
 
 
@@ -126,10 +123,10 @@ DisputeId = Annotated[uuid.UUID, Path(description="The dispute's id (a UUID)")]
     responses=problem_responses(401, 404, 422),
     summary="One dispute",
 )
-def get(
-    dispute_id: DisputeId, actor: ActorDep, sessions: SessionsDep, policy: PolicyDep, now: NowDep
+async def get(
+    dispute_id: DisputeId, actor: ActorDep, tx: TransactionDep, policy: PolicyDep, now: NowDep
 ) -> DisputeOut:
-    return to_out(disputes.get_dispute(sessions, policy, dispute_id, actor, now), policy)
+    return to_out(await tx.run(queries.get_dispute, policy, dispute_id, actor, now), policy)
 
 
 @router.post(
@@ -138,24 +135,29 @@ def get(
     responses=problem_responses(401, 403, 404, 409, 422),
     summary="Apply an action (acknowledge, respond, resolve, escalate, ...)",
 )
-def act(
-    request: Request,
+async def act(
     dispute_id: DisputeId,
     trigger: Annotated[
         str, Path(max_length=32, description="The action, e.g. acknowledge, respond, escalate")
     ],
     actor: ActorDep,
-    sessions: SessionsDep,
+    tx: TransactionDep,
     policy: PolicyDep,
     now: NowDep,
     body: ActionIn | None = None,
 ) -> DisputeOut:
     body = body or ActionIn()
     data = ActionInput(**{k: v for k, v in body.model_dump().items() if k != "expected_version"})
-    snapshot = disputes.apply_trigger(
-        sessions, policy, dispute_id, trigger, actor, data, now, expected_version=body.expected_version
+    snapshot = await tx.run(
+        disputes.apply_trigger,
+        policy,
+        dispute_id,
+        trigger,
+        actor,
+        data,
+        now,
+        expected_version=body.expected_version,
     )
-    wake_dispatch(request)
     return to_out(snapshot, policy)
 
 
@@ -165,9 +167,9 @@ def act(
     responses=problem_responses(401, 404, 422),
     summary="The audit log",
 )
-def audit(dispute_id: DisputeId, actor: ActorDep, sessions: SessionsDep) -> AuditList:
+async def audit(dispute_id: DisputeId, actor: ActorDep, tx: TransactionDep) -> AuditList:
     items = []
-    for entry, text in disputes.audit_log(sessions, dispute_id, actor):
+    for entry, text in await tx.run(queries.audit_log, dispute_id, actor):
         items.append(
             AuditItem(
                 seq=entry.seq,

@@ -17,6 +17,7 @@ from api.deps import NowDep, PolicyDep, SessionsDep, SettingsDep, wake_dispatch
 from api.errors import classify, problem_responses
 from dispute_service.errors import DomainError, InvalidInput, LinkProblem
 from dispute_service.inputs import ActionInput
+from dispute_service.outbox import QUEUED_EMAIL
 from notifications import links
 from states.machine import OUTCOME_CODES
 
@@ -131,7 +132,8 @@ def show(
     token: Token, sessions: SessionsDep, policy: PolicyDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     try:
-        view = links.inspect(sessions, policy, settings.link_secret, token, now)
+        with sessions.begin() as session:
+            view = links.inspect(session, policy, settings.link_secret, token, now)
     except DomainError as exc:
         return _refusal(exc)
     return _confirm(view, {}, [])
@@ -185,14 +187,22 @@ def act(
         }.items()
         if v
     }
+    view: links.LinkView | None = None
+    data = ActionInput(response=response, outcome=outcome, outcome_code=outcome_code, reason=reason)
+    # The route owns the transaction, rather than the request dependency, because it answers a refusal
+    # with a page instead of raising: leaving the `with` by an exception is what rolls the refusal back.
     try:
-        view = links.inspect(sessions, policy, settings.link_secret, token, now)
-        data = ActionInput(response=response, outcome=outcome, outcome_code=outcome_code, reason=reason)
-        snapshot = links.use(sessions, policy, settings.link_secret, token, data, now)
+        with sessions.begin() as session:
+            view = links.inspect(session, policy, settings.link_secret, token, now)
+            links.use(session, policy, settings.link_secret, token, data, now)
+            queued_email = session.info.pop(QUEUED_EMAIL, False)
     except InvalidInput as exc:
+        if view is None:
+            return _refusal(exc)
         return _confirm(view, values, exc.errors)
     except DomainError as exc:
         return _refusal(exc)
-    wake_dispatch(request)
-    query = urlencode({"reference": snapshot.dispute.reference, "action": view.trigger})
+    if queued_email:
+        wake_dispatch(request)
+    query = urlencode({"reference": view.reference, "action": view.trigger})
     return RedirectResponse(f"/links/done?{query}", status_code=303, headers=_HEADERS)

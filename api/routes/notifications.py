@@ -7,12 +7,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
-from api.deps import ActorDep, SessionsDep
+from api.deps import ActorDep, TransactionDep
 from api.errors import problem_responses
-from dispute_service.models import Dispute, Notification
-from dispute_service.people import require_admin
+from dispute_service import outbox
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 
@@ -42,34 +40,28 @@ class NotificationList(BaseModel):
     responses=problem_responses(401, 403, 422),
     summary="The email outbox",
 )
-def list_(
+async def list_(
     actor: ActorDep,
-    sessions: SessionsDep,
+    tx: TransactionDep,
     status: Literal["pending", "sent", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> NotificationList:
-    require_admin(actor.roles, "list notifications")
-    query = select(Notification, Dispute.reference).join(Dispute, Dispute.id == Notification.dispute_id)
-    if status is not None:
-        query = query.where(Notification.status == status)
-    with sessions() as session, session.begin():
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.execute(query.order_by(Notification.id.desc()).limit(limit).offset(offset)).all()
-        items = [
-            NotificationOut(
-                id=n.id,
-                reference=reference,
-                recipient=n.recipient,
-                template=n.template,
-                status=n.status,
-                attempts=n.attempts,
-                next_attempt_at=n.next_attempt_at,
-                last_error=n.last_error,
-                sent_at=n.sent_at,
-                message_id=n.message_id,
-                created_at=n.created_at,
-            )
-            for n, reference in rows
-        ]
+    rows, total = await tx.run(outbox.list_notifications, actor, status=status, limit=limit, offset=offset)
+    items = [
+        NotificationOut(
+            id=n.id,
+            reference=reference,
+            recipient=n.recipient,
+            template=n.template,
+            status=n.status,
+            attempts=n.attempts,
+            next_attempt_at=n.next_attempt_at,
+            last_error=n.last_error,
+            sent_at=n.sent_at,
+            message_id=n.message_id,
+            created_at=n.created_at,
+        )
+        for n, reference in rows
+    ]
     return NotificationList(items=items, total=total)

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispute_service.report import annual_report
+from dispute_service.transactions import annual_report
 from states.policy import Policy, load_default_policy
 from tests.dispute_service.report_checks import STAGES, assert_csv_matches, assert_svg_bars
 from tests.dispute_service.seed import Ladder, seed_years

@@ -6,10 +6,10 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispute_service import disputes
+from dispute_service import transactions
 from dispute_service.access import Actor
-from dispute_service.disputes import DisputeSnapshot
 from dispute_service.inputs import RaiseInput
+from dispute_service.queries import DisputeSnapshot
 from states.policy import Policy, load_default_policy
 
 IRO = Actor("iro@example.gov.uk", frozenset({"iro"}))
@@ -37,6 +37,6 @@ def raise_one(
                 **overrides,
             }
         )
-        return disputes.raise_dispute(sessions, policy, IRO, data, clock.now)
+        return transactions.raise_dispute(sessions, policy, IRO, data, clock.now)
 
     return make

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from datetime import date
 from typing import Any
 
-from dispute_service.report import AnnualReport
+from dispute_service.report.annual import AnnualReport
 from states.machine import CASE_TYPES
 
 STAGES = (

@@ -16,11 +16,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispute_service import disputes
-from dispute_service.access import Actor, system_actor
+from dispute_service import transactions
+from dispute_service.access import Actor
 from dispute_service.inputs import ActionInput, RaiseInput
 from dispute_service.models import Dispute
 from states.policy import Policy
+from tests.factories import fetch, fire_timer
 
 IRO = Actor("iro@example.gov.uk", frozenset({"iro"}))
 TM = Actor("tm@example.gov.uk", frozenset({"team_manager"}))
@@ -52,7 +53,7 @@ class Ladder:
                 **fields,
             }
         )
-        return disputes.raise_dispute(self.sessions, self.policy, IRO, data, at).dispute.id
+        return transactions.raise_dispute(self.sessions, self.policy, IRO, data, at).dispute.id
 
     def act(
         self, dispute_id: uuid.UUID, trigger: str, at: datetime, actor: Actor = IRO, **fields: Any
@@ -68,7 +69,7 @@ class Ladder:
             "amend": {"reason": "Recorded wrongly"},
         }.get(trigger, {})
         data = ActionInput(**{**defaults, **fields})
-        return disputes.apply_trigger(
+        return transactions.apply_trigger(
             self.sessions, self.policy, dispute_id, trigger, actor, data, at
         ).dispute
 
@@ -78,15 +79,11 @@ class Ladder:
     def timeout(self, dispute: Dispute) -> Dispute:
         """The scheduler's automatic escalation, at the moment it is due."""
         assert dispute.escalate_at is not None
-        return disputes.apply_trigger(
-            self.sessions,
-            self.policy,
-            dispute.id,
-            "timeout",
-            system_actor(),
-            ActionInput(stage_entry_seq=dispute.stage_entry_seq),
-            dispute.escalate_at,
-        ).dispute
+        fired = fire_timer(
+            self.sessions, self.policy, dispute.id, dispute.stage_entry_seq, dispute.escalate_at
+        )
+        assert fired == "timeout"
+        return fetch(self.sessions, dispute.id)
 
 
 @dataclass

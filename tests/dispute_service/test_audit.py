@@ -11,12 +11,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from dispute_service import disputes
+from dispute_service import transactions
 from dispute_service.cli import app
-from dispute_service.disputes import DisputeSnapshot
 from dispute_service.inputs import ActionInput
+from dispute_service.queries import DisputeSnapshot
 from states.policy import Policy
-from tests.dispute_service.conftest import IRO, TM
+from tests.factories import IRO, TM
 
 
 @pytest.fixture
@@ -24,10 +24,10 @@ def chain(
     raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
 ) -> DisputeSnapshot:
     d = raise_one()
-    disputes.apply_trigger(
+    transactions.apply_trigger(
         sessions, policy, d.dispute.id, "acknowledge", TM, ActionInput(), clock.advance(hours=1)
     )
-    return disputes.apply_trigger(
+    return transactions.apply_trigger(
         sessions,
         policy,
         d.dispute.id,

@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispute_service import disputes
-from dispute_service.disputes import DisputeSnapshot
+from dispute_service import transactions
 from dispute_service.inputs import ActionInput, RaiseInput
 from dispute_service.models import AuditEntry
+from dispute_service.queries import DisputeSnapshot
 from dispute_service.sweep import sweep
 from states.policy import Policy, parse_policy
-from tests.dispute_service.conftest import IRO
+from tests.factories import IRO
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -31,7 +31,7 @@ def test_hold_three_working_days_then_resume_across_easter(
     clock.now = london(2018, 3, 22, 10, 0)  # Thursday: due Thursday 29 March
     d = raise_one().dispute
     assert d.due_at == london(2018, 3, 29, 17, 0)
-    held = disputes.apply_trigger(
+    held = transactions.apply_trigger(
         sessions,
         policy,
         d.id,
@@ -49,7 +49,7 @@ def test_hold_three_working_days_then_resume_across_easter(
     # Nothing escalates while the clock is stopped, however late it gets.
     clock.now = london(2018, 3, 30, 12, 0)
     assert sweep(sessions, policy, clock).fired == []
-    resumed = disputes.apply_trigger(
+    resumed = transactions.apply_trigger(
         sessions, policy, d.id, "resume", IRO, ActionInput(), london(2018, 3, 29, 10, 0)
     ).dispute
     # Held for three working days, so due three working days later than before: past Good Friday, the
@@ -71,7 +71,7 @@ def test_extend_shows_the_new_dates_in_the_audit_entry(
 ) -> None:
     clock.now = london(2018, 3, 22, 10, 0)
     d = raise_one().dispute
-    disputes.apply_trigger(
+    transactions.apply_trigger(
         sessions, policy, d.id, "extend", IRO, ActionInput(working_days=2, reason="leave"), clock.now
     )
     with sessions() as session:
@@ -99,12 +99,12 @@ def test_a_policy_change_moves_no_running_deadline(
     clock.now = datetime(2018, 1, 16, 9, 0, tzinfo=UTC)
     fired = sweep(sessions, longer, clock).fired
     assert [f.dispute_id for f in fired] == [d.id]
-    moved = disputes.get_dispute(sessions, longer, d.id, IRO, clock.now).dispute
+    moved = transactions.get_dispute(sessions, longer, d.id, IRO, clock.now).dispute
     # The next stage also runs on the policy it was raised under: 5 working days, not 10.
     assert (moved.stage, moved.due_at) == ("team_manager", datetime(2018, 1, 23, 17, 0, tzinfo=UTC))
     assert moved.policy_id == d.policy_id
     # A dispute raised now gets the new policy.
-    fresh = disputes.raise_dispute(
+    fresh = transactions.raise_dispute(
         sessions,
         longer,
         IRO,

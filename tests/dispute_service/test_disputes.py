@@ -11,14 +11,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
-from dispute_service import disputes
-from dispute_service.access import system_actor
-from dispute_service.disputes import DisputeSnapshot
+from dispute_service import transactions
 from dispute_service.errors import NotAllowedNow, UnknownTrigger
 from dispute_service.inputs import ActionInput
-from dispute_service.models import AuditEntry, Notification, StageEntry
+from dispute_service.models import Notification
+from dispute_service.queries import DisputeSnapshot
 from states.policy import Policy
-from tests.dispute_service.conftest import IRO, TM
+from tests.factories import IRO, TM
 
 
 def test_raise_sets_deadlines_from_the_working_day_calendar(
@@ -43,65 +42,14 @@ def test_references_count_per_reporting_year_in_london_time(
     assert raise_one().dispute.reference == "DR-2018-0002"
 
 
-def test_timeout_only_fires_once_its_time_has_come_and_once_per_stage_entry(
-    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
-) -> None:
-    clock.now = datetime(2017, 12, 22, 10, 0, tzinfo=UTC)
-    d = raise_one().dispute
-    scheduler = system_actor()
-    with pytest.raises(NotAllowedNow):
-        disputes.apply_trigger(
-            sessions,
-            policy,
-            d.id,
-            "timeout",
-            scheduler,
-            ActionInput(stage_entry_seq=1),
-            datetime(2018, 1, 4, 8, 59, tzinfo=UTC),
-        )
-    moved = disputes.apply_trigger(
-        sessions,
-        policy,
-        d.id,
-        "timeout",
-        scheduler,
-        ActionInput(stage_entry_seq=1),
-        datetime(2018, 1, 4, 9, 0, tzinfo=UTC),
-    ).dispute
-    assert (moved.stage, moved.stage_entry_seq) == ("team_manager", 2)
-    # A stale claim on the old stage entry is refused even though the new stage is also awaiting a response.
-    with pytest.raises(NotAllowedNow):
-        disputes.apply_trigger(
-            sessions,
-            policy,
-            d.id,
-            "timeout",
-            scheduler,
-            ActionInput(stage_entry_seq=1),
-            datetime(2018, 2, 1, tzinfo=UTC),
-        )
-    with sessions() as session:
-        entries = session.scalars(
-            select(AuditEntry).where(AuditEntry.dispute_id == d.id).order_by(AuditEntry.seq)
-        ).all()
-        assert [(e.trigger, e.channel, e.actor) for e in entries] == [
-            ("raise", "api", IRO.email),
-            ("timeout", "scheduler", "system"),
-        ]
-        assert entries[1].escalate_at_before == datetime(2018, 1, 4, 9, 0, tzinfo=UTC)
-        assert entries[1].due_at_after == datetime(2018, 1, 11, 17, 0, tzinfo=UTC)
-        stages = session.scalars(
-            select(StageEntry.stage).where(StageEntry.dispute_id == d.id).order_by(StageEntry.seq)
-        ).all()
-        assert list(stages) == ["quality_assurance", "team_manager"]
-
-
 def test_people_cannot_fire_timeout(
     raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
 ) -> None:
     d = raise_one().dispute
     with pytest.raises(UnknownTrigger):
-        disputes.apply_trigger(sessions, policy, d.id, "timeout", IRO, ActionInput(), clock.advance(days=30))
+        transactions.apply_trigger(
+            sessions, policy, d.id, "timeout", IRO, ActionInput(), clock.advance(days=30)
+        )
 
 
 def test_one_log_event_per_change_with_ids_and_never_free_text(
@@ -109,11 +57,11 @@ def test_one_log_event_per_change_with_ids_and_never_free_text(
 ) -> None:
     with capture_logs() as logs:
         d = raise_one()
-        disputes.apply_trigger(
+        transactions.apply_trigger(
             sessions, policy, d.dispute.id, "respond", TM, ActionInput(response="SECRET-RESPONSE"), clock.now
         )
         with pytest.raises(NotAllowedNow):
-            disputes.apply_trigger(
+            transactions.apply_trigger(
                 sessions, policy, d.dispute.id, "respond", TM, ActionInput(response="again"), clock.now
             )
     events = [e for e in logs if e["event"] == "dispute.transitioned"]
@@ -126,7 +74,7 @@ def test_outbox_rows_are_queued_in_the_same_transaction_and_hold_no_free_text(
     raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
 ) -> None:
     d = raise_one()
-    disputes.apply_trigger(
+    transactions.apply_trigger(
         sessions, policy, d.dispute.id, "respond", TM, ActionInput(response="SECRET-RESPONSE"), clock.now
     )
     with sessions() as session:
@@ -138,7 +86,9 @@ def test_outbox_rows_are_queued_in_the_same_transaction_and_hold_no_free_text(
         )
     # A refused trigger queued nothing.
     with pytest.raises(NotAllowedNow):
-        disputes.apply_trigger(sessions, policy, d.dispute.id, "acknowledge", TM, ActionInput(), clock.now)
+        transactions.apply_trigger(
+            sessions, policy, d.dispute.id, "acknowledge", TM, ActionInput(), clock.now
+        )
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Notification)) == 2
 
@@ -151,7 +101,7 @@ def test_hold_and_resume_give_back_the_working_days_left(
     clock.now = datetime(2018, 1, 8, 10, 0, tzinfo=UTC)  # Monday; due Monday 15 January
     d = raise_one().dispute
     assert d.due_at == datetime(2018, 1, 15, 17, 0, tzinfo=UTC)
-    held = disputes.apply_trigger(
+    held = transactions.apply_trigger(
         sessions,
         policy,
         d.id,
@@ -161,7 +111,7 @@ def test_hold_and_resume_give_back_the_working_days_left(
         datetime(2018, 1, 10, 10, 0, tzinfo=UTC),
     ).dispute
     assert held.state == "on_hold" and held.due_at is None and held.hold_remaining_working_days == 3
-    resumed = disputes.apply_trigger(
+    resumed = transactions.apply_trigger(
         sessions, policy, d.id, "resume", IRO, ActionInput(), datetime(2018, 1, 19, 10, 0, tzinfo=UTC)
     ).dispute
     # Three working days after Friday 19 January: Monday 22, Tuesday 23, Wednesday 24.
@@ -174,7 +124,7 @@ def test_extend_moves_the_due_date_by_working_days(
 ) -> None:
     clock.now = datetime(2018, 1, 8, 10, 0, tzinfo=UTC)
     d = raise_one().dispute
-    extended = disputes.apply_trigger(
+    extended = transactions.apply_trigger(
         sessions, policy, d.id, "extend", IRO, ActionInput(working_days=3, reason="leave"), clock.now
     ).dispute
     assert extended.due_at == datetime(2018, 1, 18, 17, 0, tzinfo=UTC)
@@ -195,10 +145,10 @@ def test_a_reopen_at_the_top_stage_tells_the_iro_and_the_iro_managers(
     raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
 ) -> None:
     d = raise_one(start_stage="cafcass", reason="straight to the IRO's decision").dispute
-    disputes.apply_trigger(
+    transactions.apply_trigger(
         sessions, policy, d.id, "resolve", IRO, ActionInput(outcome="agreed", outcome_code="other"), clock.now
     )
-    reopened = disputes.apply_trigger(
+    reopened = transactions.apply_trigger(
         sessions, policy, d.id, "reopen", IRO, ActionInput(reason="not satisfied"), clock.now
     ).dispute
     assert (reopened.stage, reopened.state) == ("cafcass", "awaiting_iro_decision")

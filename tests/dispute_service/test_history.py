@@ -13,15 +13,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
-from dispute_service import disputes
+from dispute_service import transactions
 from dispute_service.audit import verify_all
 from dispute_service.cli import app
 from dispute_service.errors import InvalidInput
-from dispute_service.history import COLUMNS, import_history
 from dispute_service.inputs import ActionInput
 from dispute_service.models import AuditEntry, AuditText, Dispute, StageEntry
-from dispute_service.report import annual_report
+from dispute_service.report.history import COLUMNS
 from dispute_service.sweep import sweep
+from dispute_service.transactions import annual_report, import_history
 from states.policy import Policy
 from tests.dispute_service.seed import IRO, SEED_2017, Ladder, climb
 
@@ -193,10 +193,10 @@ def test_an_open_imported_dispute_can_be_taken_over_and_finished(
     load([row("O-1", outcome="", resolved_at_stage="", closed_on="")])
     with sessions() as session:
         dispute_id = session.scalars(select(Dispute.id)).one()
-    disputes.apply_trigger(
+    transactions.apply_trigger(
         sessions, policy, dispute_id, "reassign_iro", ADMIN, ActionInput(iro_email=IRO.email), NOW
     )
-    done = disputes.apply_trigger(
+    done = transactions.apply_trigger(
         sessions,
         policy,
         dispute_id,

@@ -14,7 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispute_service import disputes
+from dispute_service import transactions
 from dispute_service.access import Actor
 from dispute_service.audit import verify_dispute
 from dispute_service.errors import DomainError
@@ -71,7 +71,7 @@ class DisputeLife(RuleBasedStateMachine):
             summary="s",
             team_manager_email="tm@example.gov.uk",
         )
-        self.dispute_id = disputes.raise_dispute(
+        self.dispute_id = transactions.raise_dispute(
             self.sessions, self.policy, ACTORS[0], data, self.clock.now
         ).dispute.id
         self.changes = 1
@@ -88,14 +88,14 @@ class DisputeLife(RuleBasedStateMachine):
     def act(self, trigger: str, who: Actor) -> None:
         before = self._state()
         offered = (
-            disputes.get_dispute(
+            transactions.get_dispute(
                 self.sessions, self.policy, self.dispute_id, who, self.clock.now
             ).allowed_actions
             if self._can_read(who)
             else []
         )
         try:
-            disputes.apply_trigger(
+            transactions.apply_trigger(
                 self.sessions, self.policy, self.dispute_id, trigger, who, fields_for(trigger), self.clock.now
             )
         except DomainError:
@@ -110,7 +110,7 @@ class DisputeLife(RuleBasedStateMachine):
 
     def _can_read(self, who: Actor) -> bool:
         try:
-            disputes.get_dispute(self.sessions, self.policy, self.dispute_id, who, self.clock.now)
+            transactions.get_dispute(self.sessions, self.policy, self.dispute_id, who, self.clock.now)
         except DomainError:
             return False
         return True

@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispute_service import disputes
-from dispute_service.disputes import DisputeSnapshot
+from dispute_service import transactions
 from dispute_service.errors import NotAllowedNow, VersionConflict
 from dispute_service.inputs import ActionInput
-from dispute_service.models import AuditEntry, Dispute, Notification
+from dispute_service.models import AuditEntry, Dispute, Notification, StageEntry
+from dispute_service.queries import DisputeSnapshot
 from dispute_service.sweep import overdue_deadlines, sweep
 from states.policy import Policy, parse_policy
-from tests.dispute_service.conftest import IRO
+from tests.factories import IRO, fetch, fire_timer
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -106,12 +106,14 @@ def test_a_sweep_after_downtime_escalates_each_overdue_dispute_once(
     clock.now = datetime(2018, 1, 8, 10, 0, tzinfo=UTC)
     raised = [raise_one(child_ref=f"LCS-{i}").dispute for i in range(5)]
     clock.now = datetime(2018, 1, 16, 12, 0, tzinfo=UTC)  # a day past every escalation moment
-    assert overdue_deadlines(sessions, clock.now) == 10  # five escalations and five reminders
+    with sessions.begin() as session:
+        assert overdue_deadlines(session, clock.now) == 10  # five escalations and five reminders
     first = sweep(sessions, policy, clock)
     second = sweep(sessions, policy, clock)
     assert sorted(f.dispute_id for f in first.fired) == sorted(d.id for d in raised)
     assert all(f.trigger == "timeout" for f in first.fired) and second.fired == []
-    assert overdue_deadlines(sessions, clock.now) == 0
+    with sessions.begin() as session:
+        assert overdue_deadlines(session, clock.now) == 0
     for d in raised:
         assert [e.trigger for e in audit(sessions, d.id)] == ["raise", "timeout"]
 
@@ -125,7 +127,7 @@ def race_at_the_deadline(
     def manual() -> None:
         barrier.wait()
         try:
-            disputes.apply_trigger(
+            transactions.apply_trigger(
                 sessions,
                 policy,
                 d.id,
@@ -200,3 +202,30 @@ def test_the_sweep_pages_through_more_deadlines_than_one_batch(
     report = sweep(sessions, policy, clock, batch=2)
     assert sorted(f.dispute_id for f in report.fired) == sorted(raised)
     assert report.reminded == 0  # the reminders belonged to the stage each dispute has left
+
+
+def test_timeout_only_fires_once_its_time_has_come_and_once_per_stage_entry(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    clock.now = datetime(2017, 12, 22, 10, 0, tzinfo=UTC)
+    d = raise_one().dispute
+    assert fire_timer(sessions, policy, d.id, 1, datetime(2018, 1, 4, 8, 59, tzinfo=UTC)) is None
+    assert fire_timer(sessions, policy, d.id, 1, datetime(2018, 1, 4, 9, 0, tzinfo=UTC)) == "timeout"
+    moved = fetch(sessions, d.id)
+    assert (moved.stage, moved.stage_entry_seq) == ("team_manager", 2)
+    # A stale claim on the old stage entry is refused even though the new stage is also awaiting a response.
+    assert fire_timer(sessions, policy, d.id, 1, datetime(2018, 2, 1, tzinfo=UTC)) is None
+    with sessions() as session:
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.dispute_id == d.id).order_by(AuditEntry.seq)
+        ).all()
+        assert [(e.trigger, e.channel, e.actor) for e in entries] == [
+            ("raise", "api", IRO.email),
+            ("timeout", "scheduler", "system"),
+        ]
+        assert entries[1].escalate_at_before == datetime(2018, 1, 4, 9, 0, tzinfo=UTC)
+        assert entries[1].due_at_after == datetime(2018, 1, 11, 17, 0, tzinfo=UTC)
+        stages = session.scalars(
+            select(StageEntry.stage).where(StageEntry.dispute_id == d.id).order_by(StageEntry.seq)
+        ).all()
+        assert list(stages) == ["quality_assurance", "team_manager"]

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispute_service import disputes
+from dispute_service import transactions
 from dispute_service.access import Actor
 from dispute_service.inputs import ActionInput, RaiseInput
 from dispute_service.models import ActionLink, AuditEntry, Notification
@@ -38,7 +38,7 @@ def raise_one(sessions: sessionmaker[Session], policy: Policy, clock: Any, **ove
             **overrides,
         }
     )
-    return disputes.raise_dispute(sessions, policy, IRO, data, clock.now).dispute
+    return transactions.raise_dispute(sessions, policy, IRO, data, clock.now).dispute
 
 
 def links_in(message: Any) -> dict[str, str]:
@@ -163,7 +163,7 @@ def test_tampered_stale_and_expired_links_get_plain_pages(
         page = app_client.get(f"/links/{bad}")
         assert page.status_code == 404 and "not recognised" in page.text
         assert app_client.post(f"/links/{bad}").status_code == 404
-    disputes.apply_trigger(
+    transactions.apply_trigger(
         sessions, policy, d.id, "escalate", IRO, ActionInput(reason="not satisfied"), clock.now
     )
     stale = app_client.get(f"/links/{tokens['respond']}")
@@ -188,7 +188,9 @@ def test_smtp_down_then_back_delivers_each_notification_exactly_once(
     mailbox.stop()
     for i in range(20):
         d = raise_one(sessions, policy, clock, child_ref=f"LCS-{i:04d}")
-        disputes.apply_trigger(sessions, policy, d.id, "escalate", IRO, ActionInput(reason="r"), clock.now)
+        transactions.apply_trigger(
+            sessions, policy, d.id, "escalate", IRO, ActionInput(reason="r"), clock.now
+        )
     first = send_mail()
     assert first.sent == 0 and first.retried > 0
     mailbox.start()
@@ -245,10 +247,10 @@ def test_emails_hold_references_only(
 ) -> None:
     d = raise_one(sessions, policy, clock)
     tm = Actor(TM, frozenset({"team_manager"}))
-    disputes.apply_trigger(
+    transactions.apply_trigger(
         sessions, policy, d.id, "respond", tm, ActionInput(response="SECRET-RESPONSE Jamie"), clock.now
     )
-    disputes.apply_trigger(
+    transactions.apply_trigger(
         sessions,
         policy,
         d.id,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispute_service import disputes
+from dispute_service import transactions
 from dispute_service.access import Actor
 from dispute_service.inputs import RaiseInput
 from dispute_service.models import AuditEntry, Dispute
@@ -45,7 +45,7 @@ def test_two_replicas_escalate_each_deadline_exactly_once(
     start = datetime.now(UTC) + timedelta(seconds=5)
     for i in range(DEADLINES):
         raised_at = start - timedelta(seconds=5) + WINDOW * i / DEADLINES
-        disputes.raise_dispute(sessions, policy, iro, data, raised_at)
+        transactions.raise_dispute(sessions, policy, iro, data, raised_at)
 
     for name in ("a", "b"):
         server = Server(

@@ -8,12 +8,12 @@ import pytest
 
 from states.machine import (
     LadderMachine,
-    NotAllowedNow,
     Position,
     Request,
     Situation,
     State,
     Trigger,
+    TriggerRefused,
     machine_for,
 )
 from states.policy import default_policy_text, load_default_policy, parse_policy
@@ -77,7 +77,7 @@ def fire(
     req = Request(now=now, to_stage=to_stage, alongside=alongside)
     try:
         moved = machine.fire(trigger, sit, req)
-    except NotAllowedNow as exc:
+    except TriggerRefused as exc:
         assert exc.trigger == trigger
         assert exc.position == Position(sit.stage, sit.state)
         assert machine.may(trigger, sit, req) is False
@@ -139,7 +139,7 @@ def test_every_state_and_trigger_at_a_middle_stage(
 
 
 def test_unknown_trigger_is_refused() -> None:
-    with pytest.raises(NotAllowedNow):
+    with pytest.raises(TriggerRefused):
         MACHINE.fire("frobnicate", situation(MIDDLE, AR), Request(now=NOW))
     assert MACHINE.may("frobnicate", situation(MIDDLE, AR), Request(now=NOW)) is False
 

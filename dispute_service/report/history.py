@@ -22,15 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from dispute_service import audit
 from dispute_service.access import Actor
-from dispute_service.audit import GENESIS_HASH
-from dispute_service.disputes import append_audit
 from dispute_service.errors import InvalidInput
-from dispute_service.ladder import calendar_for
 from dispute_service.models import Dispute, StageEntry
 from dispute_service.policies import version_id
+from dispute_service.stages import calendar_for
 from states.machine import CASE_TYPES, CATEGORIES, Position, State, Trigger, machine_for
 from states.policy import Policy
 
@@ -82,32 +81,30 @@ class HistoryRow:
 
 
 def import_history(
-    sessions: sessionmaker[Session],
+    session: Session,
     policy: Policy,
     path: Path,
     now: datetime,
     *,
     progress: Progress | None = None,
 ) -> int:
-    """Load the file in one transaction and return the number of disputes imported.
+    """Load the file and return the number of disputes imported; all of it lands in the caller's
+    transaction, or none of it does.
 
     Raises InvalidInput naming each bad line; nothing is loaded then.
     """
     tz = calendar_for(policy.calendar).tz
     raw = _read(path)
     report = progress or (lambda phase, done, total: None)
-    with sessions() as session, session.begin():
-        rows = _check(session, policy, raw, now.astimezone(tz).date(), report)
-        policy_id = version_id(session, policy, now)
-        for first in range(0, len(rows), FLUSH_EVERY):
-            # The disputes go in first, then their stage and audit entries, which refer to them.
-            entries: list[object] = []
-            for row in rows[first : first + FLUSH_EVERY]:
-                session.add(_dispute(session, policy, policy_id, row, now, entries))
-            session.flush()
-            session.add_all(entries)
-            session.flush()
-            report("loading", min(first + FLUSH_EVERY, len(rows)), len(rows))
+    rows = _check(session, policy, raw, now.astimezone(tz).date(), report)
+    policy_id = version_id(session, policy, now)
+    for first in range(0, len(rows), FLUSH_EVERY):
+        session.add_all(
+            _dispute(session, policy, policy_id, row, now) for row in rows[first : first + FLUSH_EVERY]
+        )
+        # In chunks, so a large file's objects need not all be held before the database sees them.
+        session.flush()
+        report("loading", min(first + FLUSH_EVERY, len(rows)), len(rows))
     return len(rows)
 
 
@@ -277,10 +274,8 @@ def _existing_references(session: Session, references: list[str]) -> set[str]:
     return found
 
 
-def _dispute(
-    session: Session, policy: Policy, policy_id: int, row: HistoryRow, now: datetime, entries: list[object]
-) -> Dispute:
-    """The dispute as the spreadsheet leaves it; its stage entry and audit entries are added to `entries`."""
+def _dispute(session: Session, policy: Policy, policy_id: int, row: HistoryRow, now: datetime) -> Dispute:
+    """The dispute as the spreadsheet leaves it, with its stage entry and audit entries."""
     tz = calendar_for(policy.calendar).tz
     raised_at = datetime.combine(row.raised_on, EVENT_TIME, tzinfo=tz).astimezone(UTC)
     stage = policy.stage(row.highest_stage)
@@ -310,23 +305,22 @@ def _dispute(
         updated_at=now,
         version=1,
         audit_seq=0,
-        audit_hash=GENESIS_HASH,
+        audit_hash=audit.GENESIS_HASH,
     )
     visit = StageEntry(
-        dispute_id=dispute.id,
+        dispute=dispute,
         seq=1,
         stage=stage.id,
         owner_email=dispute.owner_email,
         owner_role=stage.owner_role,
         entered_at=raised_at,
     )
-    entries.append(visit)
 
     def event(trigger: Trigger, to_state: State | None, details: dict[str, Any], at: datetime) -> None:
         before = None if trigger is Trigger.RAISE else Position(dispute.stage, State(dispute.state))
         if to_state is not None:
             dispute.state = to_state.value
-        entry = append_audit(
+        audit.append(
             session,
             dispute,
             actor=IMPORTER,
@@ -338,9 +332,6 @@ def _dispute(
             details={**details, "imported": True},
             now=at,
         )
-        # append_audit adds the entry to the session; it goes in after its dispute (see import_history).
-        session.expunge(entry)
-        entries.append(entry)
         dispute.version = dispute.audit_seq
 
     event(Trigger.RAISE, None, {"start_stage": stage.id}, raised_at)

@@ -5,9 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from dispute_service.models import Dispute, StageEntry
 from states.calendar import WorkingCalendar
 from states.policy import CalendarConfig, Policy, Stage
@@ -19,16 +16,16 @@ def calendar_for(config: CalendarConfig) -> WorkingCalendar:
     return WorkingCalendar(config)
 
 
-def move_to(session: Session, dispute: Dispute, policy: Policy, stage_id: str, now: datetime) -> None:
-    current_entry(session, dispute).left_at = now
+def move_to(dispute: Dispute, policy: Policy, stage_id: str, now: datetime) -> None:
+    current_entry(dispute).left_at = now
     dispute.stage = stage_id
     dispute.acknowledged_at = dispute.responded_at = None
     dispute.held_at = dispute.hold_review_on = None
     dispute.hold_remaining_working_days = dispute.hold_remaining_seconds = None
-    enter_stage(session, dispute, policy, policy.stage(stage_id), now)
+    enter_stage(dispute, policy, policy.stage(stage_id), now)
 
 
-def enter_stage(session: Session, dispute: Dispute, policy: Policy, stage: Stage, now: datetime) -> None:
+def enter_stage(dispute: Dispute, policy: Policy, stage: Stage, now: datetime) -> None:
     """Open a new stage entry: its owner and its deadlines, computed once and stored on the row."""
     if stage.owner_role == "iro":
         owner: str | None = dispute.iro_email
@@ -45,9 +42,8 @@ def enter_stage(session: Session, dispute: Dispute, policy: Policy, stage: Stage
     else:
         dispute.due_at = dispute.escalate_at = None
     dispute.next_reminder_at = next_reminder(policy, stage, dispute.due_at, now)
-    session.add(
+    dispute.stage_entries.append(
         StageEntry(
-            dispute_id=dispute.id,
             seq=dispute.stage_entry_seq,
             stage=stage.id,
             owner_email=owner,
@@ -77,24 +73,14 @@ def stop_clock(dispute: Dispute) -> None:
     dispute.hold_remaining_working_days = dispute.hold_remaining_seconds = None
 
 
-def current_entry(session: Session, dispute: Dispute) -> StageEntry:
-    entry = session.scalar(
-        select(StageEntry).where(
-            StageEntry.dispute_id == dispute.id, StageEntry.seq == dispute.stage_entry_seq
-        )
-    )
-    if entry is None:
-        for pending in session.new:
-            if (
-                isinstance(pending, StageEntry)
-                and pending.dispute_id == dispute.id
-                and pending.seq == dispute.stage_entry_seq
-            ):
-                return pending
-        raise LookupError(f"stage entry {dispute.stage_entry_seq} of {dispute.reference} is missing")
-    return entry
+def current_entry(dispute: Dispute) -> StageEntry:
+    """The visit the dispute is on now; its stage entries must have been loaded with it."""
+    for entry in reversed(dispute.stage_entries):
+        if entry.seq == dispute.stage_entry_seq:
+            return entry
+    raise LookupError(f"stage entry {dispute.stage_entry_seq} of {dispute.reference} is missing")
 
 
-def sync_entry_deadline(session: Session, dispute: Dispute) -> None:
-    entry = current_entry(session, dispute)
+def sync_entry_deadline(dispute: Dispute) -> None:
+    entry = current_entry(dispute)
     entry.due_at, entry.escalate_at = dispute.due_at, dispute.escalate_at

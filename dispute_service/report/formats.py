@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from dispute_service.report import AnnualReport
+from dispute_service.report.annual import AnnualReport
 
 CSV_HEADER = ("period", "period_start", "period_end", "measure", "breakdown", "value")
 BAR_ID_PREFIX = "bar"

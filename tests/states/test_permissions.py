@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from states.access import Relation, allowed_actions, may_ever_use
 from states.machine import ACTION_TRIGGERS, Request, Situation, State, Trigger, machine_for
+from states.permissions import Relation, allowed_actions, may_ever_use
 from states.policy import load_default_policy
 
 MACHINE = machine_for(load_default_policy())
