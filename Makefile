@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_DEFAULT := postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-fast lint install clean bench
+.PHONY: run test test-fast lint install clean bench openapi
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -33,6 +33,10 @@ test: lint
 # The quick loop: SQLite only, no real-process tests.
 test-fast: $(STAMP)
 	env -u DISPUTES_TEST_POSTGRES_URL $(BIN)/python -m pytest -m "not slow and not postgres" -q
+
+# After a change to the API's routes or schemas; tests/api/test_openapi.py fails until this is rerun.
+openapi: $(STAMP)
+	$(BIN)/dispute-service openapi --output docs/openapi.json
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
