@@ -5,6 +5,7 @@ The token only says who the caller is; the staff directory decides what they may
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -48,3 +49,20 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"the token is not valid: {exc}") from None
+
+
+def development_token(settings: Settings, email: str, now: datetime, hours: int = 12) -> str:
+    """An HS256 token for local use and tests (`dispute-service token EMAIL`, the README walk-through).
+
+    It is signed exactly as `TokenVerifier` checks it, so it lives beside the verifier.
+    """
+    claims: dict[str, Any] = {
+        settings.jwt_email_claim: email.strip().lower(),
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(hours=hours)).timestamp()),
+    }
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")

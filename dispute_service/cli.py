@@ -1,4 +1,8 @@
-"""`dispute-service`: every command reads the same settings as the server (DISPUTES_*, .env)."""
+"""`dispute-service`: every command reads the same settings as the server (DISPUTES_*, .env).
+
+These are the commands that need only the core. `api.cli` adds the ones that need the API (`serve`,
+`token`, `openapi`) to this same app, so the core never refers to the API, not even by name.
+"""
 
 from __future__ import annotations
 
@@ -34,33 +38,6 @@ def migrate() -> None:
     typer.echo("database is up to date")
 
 
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
-    demo: Annotated[bool, typer.Option("--demo", help="Load a demo staff directory and disputes")] = False,
-    run_migrations: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Migrate first")] = True,
-) -> None:
-    """Serve the API and run the scheduler."""
-    import uvicorn
-
-    from dispute_service.logs import configure_logging
-    from dispute_service.migrate import upgrade
-
-    settings = Settings()
-    configure_logging(settings.log_format)
-    settings.loaded_policy  # noqa: B018 - fail now, naming the key, if the policy file is bad
-    if run_migrations:
-        upgrade(settings.database_url)
-    if demo:
-        from dispute_service.demo import load_demo
-
-        loaded = load_demo(_sessions(settings), settings.loaded_policy, utc_now())
-        typer.echo("demo data loaded" if loaded else "demo data already present")
-    # The core hands uvicorn the factory by name, so it never imports the API itself.
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_config=None, access_log=False)
-
-
 @people_app.command("import")
 def people_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
     """Load the staff directory from a CSV with columns name, email, roles (roles separated by ';')."""
@@ -75,14 +52,6 @@ def people_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
         typer.echo("nothing was imported", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{added} added, {updated} updated")
-
-
-@app.command()
-def token(email: str, hours: Annotated[int, typer.Option(help="Hours the token is valid")] = 12) -> None:
-    """Print a development token (HS256) for EMAIL; the token is the last word of the output."""
-    from dispute_service.tokens import development_token
-
-    typer.echo(f"token for {email.lower()}: {development_token(Settings(), email, utc_now(), hours)}")
 
 
 @app.command()

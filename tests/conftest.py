@@ -188,7 +188,7 @@ def staff(sessions: sessionmaker[Session], clock: FakeClock) -> list[str]:
 
 @pytest.fixture
 def token_for(settings: Settings) -> Callable[[str], dict[str, str]]:
-    from dispute_service.tokens import development_token
+    from api.auth import development_token
 
     def make(email: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {development_token(settings, email, datetime.now(UTC))}"}

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
+from api.cli import app as cli
 from dispute_service.config import Settings
+
+# The API contract, pinned: a change to it shows up as a diff of this file in review.
+COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+REGENERATE = (
+    "the API's OpenAPI document differs from docs/openapi.json; if the change is meant, run "
+    "`dispute-service openapi --output docs/openapi.json` (or `make openapi`) and commit the file"
+)
 
 # (method, path) -> the statuses the operation can return, SPEC sections 3 and 5.
 EXPECTED: dict[tuple[str, str], set[str]] = {
@@ -58,6 +69,28 @@ def _operations(schema: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]
         for method, op in item.items()
         if method in methods
     }
+
+
+def test_the_served_document_is_the_committed_one(client: TestClient) -> None:
+    # The started app, as `dispute-service serve` runs it, not only the bare factory.
+    response = client.get("/openapi.json")
+    assert response.status_code == 200, response.text
+    assert response.json() == json.loads(COMMITTED.read_text(encoding="utf-8")), REGENERATE
+
+
+def test_the_openapi_command_writes_the_committed_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Byte for byte, so the committed file keeps the command's layout (indent 2, sorted keys, final newline).
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's is read
+    committed = COMMITTED.read_text(encoding="utf-8")
+    printed = CliRunner().invoke(cli, ["openapi"])
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout == committed, REGENERATE
+    written = CliRunner().invoke(cli, ["openapi", "--output", str(tmp_path / "openapi.json")])
+    assert written.exit_code == 0, written.output
+    assert written.stdout == ""
+    assert (tmp_path / "openapi.json").read_text(encoding="utf-8") == committed, REGENERATE
 
 
 def test_docs_page_is_served(docs_client: TestClient) -> None:

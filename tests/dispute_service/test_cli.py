@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
-from dispute_service.cli import app
+from api.cli import app
 from dispute_service.models import Person
 
 Invoke = Callable[..., Result]

@@ -16,7 +16,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from dispute_service.tokens import development_token
+from api.auth import development_token
 from tests.conftest import TEST_SECRET
 
 BIN = Path(sys.executable).with_name("dispute-service")

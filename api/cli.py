@@ -1,0 +1,83 @@
+"""`dispute-service`: the core's commands, plus those that need the API.
+
+The core's typer app lives in `dispute_service.cli` and must not refer to the API, so the commands that
+serve it or mint its tokens are added here, and the `dispute-service` entry point names this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dispute_service.cli import _sessions, app
+from dispute_service.clock import utc_now
+from dispute_service.config import Settings
+
+__all__ = ["app"]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="Load a demo staff directory and disputes")] = False,
+    run_migrations: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Migrate first")] = True,
+) -> None:
+    """Serve the API and run the scheduler."""
+    import uvicorn
+
+    from dispute_service.logs import configure_logging
+    from dispute_service.migrate import upgrade
+
+    settings = Settings()
+    configure_logging(settings.log_format)
+    settings.loaded_policy  # noqa: B018 - fail now, naming the key, if the policy file is bad
+    if run_migrations:
+        upgrade(settings.database_url)
+    if demo:
+        from dispute_service.demo import load_demo
+
+        loaded = load_demo(_sessions(settings), settings.loaded_policy, utc_now())
+        typer.echo("demo data loaded" if loaded else "demo data already present")
+    # Imported here, after logging is configured, as uvicorn used to import it by name; the other
+    # commands then start without loading FastAPI.
+    from api.app import create_app
+
+    uvicorn.run(create_app, factory=True, host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+def token(email: str, hours: Annotated[int, typer.Option(help="Hours the token is valid")] = 12) -> None:
+    """Print a development token (HS256) for EMAIL; the token is the last word of the output."""
+    from api.auth import development_token
+
+    typer.echo(f"token for {email.lower()}: {development_token(Settings(), email, utc_now(), hours)}")
+
+
+def openapi_document() -> str:
+    """The OpenAPI document as committed in docs/openapi.json: JSON, indent 2, sorted keys, final newline.
+
+    Sorted keys keep the diff of a schema change to the lines that changed.
+    """
+    import json
+
+    from api.app import create_app
+
+    # Only the lifespan connects to the database; building the document never starts it.
+    return json.dumps(create_app(Settings()).openapi(), indent=2, sort_keys=True) + "\n"
+
+
+@app.command()
+def openapi(
+    output: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Write the document here instead of to stdout")
+    ] = None,
+) -> None:
+    """Print the OpenAPI document (JSON), as the API serves it at /openapi.json."""
+    document = openapi_document()
+    if output is None:
+        typer.echo(document, nl=False)
+    else:
+        output.write_text(document, encoding="utf-8")
