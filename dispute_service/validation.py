@@ -7,9 +7,7 @@ from sqlalchemy.orm import Session
 
 from dispute_service.errors import InvalidInput
 from dispute_service.models import Person
-from states.machine import CASE_TYPES, CATEGORIES
-
-MAX_TEXT = 20_000
+from states.machine import CASE_TYPES, CATEGORIES, MAX_TEXT
 
 
 def optional_reason(reason: str | None) -> dict[str, str]:
