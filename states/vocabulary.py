@@ -53,6 +53,13 @@ ACTION_TRIGGERS: tuple[Trigger, ...] = tuple(
     t for t in Trigger if t is not Trigger.RAISE and t not in SYSTEM_TRIGGERS
 )
 
+# The actions an email offers each recipient: the owner answers for their stage, and the IRO decides what
+# happens next. Every other trigger is used through the API only.
+OWNER_LINK_TRIGGERS: tuple[Trigger, ...] = (Trigger.ACKNOWLEDGE, Trigger.RESPOND, Trigger.RESOLVE)
+IRO_LINK_TRIGGERS: tuple[Trigger, ...] = (Trigger.RESOLVE, Trigger.ESCALATE, Trigger.REOPEN)
+# Every trigger a link can carry, each once, so each needs one label and one page.
+LINK_TRIGGERS: tuple[Trigger, ...] = tuple(dict.fromkeys(OWNER_LINK_TRIGGERS + IRO_LINK_TRIGGERS))
+
 
 class CaseType(StrEnum):
     LOOKED_AFTER = "looked_after"
