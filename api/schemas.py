@@ -1,4 +1,4 @@
-"""Request and response bodies. Literal types let a 422 say exactly which values are allowed."""
+"""Request and response bodies. Enum types let a 422 say exactly which values are allowed."""
 
 from __future__ import annotations
 
@@ -8,29 +8,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-CaseType = Literal["looked_after", "child_protection", "care_leaver"]
-Category = Literal[
-    "permanency_delay",
-    "care_planning_timescale",
-    "placement_choice",
-    "independent_visitor",
-    "independent_living",
-    "human_rights_breach",
-    "contact",
-    "education",
-    "health",
-    "other",
-]
-Role = Literal[
-    "iro",
-    "team_manager",
-    "head_of_corporate_parenting",
-    "head_of_service",
-    "assistant_director",
-    "iro_manager",
-    "admin",
-]
-OutcomeCode = Literal["action_agreed", "plan_changed", "service_provided", "explanation_accepted", "other"]
+from states.vocabulary import MAX_TEXT
+
+# Re-exported: the routes' query parameters take these from here, as the bodies do.
+from states.vocabulary import CaseType as CaseType
+from states.vocabulary import Category as Category
+from states.vocabulary import OutcomeCode as OutcomeCode
+from states.vocabulary import Role as Role
+
 REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
 ChildRef = Annotated[str, Field(min_length=1, max_length=64, pattern=REF_PATTERN)]
 # The database's INTEGER: a larger number could never match a row, and would overflow the driver.
@@ -38,7 +23,14 @@ MAX_INT = 2**31 - 1
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # Enum fields hold the plain string once validated: the service and the database deal in strings.
+        use_enum_values=True,
+        # Pydantic's own field title, but given explicitly: a field typed by an enum would otherwise be
+        # documented with the enum's title ("CaseType") instead of its own ("Case Type").
+        field_title_generator=lambda name, _: name.title().replace("_", " ").strip(),
+    )
 
     @field_validator("*", mode="after")
     @classmethod
@@ -54,19 +46,19 @@ class RaiseIn(Strict):
     child_ref: str = Field(min_length=1, max_length=64, pattern=REF_PATTERN)
     case_type: CaseType
     categories: list[Category] = Field(min_length=1, max_length=10)
-    summary: str = Field(min_length=1, max_length=20_000)
+    summary: str = Field(min_length=1, max_length=MAX_TEXT)
     team_manager_email: EmailStr | None = None
     sibling_refs: list[ChildRef] = Field(default_factory=list, max_length=20)
     rating: Literal["amber", "red"] | None = None
     start_stage: str | None = Field(default=None, max_length=64)
-    reason: str | None = Field(default=None, min_length=1, max_length=20_000)
+    reason: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
 
 
 class ActionIn(Strict):
     expected_version: int | None = Field(default=None, ge=1, le=MAX_INT)
-    reason: str | None = Field(default=None, max_length=20_000)
-    response: str | None = Field(default=None, max_length=20_000)
-    outcome: str | None = Field(default=None, max_length=20_000)
+    reason: str | None = Field(default=None, max_length=MAX_TEXT)
+    response: str | None = Field(default=None, max_length=MAX_TEXT)
+    outcome: str | None = Field(default=None, max_length=MAX_TEXT)
     outcome_code: OutcomeCode | None = None
     to_stage: str | None = Field(default=None, max_length=64)
     working_days: int | None = Field(default=None, ge=1, le=60)

@@ -29,15 +29,13 @@ from states.calendar import format_due_words
 from states.machine import Request, machine_for
 from states.permissions import allowed_actions
 from states.policy import Policy
+from states.vocabulary import IRO_LINK_TRIGGERS, OWNER_LINK_TRIGGERS
 
 log = structlog.get_logger("notifications.dispatcher")
 
 Sessions = sessionmaker[Session]
 Send = Callable[[EmailMessage], None]
 BATCH = 50
-# What each recipient may do from an email (SPEC section 6).
-OWNER_LINKS = ("acknowledge", "respond", "resolve")
-IRO_LINKS = ("resolve", "escalate", "reopen")
 
 
 @dataclass
@@ -197,7 +195,9 @@ def _links(
     if row.context.get("stage_entry_seq") != dispute.stage_entry_seq or not actor.roles:
         return ()
     relation = relation_to(dispute, actor)
-    offered = (OWNER_LINKS if relation.is_owner else ()) + (IRO_LINKS if relation.is_iro else ())
+    offered = (OWNER_LINK_TRIGGERS if relation.is_owner else ()) + (
+        IRO_LINK_TRIGGERS if relation.is_iro else ()
+    )
     allowed = set(allowed_actions(machine_for(policy), situation_of(dispute), relation, Request(now=now)))
     made = []
     for trigger in dict.fromkeys(offered):

@@ -23,6 +23,7 @@ from dispute_service.policies import policy_for
 from dispute_service.queries import readable_dispute
 from dispute_service.stages import calendar_for
 from states.policy import Policy
+from states.vocabulary import Trigger
 
 # Long enough that guessing is hopeless, short enough to survive being wrapped by a mail scanner.
 TOKEN_BYTES = 32
@@ -60,7 +61,7 @@ def issue(
 
 def expiry(dispute: Dispute, policy: Policy, trigger: str, now: datetime) -> datetime:
     """`link_valid_after_due` after the stage's due date; a reopen link lasts for the reopen window."""
-    if trigger == "reopen" and dispute.reopen_until is not None:
+    if trigger == Trigger.REOPEN and dispute.reopen_until is not None:
         return dispute.reopen_until
     base = dispute.due_at or now
     return calendar_for(policy.calendar).deadline(base, policy.rules.link_valid_after_due).due_at

@@ -8,6 +8,8 @@ from email.utils import formatdate
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from states.vocabulary import Trigger
+
 SUBJECTS = {
     "raised": "Dispute {reference} raised: your response is needed",
     "escalated": "Dispute {reference} escalated to {stage_title}",
@@ -23,11 +25,11 @@ SUBJECTS = {
 }
 
 LINK_LABELS = {
-    "acknowledge": "Acknowledge",
-    "respond": "Respond",
-    "resolve": "Resolve",
-    "escalate": "Escalate",
-    "reopen": "Reopen",
+    Trigger.ACKNOWLEDGE: "Acknowledge",
+    Trigger.RESPOND: "Respond",
+    Trigger.RESOLVE: "Resolve",
+    Trigger.ESCALATE: "Escalate",
+    Trigger.REOPEN: "Reopen",
 }
 
 _env = Environment(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from threading import Lock
 from typing import Any
 
@@ -19,68 +18,18 @@ from transitions import Machine, MachineError
 
 from states.policy import Policy
 
-
-class State(StrEnum):
-    AWAITING_RESPONSE = "awaiting_response"
-    RESPONDED = "responded"
-    ON_HOLD = "on_hold"
-    AWAITING_IRO_DECISION = "awaiting_iro_decision"
-    REFERRED = "referred"
-    RESOLVED = "resolved"
-    WITHDRAWN = "withdrawn"
-    CLOSED = "closed"
-
-
-OPEN_STATES = frozenset(
-    {State.AWAITING_RESPONSE, State.RESPONDED, State.ON_HOLD, State.AWAITING_IRO_DECISION, State.REFERRED}
-)
-ENDED_STATES = frozenset({State.RESOLVED, State.WITHDRAWN, State.CLOSED})
-
-
-class Trigger(StrEnum):
-    RAISE = "raise"
-    ACKNOWLEDGE = "acknowledge"
-    RESPOND = "respond"
-    RESOLVE = "resolve"
-    REOPEN = "reopen"
-    ESCALATE = "escalate"
-    TIMEOUT = "timeout"
-    REFER_TO_CAFCASS = "refer_to_cafcass"
-    CLOSE = "close"
-    WITHDRAW = "withdraw"
-    HOLD = "hold"
-    RESUME = "resume"
-    EXTEND = "extend"
-    REASSIGN = "reassign"
-    REASSIGN_IRO = "reassign_iro"
-    AMEND = "amend"
-    REDACT = "redact"
-    # The scheduler's own: an escalation day that became non-working (a closure day added since) moves on.
-    DEFER = "defer"
-
-
-# `raise` is POST /disputes; `timeout` and `defer` belong to the scheduler. None is ever offered to a caller.
-SYSTEM_TRIGGERS: tuple[Trigger, ...] = (Trigger.TIMEOUT, Trigger.DEFER)
-ACTION_TRIGGERS: tuple[Trigger, ...] = tuple(
-    t for t in Trigger if t is not Trigger.RAISE and t not in SYSTEM_TRIGGERS
-)
-
-CASE_TYPES = ("looked_after", "child_protection", "care_leaver")
-CATEGORIES = (
-    "permanency_delay",
-    "care_planning_timescale",
-    "placement_choice",
-    "independent_visitor",
-    "independent_living",
-    "human_rights_breach",
-    "contact",
-    "education",
-    "health",
-    "other",
-)
-OUTCOME_CODES = ("action_agreed", "plan_changed", "service_provided", "explanation_accepted", "other")
-# The longest free text (summary, reason, response, outcome) a person may write.
-MAX_TEXT = 20_000
+# The vocabulary is defined in states.vocabulary; callers that import it from here keep working.
+from states.vocabulary import ACTION_TRIGGERS as ACTION_TRIGGERS
+from states.vocabulary import CASE_TYPES as CASE_TYPES
+from states.vocabulary import CATEGORIES as CATEGORIES
+from states.vocabulary import ENDED_STATES as ENDED_STATES
+from states.vocabulary import MAX_TEXT as MAX_TEXT
+from states.vocabulary import OPEN_STATES as OPEN_STATES
+from states.vocabulary import OUTCOME_CODES as OUTCOME_CODES
+from states.vocabulary import SYSTEM_TRIGGERS as SYSTEM_TRIGGERS
+from states.vocabulary import CaseType
+from states.vocabulary import State as State
+from states.vocabulary import Trigger as Trigger
 
 
 @dataclass(frozen=True)
@@ -148,7 +97,7 @@ def _situation(event: Any) -> Situation:
 
 
 def _is_looked_after(event: Any) -> bool:
-    return _situation(event).case_type == "looked_after"
+    return _situation(event).case_type == CaseType.LOOKED_AFTER
 
 
 def _not_yet_referred(event: Any) -> bool:

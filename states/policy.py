@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from states.timescale import Timescale, parse_timescale
+from states.vocabulary import ROLES
 
 __all__ = [
     "ROLES",
@@ -28,15 +29,6 @@ __all__ = [
     "parse_policy",
 ]
 
-ROLES = (
-    "iro",
-    "team_manager",
-    "head_of_corporate_parenting",
-    "head_of_service",
-    "assistant_director",
-    "iro_manager",
-    "admin",
-)
 BANK_HOLIDAYS = ("england-and-wales", "none")
 
 _STAGE_ID = re.compile(r"[a-z][a-z0-9_]*")

@@ -20,6 +20,7 @@ from dispute_service.inputs import ActionInput
 from dispute_service.outbox import QUEUED_EMAIL
 from notifications import links
 from states.machine import OUTCOME_CODES
+from states.vocabulary import MAX_TEXT, Trigger
 
 router = APIRouter(tags=["email links"])
 
@@ -45,18 +46,18 @@ class FormField:
 
 
 _OUTCOME_OPTIONS = tuple((code, code.replace("_", " ").capitalize()) for code in OUTCOME_CODES)
-_ACTIONS: dict[str, tuple[str, str, tuple[FormField, ...]]] = {
-    "acknowledge": (
+_ACTIONS: dict[Trigger, tuple[str, str, tuple[FormField, ...]]] = {
+    Trigger.ACKNOWLEDGE: (
         "Acknowledge the dispute",
         "This records that you have received the dispute. The clock keeps running.",
         (),
     ),
-    "respond": (
+    Trigger.RESPOND: (
         "Respond to the dispute",
         "Your response goes to the Independent Reviewing Officer, who then resolves or escalates.",
         (FormField("response", "Your response"),),
     ),
-    "resolve": (
+    Trigger.RESOLVE: (
         "Resolve the dispute",
         "This ends the dispute at this stage. If the IRO is not satisfied they can reopen it, one level up.",
         (
@@ -64,12 +65,12 @@ _ACTIONS: dict[str, tuple[str, str, tuple[FormField, ...]]] = {
             FormField("outcome_code", "Outcome", "select", _OUTCOME_OPTIONS),
         ),
     ),
-    "escalate": (
+    Trigger.ESCALATE: (
         "Escalate the dispute",
         "This moves the dispute to the next stage of the ladder.",
         (FormField("reason", "Why you are not satisfied"),),
     ),
-    "reopen": (
+    Trigger.REOPEN: (
         "Reopen the dispute",
         "This reopens the resolved dispute one level up the ladder.",
         (FormField("reason", "Why you are not satisfied with the resolution"),),
@@ -140,7 +141,7 @@ def show(
 
 
 def _confirm(view: links.LinkView, values: dict[str, str], errors: list[tuple[str, str]]) -> HTMLResponse:
-    title, explanation, fields = _ACTIONS[view.trigger]
+    title, explanation, fields = _ACTIONS[Trigger(view.trigger)]
     return _page(
         "link_confirm.html",
         422 if errors else 200,
@@ -172,10 +173,10 @@ def act(
     policy: PolicyDep,
     settings: SettingsDep,
     now: NowDep,
-    response: Annotated[str | None, Form(max_length=20_000)] = None,
-    outcome: Annotated[str | None, Form(max_length=20_000)] = None,
+    response: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
+    outcome: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
     outcome_code: Annotated[str | None, Form(max_length=32)] = None,
-    reason: Annotated[str | None, Form(max_length=20_000)] = None,
+    reason: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
 ) -> Response:
     values = {
         k: v

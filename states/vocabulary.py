@@ -1,0 +1,109 @@
+"""The words of the dispute service: states, triggers, case types, categories, outcome codes, roles and the
+text limit. The API schemas, the link pages and the emails take them from here, so a value changed here
+changes everywhere, and a value written out elsewhere is caught by tests/test_vocabulary.py.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class State(StrEnum):
+    AWAITING_RESPONSE = "awaiting_response"
+    RESPONDED = "responded"
+    ON_HOLD = "on_hold"
+    AWAITING_IRO_DECISION = "awaiting_iro_decision"
+    REFERRED = "referred"
+    RESOLVED = "resolved"
+    WITHDRAWN = "withdrawn"
+    CLOSED = "closed"
+
+
+OPEN_STATES = frozenset(
+    {State.AWAITING_RESPONSE, State.RESPONDED, State.ON_HOLD, State.AWAITING_IRO_DECISION, State.REFERRED}
+)
+ENDED_STATES = frozenset({State.RESOLVED, State.WITHDRAWN, State.CLOSED})
+
+
+class Trigger(StrEnum):
+    RAISE = "raise"
+    ACKNOWLEDGE = "acknowledge"
+    RESPOND = "respond"
+    RESOLVE = "resolve"
+    REOPEN = "reopen"
+    ESCALATE = "escalate"
+    TIMEOUT = "timeout"
+    REFER_TO_CAFCASS = "refer_to_cafcass"
+    CLOSE = "close"
+    WITHDRAW = "withdraw"
+    HOLD = "hold"
+    RESUME = "resume"
+    EXTEND = "extend"
+    REASSIGN = "reassign"
+    REASSIGN_IRO = "reassign_iro"
+    AMEND = "amend"
+    REDACT = "redact"
+    # The scheduler's own: an escalation day that became non-working (a closure day added since) moves on.
+    DEFER = "defer"
+
+
+# `raise` is POST /disputes; `timeout` and `defer` belong to the scheduler. None is ever offered to a caller.
+SYSTEM_TRIGGERS: tuple[Trigger, ...] = (Trigger.TIMEOUT, Trigger.DEFER)
+ACTION_TRIGGERS: tuple[Trigger, ...] = tuple(
+    t for t in Trigger if t is not Trigger.RAISE and t not in SYSTEM_TRIGGERS
+)
+
+# The actions an email offers each recipient: the owner answers for their stage, and the IRO decides what
+# happens next. Every other trigger is used through the API only.
+OWNER_LINK_TRIGGERS: tuple[Trigger, ...] = (Trigger.ACKNOWLEDGE, Trigger.RESPOND, Trigger.RESOLVE)
+IRO_LINK_TRIGGERS: tuple[Trigger, ...] = (Trigger.RESOLVE, Trigger.ESCALATE, Trigger.REOPEN)
+# Every trigger a link can carry, each once, so each needs one label and one page.
+LINK_TRIGGERS: tuple[Trigger, ...] = tuple(dict.fromkeys(OWNER_LINK_TRIGGERS + IRO_LINK_TRIGGERS))
+
+
+class CaseType(StrEnum):
+    LOOKED_AFTER = "looked_after"
+    CHILD_PROTECTION = "child_protection"
+    CARE_LEAVER = "care_leaver"
+
+
+class Category(StrEnum):
+    PERMANENCY_DELAY = "permanency_delay"
+    CARE_PLANNING_TIMESCALE = "care_planning_timescale"
+    PLACEMENT_CHOICE = "placement_choice"
+    INDEPENDENT_VISITOR = "independent_visitor"
+    INDEPENDENT_LIVING = "independent_living"
+    HUMAN_RIGHTS_BREACH = "human_rights_breach"
+    CONTACT = "contact"
+    EDUCATION = "education"
+    HEALTH = "health"
+    OTHER = "other"
+
+
+class OutcomeCode(StrEnum):
+    ACTION_AGREED = "action_agreed"
+    PLAN_CHANGED = "plan_changed"
+    SERVICE_PROVIDED = "service_provided"
+    EXPLANATION_ACCEPTED = "explanation_accepted"
+    OTHER = "other"
+
+
+class Role(StrEnum):
+    IRO = "iro"
+    TEAM_MANAGER = "team_manager"
+    HEAD_OF_CORPORATE_PARENTING = "head_of_corporate_parenting"
+    HEAD_OF_SERVICE = "head_of_service"
+    ASSISTANT_DIRECTOR = "assistant_director"
+    IRO_MANAGER = "iro_manager"
+    ADMIN = "admin"
+
+
+# Plain strings, in the enums' order: reports, CSV columns and error messages are built from these, and
+# stay exactly what they were before the enums existed.
+CASE_TYPES: tuple[str, ...] = tuple(c.value for c in CaseType)
+CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
+OUTCOME_CODES: tuple[str, ...] = tuple(c.value for c in OutcomeCode)
+ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+
+# The longest free text (summary, reason, response, outcome) anyone may enter, wherever they enter it.
+MAX_TEXT = 20_000
