@@ -40,8 +40,8 @@ from dispute_service.migrate import upgrade
 from dispute_service.models import AuditEntry, Dispute, PolicyVersion
 from dispute_service.report.formats import to_csv, to_svg
 from dispute_service.transactions import annual_report
-from states.machine import CATEGORIES
 from states.policy import load_default_policy
+from states.vocabulary import CATEGORIES
 
 POLICY = load_default_policy()
 STAGES = POLICY.stage_ids

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from dispute_service.access import Actor
 from dispute_service.models import AuditEntry, AuditText, Dispute
-from states.machine import Position, Trigger
+from states.machine import Position
+from states.vocabulary import Trigger
 
 GENESIS_HASH = "0" * 64
 REDACTED = "[redacted]"

@@ -36,17 +36,10 @@ from dispute_service.queries import DisputeSnapshot, readable_dispute, situation
 from dispute_service.stages import calendar_for, enter_stage
 from dispute_service.validation import Problems, present
 from states.calendar import WorkingCalendar
-from states.machine import (
-    ACTION_TRIGGERS,
-    Position,
-    Request,
-    State,
-    Trigger,
-    TriggerRefused,
-    machine_for,
-)
+from states.machine import Position, Request, TriggerRefused, machine_for
 from states.permissions import allowed_actions, may_ever_use
 from states.policy import Policy, Stage
+from states.vocabulary import ACTION_TRIGGERS, State, Trigger
 
 log = structlog.get_logger("dispute_service.disputes")
 

@@ -27,9 +27,10 @@ from dispute_service.stages import (
     sync_entry_deadline,
 )
 from dispute_service.validation import Problems, optional_reason
-from states.machine import OUTCOME_CODES, Position, Trigger
+from states.machine import Position
 from states.policy import Policy
 from states.timescale import Timescale
+from states.vocabulary import OUTCOME_CODES, Trigger
 
 
 @dataclass

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispute_service.clock import Clock
 from dispute_service.models import AuditEntry, Dispute, Notification
 from dispute_service.sweep import overdue_deadlines
-from states.machine import OPEN_STATES, Trigger
+from states.vocabulary import OPEN_STATES, Trigger
 
 
 class DisputeCollector(Collector):

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from dispute_service.access import Actor, require_admin
 from dispute_service.models import Dispute, Notification, Person
-from states.machine import Position, State, Trigger
+from states.machine import Position
+from states.vocabulary import State, Trigger
 
 # Set on a session whose transaction queued an email, so the caller can wake the dispatcher after commit.
 QUEUED_EMAIL = "queued_email"

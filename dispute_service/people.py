@@ -15,8 +15,7 @@ from sqlalchemy.orm import Session
 from dispute_service.access import Actor, require_admin
 from dispute_service.errors import InvalidInput, PersonConflict, PersonNotFound
 from dispute_service.models import Dispute, Person
-from states.machine import OPEN_STATES
-from states.policy import ROLES
+from states.vocabulary import OPEN_STATES, ROLES
 
 
 @dataclass(frozen=True)

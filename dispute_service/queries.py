@@ -20,9 +20,10 @@ from dispute_service.errors import DisputeNotFound
 from dispute_service.models import AuditEntry, AuditText, Dispute
 from dispute_service.policies import policy_for
 from dispute_service.stages import calendar_for
-from states.machine import Request, Situation, State, machine_for
+from states.machine import Request, Situation, machine_for
 from states.permissions import allowed_actions
 from states.policy import Policy
+from states.vocabulary import State
 
 _ONE_DAY = timedelta(days=1)
 

@@ -14,8 +14,8 @@ from dispute_service.database import after_commit
 from dispute_service.models import Dispute
 from dispute_service.policies import policy_for
 from dispute_service.stages import after, calendar_for, next_reminder
-from states.machine import State
 from states.policy import Policy
+from states.vocabulary import State
 
 log = structlog.get_logger("dispute_service.reminders")
 

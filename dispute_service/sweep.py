@@ -26,8 +26,8 @@ from dispute_service.models import Dispute
 from dispute_service.policies import policy_for
 from dispute_service.reminders import send_reminder
 from dispute_service.stages import calendar_for
-from states.machine import State, Trigger
 from states.policy import Policy
+from states.vocabulary import State, Trigger
 
 log = structlog.get_logger("dispute_service.sweep")
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from dispute_service.errors import InvalidInput
 from dispute_service.models import Person
-from states.machine import CASE_TYPES, CATEGORIES, MAX_TEXT
+from states.vocabulary import CASE_TYPES, CATEGORIES, MAX_TEXT
 
 
 def present(text: str | None) -> bool:

@@ -1,9 +1,10 @@
 """The dispute ladder as one `transitions` machine per policy.
 
 A machine state is the pair (stage, state) written ``"stage:state"``, so the machine holds every stage of
-the policy and every state of SPEC section 3, and the policy's order of stages decides where escalations
+the policy and every state a dispute can be in, and the policy's order of stages decides where escalations
 go. The machine is built once per policy text and shared by every dispute: each call dispatches on a
-throwaway `_Token`, so nothing per-dispute is registered on it (LIBRARIES.md section 1).
+throwaway `_Token`, so nothing per-dispute is registered on it (a `transitions` machine keeps every model
+added to it, so one model per dispute would grow without end).
 """
 
 from __future__ import annotations
@@ -17,19 +18,7 @@ from typing import Any
 from transitions import Machine, MachineError
 
 from states.policy import Policy
-
-# The vocabulary is defined in states.vocabulary; callers that import it from here keep working.
-from states.vocabulary import ACTION_TRIGGERS as ACTION_TRIGGERS
-from states.vocabulary import CASE_TYPES as CASE_TYPES
-from states.vocabulary import CATEGORIES as CATEGORIES
-from states.vocabulary import ENDED_STATES as ENDED_STATES
-from states.vocabulary import MAX_TEXT as MAX_TEXT
-from states.vocabulary import OPEN_STATES as OPEN_STATES
-from states.vocabulary import OUTCOME_CODES as OUTCOME_CODES
-from states.vocabulary import SYSTEM_TRIGGERS as SYSTEM_TRIGGERS
-from states.vocabulary import CaseType
-from states.vocabulary import State as State
-from states.vocabulary import Trigger as Trigger
+from states.vocabulary import OPEN_STATES, CaseType, State, Trigger
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from states.machine import ACTION_TRIGGERS, LadderMachine, Request, Situation, Trigger
+from states.machine import LadderMachine, Request, Situation
+from states.vocabulary import ACTION_TRIGGERS, Trigger
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from states.timescale import Timescale, parse_timescale
 from states.vocabulary import ROLES
 
-__all__ = [
-    "ROLES",
-    "CalendarConfig",
-    "Policy",
-    "PolicyError",
-    "Rules",
-    "Stage",
-    "default_policy_text",
-    "load_default_policy",
-    "parse_policy",
-]
-
 BANK_HOLIDAYS = ("england-and-wales", "none")
 
 _STAGE_ID = re.compile(r"[a-z][a-z0-9_]*")

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispute_service import sweep
 from dispute_service.access import Actor
 from dispute_service.models import Dispute
-from states.machine import Trigger
 from states.policy import Policy
+from states.vocabulary import Trigger
 
 IRO = Actor("iro@example.gov.uk", frozenset({"iro"}))
 TM = Actor("tm@example.gov.uk", frozenset({"team_manager"}))

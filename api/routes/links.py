@@ -19,8 +19,7 @@ from dispute_service.errors import DomainError, InvalidInput, LinkProblem
 from dispute_service.inputs import ActionInput
 from dispute_service.outbox import QUEUED_EMAIL
 from notifications import links
-from states.machine import OUTCOME_CODES
-from states.vocabulary import MAX_TEXT, Trigger
+from states.vocabulary import MAX_TEXT, OUTCOME_CODES, Trigger
 
 router = APIRouter(tags=["email links"])
 

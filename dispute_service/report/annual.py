@@ -49,8 +49,8 @@ from sqlalchemy.orm import Session
 from dispute_service.models import AuditEntry, Dispute
 from dispute_service.stages import calendar_for
 from states.calendar import WorkingCalendar
-from states.machine import CASE_TYPES, CATEGORIES, ENDED_STATES, State, Trigger
 from states.policy import Policy
+from states.vocabulary import CASE_TYPES, CATEGORIES, ENDED_STATES, State, Trigger
 
 CASE_TYPE_NAMES = {
     "looked_after": "Looked After Children",

@@ -30,8 +30,9 @@ from dispute_service.errors import InvalidInput
 from dispute_service.models import Dispute, StageEntry
 from dispute_service.policies import version_id
 from dispute_service.stages import calendar_for
-from states.machine import CASE_TYPES, CATEGORIES, Position, State, Trigger, machine_for
+from states.machine import Position, machine_for
 from states.policy import Policy
+from states.vocabulary import CASE_TYPES, CATEGORIES, State, Trigger
 
 COLUMNS = (
     "reference",

@@ -200,8 +200,7 @@ def test_the_api_vocabulary_matches_the_ladder(schema: dict[str, Any]) -> None:
     # The API's enums let a 422 list the allowed values: they must be the ladder's values, in the ladder's
     # order, and the document must publish exactly those.
     from api.schemas import CaseType, Category, OutcomeCode, Role
-    from states.machine import CASE_TYPES, CATEGORIES, OUTCOME_CODES
-    from states.policy import ROLES
+    from states.vocabulary import CASE_TYPES, CATEGORIES, OUTCOME_CODES, ROLES
 
     components = schema["components"]["schemas"]
     for enum, values in (

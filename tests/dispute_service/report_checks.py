@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 
 from dispute_service.report.annual import AnnualReport
-from states.machine import CASE_TYPES
+from states.vocabulary import CASE_TYPES
 
 STAGES = (
     "quality_assurance",

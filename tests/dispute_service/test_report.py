@@ -30,8 +30,9 @@ from dispute_service.report.annual import (
 from dispute_service.report.formats import print_table, to_csv, to_svg
 from dispute_service.stages import calendar_for
 from dispute_service.transactions import annual_report
-from states.machine import CATEGORIES, Request, Situation, State, Trigger, machine_for
+from states.machine import Request, Situation, machine_for
 from states.policy import Policy
+from states.vocabulary import CATEGORIES, State, Trigger
 from tests.dispute_service.report_checks import STAGES, assert_csv_matches, assert_svg_bars
 from tests.dispute_service.seed import HOUR, OWNERS, Ladder, seed_years
 from tests.factories import ADMIN

@@ -21,8 +21,8 @@ from dispute_service.errors import DomainError
 from dispute_service.inputs import ActionInput, RaiseInput
 from dispute_service.models import AuditEntry, Dispute, Notification
 from dispute_service.sweep import sweep
-from states.machine import ACTION_TRIGGERS
 from states.policy import Policy, load_default_policy
+from states.vocabulary import ACTION_TRIGGERS
 
 ACTORS = [
     Actor("iro@example.gov.uk", frozenset({"iro"})),

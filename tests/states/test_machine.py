@@ -6,17 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from states.machine import (
-    LadderMachine,
-    Position,
-    Request,
-    Situation,
-    State,
-    Trigger,
-    TriggerRefused,
-    machine_for,
-)
+from states.machine import LadderMachine, Position, Request, Situation, TriggerRefused, machine_for
 from states.policy import default_policy_text, load_default_policy, parse_policy
+from states.vocabulary import State, Trigger
 
 POLICY = load_default_policy()
 MACHINE = machine_for(POLICY)

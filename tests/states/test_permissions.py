@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from states.machine import ACTION_TRIGGERS, Request, Situation, State, Trigger, machine_for
+from states.machine import Request, Situation, machine_for
 from states.permissions import Relation, allowed_actions, may_ever_use
 from states.policy import load_default_policy
+from states.vocabulary import ACTION_TRIGGERS, State, Trigger
 
 MACHINE = machine_for(load_default_policy())
 NOW = datetime(2018, 1, 8, 10, 0, tzinfo=UTC)

@@ -4,7 +4,6 @@ from datetime import date, time, timedelta
 import pytest
 
 from states.policy import (
-    ROLES,
     CalendarConfig,
     Policy,
     PolicyError,
@@ -13,6 +12,7 @@ from states.policy import (
     parse_policy,
 )
 from states.timescale import Timescale
+from states.vocabulary import ROLES
 
 VALID = """
 [calendar]
