@@ -28,8 +28,8 @@ def serve(
     """Serve the API and run the scheduler."""
     import uvicorn
 
+    from dispute_service.database import upgrade
     from dispute_service.logs import configure_logging
-    from dispute_service.migrate import upgrade
 
     settings = Settings()
     configure_logging(settings.log_format)

@@ -35,8 +35,7 @@ from typing import Any
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
-from dispute_service.database import make_engine, make_session_factory, normalise_url
-from dispute_service.migrate import upgrade
+from dispute_service.database import make_engine, make_session_factory, normalise_url, upgrade
 from dispute_service.models import AuditEntry, Dispute, PolicyVersion
 from dispute_service.report.formats import to_csv, to_svg
 from dispute_service.transactions import annual_report

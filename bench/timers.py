@@ -31,11 +31,10 @@ from dispute_service import transactions
 from dispute_service.access import Actor
 from dispute_service.clock import utc_now
 from dispute_service.config import Settings
-from dispute_service.database import make_engine, make_session_factory, normalise_url
+from dispute_service.database import make_engine, make_session_factory, normalise_url, upgrade
 from dispute_service.inputs import RaiseInput
 from dispute_service.logs import configure_logging
 from dispute_service.metrics import Metrics
-from dispute_service.migrate import upgrade
 from dispute_service.models import AuditEntry, Dispute, Person
 from dispute_service.sweep import Fired, SweepReport
 from states.policy import load_default_policy, parse_policy

@@ -31,7 +31,7 @@ def _sessions(settings: Settings) -> sessionmaker[Session]:
 @app.command()
 def migrate() -> None:
     """Run the database migrations."""
-    from dispute_service.migrate import upgrade
+    from dispute_service.database import upgrade
 
     settings = Settings()
     upgrade(settings.database_url)

@@ -1,17 +1,23 @@
-"""Engines, sessions and transactions. SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE, so that the read
-that decides a change is made under the write lock."""
+"""Engines, sessions, transactions and migrations, on SQLite and PostgreSQL alike. SQLite gets WAL, a busy
+timeout and BEGIN IMMEDIATE, so that the read that decides a change is made under the write lock."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS = Path(__file__).with_name("migrations")
+# A session factory: the use cases' callers open their transactions from one.
+Sessions = sessionmaker[Session]
 
 
 def is_sqlite(url: str) -> bool:
@@ -112,3 +118,14 @@ def read_snapshot(sessions: sessionmaker[Session]) -> Iterator[Session]:
 def insert_for(session: Session) -> Any:
     """The dialect's INSERT, which has ON CONFLICT DO NOTHING on both engines we run on."""
     return sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url), revision)

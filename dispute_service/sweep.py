@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, selectinload
 
 from dispute_service.access import SYSTEM
 from dispute_service.clock import Clock
+from dispute_service.database import Sessions
 from dispute_service.disputes import transition
 from dispute_service.errors import NotAllowedNow
 from dispute_service.inputs import ActionInput
@@ -31,7 +32,6 @@ from states.vocabulary import State, Trigger
 
 log = structlog.get_logger("dispute_service.sweep")
 
-Sessions = sessionmaker[Session]
 BATCH = 500
 WATCHDOG_GRACE = timedelta(minutes=5)
 

@@ -7,18 +7,14 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from dispute_service import disputes, people, queries
 from dispute_service.access import Actor
-from dispute_service.database import read_snapshot
+from dispute_service.database import Sessions, read_snapshot
 from dispute_service.inputs import ActionInput, RaiseInput
 from dispute_service.models import AuditEntry, AuditText
 from dispute_service.queries import DisputeFilters, DisputeSnapshot
 from dispute_service.report import annual, history
 from states.policy import Policy
-
-Sessions = sessionmaker[Session]
 
 
 def raise_dispute(

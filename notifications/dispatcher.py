@@ -14,11 +14,12 @@ from email.message import EmailMessage
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from dispute_service.access import Actor, relation_to
 from dispute_service.clock import Clock
 from dispute_service.config import Settings
+from dispute_service.database import Sessions
 from dispute_service.models import Dispute, Notification, Person
 from dispute_service.policies import policy_for
 from dispute_service.queries import situation_of
@@ -33,7 +34,6 @@ from states.vocabulary import IRO_LINK_TRIGGERS, OWNER_LINK_TRIGGERS
 
 log = structlog.get_logger("notifications.dispatcher")
 
-Sessions = sessionmaker[Session]
 Send = Callable[[EmailMessage], None]
 BATCH = 50
 

@@ -19,8 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.config import Settings
-from dispute_service.database import make_engine, make_session_factory, normalise_url
-from dispute_service.migrate import upgrade
+from dispute_service.database import make_engine, make_session_factory, normalise_url, upgrade
 from dispute_service.models import Person
 
 PG_ENV = "DISPUTES_TEST_POSTGRES_URL"
