@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service import transactions
@@ -19,6 +19,7 @@ from dispute_service.queries import DisputeSnapshot
 from dispute_service.sweep import overdue_deadlines, sweep
 from states.policy import Policy, parse_policy
 from tests.factories import IRO, fetch, fire_timer
+from tests.recording import record_transactions
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -229,3 +230,31 @@ def test_timeout_only_fires_once_its_time_has_come_and_once_per_stage_entry(
             select(StageEntry.stage).where(StageEntry.dispute_id == d.id).order_by(StageEntry.seq)
         ).all()
         assert list(stages) == ["quality_assurance", "team_manager"]
+
+
+def test_each_timer_fires_in_one_transaction_of_its_own(
+    raise_one: Callable[..., DisputeSnapshot],
+    sessions: sessionmaker[Session],
+    engine: Engine,
+    policy: Policy,
+    clock: Any,
+) -> None:
+    clock.now = datetime(2017, 12, 22, 10, 0, tzinfo=UTC)
+    ids = {raise_one(child_ref=f"LCS-{i}").dispute.id for i in range(3)}
+    clock.now = datetime(2018, 1, 4, 9, 0, tzinfo=UTC)
+    with record_transactions(engine) as seen:
+        report = sweep(sessions, policy, clock)
+    assert {f.dispute_id for f in report.fired} == ids
+    # Every write of a firing (the dispute, its stage entries, its audit entry, its emails) is in the one
+    # transaction that claimed it; the sweep's other transactions only read.
+    writing = seen.writing()
+    assert len(writing) == 3
+    for statements in writing:
+        claim = statements[0]
+        assert claim.startswith("SELECT") and "FROM disputes" in claim
+        if engine.dialect.name == "postgresql":
+            assert "FOR UPDATE OF disputes SKIP LOCKED" in claim
+        tables = {s.split()[2] for s in statements if s.startswith("INSERT")} | {
+            s.split()[1] for s in statements if s.startswith("UPDATE")
+        }
+        assert {"disputes", "stage_entries", "audit_entries", "notifications"} <= tables

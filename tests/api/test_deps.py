@@ -1,0 +1,128 @@
+"""Each HTTP request is one transaction: the caller is looked up in it, the use case runs in it, and it
+commits before the answer goes out or rolls back when the request is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispute_service.models import AuditEntry, Dispute, Notification
+from tests.recording import record_transactions
+
+Tokens = Callable[[str], dict[str, str]]
+IRO = "iro@example.gov.uk"
+TM = "tm@example.gov.uk"
+ADMIN = "admin@example.gov.uk"
+MANAGER = "iro.manager@example.gov.uk"
+
+
+def _rows(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
+    with sessions.begin() as session:
+        return (
+            session.scalar(select(func.count()).select_from(AuditEntry)) or 0,
+            session.scalar(select(func.count()).select_from(Notification)) or 0,
+            session.scalar(select(func.max(Dispute.version))) or 0,
+        )
+
+
+def test_every_route_that_reads_or_writes_runs_exactly_one_transaction(
+    client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]]
+) -> None:
+    dispute = raise_dispute()
+    base = f"/api/v1/disputes/{dispute['id']}"
+    requests: list[tuple[str, str, str, dict[str, Any] | None]] = [
+        ("post", "/api/v1/disputes", IRO, {**_raise_body(), "child_ref": "LCS-2"}),
+        ("get", "/api/v1/disputes", IRO, None),
+        ("get", base, IRO, None),
+        ("post", f"{base}/actions/acknowledge", TM, {}),
+        ("post", f"{base}/actions/respond", TM, {"response": "SECRET-RESPONSE done"}),
+        ("get", f"{base}/audit", IRO, None),
+        ("get", "/api/v1/people", ADMIN, None),
+        (
+            "post",
+            "/api/v1/people",
+            ADMIN,
+            {"name": "New Person", "email": "new@example.gov.uk", "roles": ["iro"]},
+        ),
+        ("patch", "/api/v1/people/new@example.gov.uk", ADMIN, {"name": "Newer Person"}),
+        ("get", "/api/v1/notifications", ADMIN, None),
+        ("get", "/api/v1/reports/annual?year=2017", MANAGER, None),
+    ]
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    for method, path, who, body in requests:
+        with record_transactions(engine) as seen:
+            response = client.request(method, path, json=body, headers=token_for(who))
+        assert response.status_code in (200, 201), (method, path, response.text)
+        assert len(seen) == 1, (method, path, seen)
+        # The caller is looked up in that same transaction, before the use case reads anything else.
+        assert "FROM people" in seen[0][0], (method, path, seen[0][0])
+
+
+@pytest.mark.parametrize(
+    ("trigger", "who", "body", "status"),
+    [
+        ("respond", TM, {}, 422),  # the trigger's own field is missing
+        ("reopen", IRO, {"reason": "why"}, 409),  # not allowed in this state
+        ("acknowledge", TM, {"expected_version": 7}, 409),  # a stale version
+        ("resolve", "iro2@example.gov.uk", {}, 404),  # not theirs to read
+    ],
+)
+def test_a_refused_request_runs_one_transaction_and_writes_nothing(
+    client: TestClient,
+    token_for: Tokens,
+    raise_dispute: Callable[..., dict[str, Any]],
+    sessions: sessionmaker[Session],
+    trigger: str,
+    who: str,
+    body: dict[str, Any],
+    status: int,
+) -> None:
+    dispute = raise_dispute()
+    before = _rows(sessions)
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    with record_transactions(engine) as seen:
+        response = client.post(
+            f"/api/v1/disputes/{dispute['id']}/actions/{trigger}", json=body, headers=token_for(who)
+        )
+    assert response.status_code == status, response.text
+    assert len(seen) == 1 and seen.writing() == []
+    assert _rows(sessions) == before
+
+
+def test_an_action_commits_its_change_its_audit_entry_and_its_emails_together(
+    client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]]
+) -> None:
+    dispute = raise_dispute()
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    with record_transactions(engine) as seen:
+        response = client.post(
+            f"/api/v1/disputes/{dispute['id']}/actions/escalate",
+            json={"reason": "SECRET no plan"},
+            headers=token_for(IRO),
+        )
+    assert response.status_code == 200, response.text
+    [statements] = seen
+    written = {
+        s.split()[0] + " " + s.split()[2 if s.startswith(("INSERT", "DELETE")) else 1] for s in statements
+    }
+    assert {
+        "UPDATE disputes",
+        "INSERT audit_entries",
+        "INSERT audit_texts",
+        "INSERT notifications",
+    } <= written
+
+
+def _raise_body() -> dict[str, Any]:
+    return {
+        "child_ref": "LCS-000123",
+        "case_type": "looked_after",
+        "categories": ["permanency_delay"],
+        "summary": "SECRET-SUMMARY permanence plan has drifted for Jamie",
+        "team_manager_email": TM,
+    }

@@ -1,0 +1,121 @@
+"""A link POST is one transaction: the link is checked, the action applied and the link consumed together,
+so a refused action leaves the link unused and writes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispute_service.config import Settings
+from dispute_service.models import ActionLink, AuditEntry, Dispute
+from notifications import links
+from tests.recording import record_transactions
+
+TM = "tm@example.gov.uk"
+
+
+def _issue(
+    sessions: sessionmaker[Session], settings: Settings, clock: Any, dispute_id: str, trigger: str
+) -> str:
+    with sessions.begin() as session:
+        dispute = session.get(Dispute, uuid.UUID(dispute_id))
+        assert dispute is not None
+        return links.issue(
+            session,
+            settings.link_secret,
+            person_email=TM,
+            dispute=dispute,
+            trigger=trigger,
+            expires_at=clock.now + timedelta(days=30),
+            now=clock.now,
+        )
+
+
+def _state(sessions: sessionmaker[Session], trigger: str) -> tuple[int, int, Any]:
+    with sessions.begin() as session:
+        return (
+            session.scalar(select(func.count()).select_from(AuditEntry)) or 0,
+            session.scalar(select(func.max(Dispute.version))) or 0,
+            session.scalar(select(ActionLink.used_at).where(ActionLink.trigger == trigger)),
+        )
+
+
+def test_a_link_post_that_acts_consumes_the_link_and_writes_the_change_in_one_transaction(
+    client: TestClient,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Any,
+    raise_dispute: Callable[..., dict[str, Any]],
+) -> None:
+    token = _issue(sessions, settings, clock, raise_dispute()["id"], "acknowledge")
+    entries, version, used_at = _state(sessions, "acknowledge")
+    assert used_at is None
+    with record_transactions(client.app.state.engine) as seen:  # type: ignore[attr-defined]
+        response = client.post(f"/links/{token}", follow_redirects=False)
+    assert response.status_code == 303, response.text
+    [statements] = seen
+    assert any(s.startswith("UPDATE action_links SET used_at") for s in statements)
+    assert any(s.startswith("INSERT INTO audit_entries") for s in statements)
+    assert any(s.startswith("UPDATE disputes") for s in statements)
+    assert _state(sessions, "acknowledge") == (entries + 1, version + 1, clock.now)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "form", "first", "status"),
+    [
+        ("respond", {}, None, 422),  # the form again: the response is missing
+        ("resolve", {"outcome": "agreed"}, None, 422),  # no outcome code
+        ("respond", {"response": "again"}, "respond", 409),  # already responded: not allowed now
+    ],
+)
+def test_a_link_post_that_is_refused_runs_one_transaction_leaves_the_link_unused_and_writes_nothing(
+    client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Any,
+    raise_dispute: Callable[..., dict[str, Any]],
+    trigger: str,
+    form: dict[str, str],
+    first: str | None,
+    status: int,
+) -> None:
+    dispute = raise_dispute()
+    token = _issue(sessions, settings, clock, dispute["id"], trigger)
+    if first is not None:
+        done = client.post(
+            f"/api/v1/disputes/{dispute['id']}/actions/{first}",
+            json={"response": "SECRET-RESPONSE"},
+            headers=token_for(TM),
+        )
+        assert done.status_code == 200, done.text
+    before = _state(sessions, trigger)
+    assert before[2] is None
+    with record_transactions(client.app.state.engine) as seen:  # type: ignore[attr-defined]
+        response = client.post(f"/links/{token}", data=form, follow_redirects=False)
+    assert response.status_code == status, response.text
+    assert len(seen) == 1 and seen.writing() == []
+    assert _state(sessions, trigger) == before
+
+
+def test_a_link_page_reads_in_one_transaction_and_changes_nothing(
+    client: TestClient,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Any,
+    raise_dispute: Callable[..., dict[str, Any]],
+) -> None:
+    token = _issue(sessions, settings, clock, raise_dispute()["id"], "acknowledge")
+    before = _state(sessions, "acknowledge")
+    with record_transactions(client.app.state.engine) as seen:  # type: ignore[attr-defined]
+        page = client.get(f"/links/{token}")
+    assert page.status_code == 200
+    assert len(seen) == 1 and seen.writing() == []
+    assert _state(sessions, "acknowledge") == before
