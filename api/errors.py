@@ -1,4 +1,4 @@
-"""The one place where domain errors become HTTP: `application/problem+json` (RFC 9457), SPEC section 3."""
+"""The one place where domain errors become HTTP: `application/problem+json` (RFC 9457)."""
 
 from __future__ import annotations
 

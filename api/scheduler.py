@@ -1,8 +1,8 @@
 """The in-process scheduler: APScheduler 3.11 with an in-memory job store, started in the lifespan.
 
-No job per dispute: one sweep job reads the deadlines from the rows (SPEC section 3, "Timers survive
-everything"). The sweep runs every `SCHEDULER_INTERVAL_SECONDS` and also wakes at the next deadline, so a
-short interval is not needed for punctuality.
+No job per dispute: one sweep job reads the deadlines from the rows, so a timer survives a restart, a
+crash and a second replica. The sweep runs every `SCHEDULER_INTERVAL_SECONDS` and also wakes at the next
+deadline, so a short interval is not needed for punctuality.
 """
 
 from __future__ import annotations

@@ -181,7 +181,8 @@ class PeopleList(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details; refusals add the members named in SPEC section 3."""
+    """RFC 9457 problem details; a refusal adds what the caller can do about it (`allowed_actions`,
+    `current_version`, `errors`)."""
 
     type: str
     title: str

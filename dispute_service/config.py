@@ -13,7 +13,7 @@ DEV_SECRET = "dev-secret-change-me-0123456789abcdef"
 
 
 class Settings(BaseSettings):
-    """Every setting of SPEC section 5; tests build one directly instead of editing the environment."""
+    """Every setting, from DISPUTES_* and .env; tests build one instead of editing the environment."""
 
     model_config = SettingsConfigDict(env_prefix="DISPUTES_", env_file=".env", extra="ignore")
 

@@ -1,6 +1,7 @@
 """One structlog pipeline for our events and for stdlib loggers (uvicorn, APScheduler, SQLAlchemy).
 
-JSON to stdout, or a console renderer when stdout is a terminal (LIBRARIES.md section 4).
+JSON to stdout, or a console renderer when stdout is a terminal, so a person reading along gets colours
+and a log shipper gets one JSON object a line.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-# Named constraints, so Alembic's batch mode can drop them on SQLite (LIBRARIES.md section 3).
+# Named constraints: Alembic's batch mode on SQLite can only drop a constraint that has a name.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

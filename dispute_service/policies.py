@@ -37,7 +37,7 @@ def policy_for(session: Session, policy_id: int, current: Policy) -> Policy:
     """The policy a dispute was raised under, with today's calendar.
 
     Stages and timescales stay as they were; bank holidays and closure days always come from the current
-    policy, because a one-off bank holiday can be announced days ahead (SPEC section 2).
+    policy, because a one-off bank holiday can be announced only days ahead.
     """
     stored = _parsed.get(policy_id)
     if stored is None:

@@ -1,7 +1,8 @@
 """Who may use which trigger, from their roles and their relation to one dispute.
 
-Two different questions, asked in SPEC order: `may_ever_use` decides 403 (this person may never use this
-trigger on this dispute), and `allowed_actions` adds the machine's answer for *now* (409 when refused).
+Two different questions, asked in the order refusals are given: `may_ever_use` decides 403 (this person
+may never use this trigger on this dispute), and `allowed_actions` adds the machine's answer for *now*
+(409 when refused).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class Relation:
 
     @property
     def acts_as_iro(self) -> bool:
-        # An IRO manager may act for the dispute's IRO (SPEC section 3, "Who").
+        # An IRO manager may act for the dispute's IRO: they supervise every IRO's disputes.
         return self.is_iro or "iro_manager" in self.roles
 
     @property

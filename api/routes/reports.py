@@ -1,4 +1,4 @@
-"""The annual report (issue 4, SPEC section 7): counts only, for managers, as JSON, CSV or an SVG chart."""
+"""The annual report: counts only, for managers, as JSON, CSV or an SVG chart."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class Responses(BaseModel):
 
 
 class AnnualReportOut(BaseModel):
-    """SPEC section 7, key for key. Breakdowns are keyed by id, in the policy's ladder order for stages."""
+    """One key per measure. Breakdowns are keyed by id, in the policy's ladder order for stages."""
 
     period: Period
     raised: Raised

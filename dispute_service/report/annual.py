@@ -1,4 +1,4 @@
-"""The annual report for the Corporate Parenting Board (SPEC section 7), computed in the database.
+"""The annual report for the Corporate Parenting Board, computed in the database.
 
 Every figure is what the audit log and the dispute rows said at the end of the reporting year, so a past
 year's report never changes: running the 2017-18 report in 2020 gives what it gave in April 2018.
@@ -152,7 +152,7 @@ class AnnualReport:
         return sum(n for (_, state), n in self.this_year.positions.items() if state == State.WITHDRAWN)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON of SPEC section 7, key for key."""
+        """The report as the API returns it: one key per measure, one per breakdown."""
         return {
             "period": {
                 "start": self.year.first_day.isoformat(),

@@ -1,4 +1,4 @@
-"""Past years' disputes from a council's spreadsheet (SPEC section 7), so year-on-year figures work at once.
+"""Past years' disputes from a council's spreadsheet, so year-on-year figures work from the first day.
 
 An imported dispute is history. It is raised at the highest stage it reached (the path there is not in
 the spreadsheet, so no escalations are invented), ends as the spreadsheet says, and has no timers: the
