@@ -119,8 +119,7 @@ def _validate_raise(session: Session, policy: Policy, data: RaiseInput) -> tuple
                 problems.add("reason", "is required when the IRO starts at a later stage")
     problems.refs_and_categories(data.child_ref, data.sibling_refs, data.categories, data.case_type)
     problems.text("summary", data.summary)
-    if data.reason is not None:
-        problems.text("reason", data.reason)
+    problems.text_if_given("reason", data.reason)
     if "human_rights_breach" in data.categories and "team_manager" in policy.stage_ids:
         if policy.index(start.id) < policy.index("team_manager"):
             problems.add(

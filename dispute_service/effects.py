@@ -22,7 +22,7 @@ from dispute_service.stages import (
     calendar_for,
     current_entry,
     move_to,
-    next_reminder,
+    reschedule,
     stop_clock,
     sync_entry_deadline,
 )
@@ -217,22 +217,21 @@ def _hold(
 def _resume(
     session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
 ) -> Effect:
-    calendar = calendar_for(policy.calendar)
+    due_at, escalate_at = dispute.due_at, dispute.escalate_at
     if dispute.hold_remaining_working_days is not None:
         remaining = dispute.hold_remaining_working_days
         ts = Timescale(working_days=remaining, duration=None, text=f"{remaining}wd")
-        deadline = calendar.deadline(now, ts)
-        dispute.due_at, dispute.escalate_at = deadline.due_at, deadline.escalate_at
+        deadline = calendar_for(policy.calendar).deadline(now, ts)
+        due_at, escalate_at = deadline.due_at, deadline.escalate_at
     elif dispute.hold_remaining_seconds is not None:
-        dispute.due_at = dispute.escalate_at = now + timedelta(seconds=dispute.hold_remaining_seconds)
+        due_at = escalate_at = now + timedelta(seconds=dispute.hold_remaining_seconds)
     details = {
         "remaining_working_days": dispute.hold_remaining_working_days,
         "remaining_seconds": dispute.hold_remaining_seconds,
     }
     dispute.held_at = dispute.hold_review_on = None
     dispute.hold_remaining_working_days = dispute.hold_remaining_seconds = None
-    dispute.next_reminder_at = next_reminder(policy, policy.stage(dispute.stage), dispute.due_at, now)
-    sync_entry_deadline(dispute)
+    reschedule(dispute, policy, due_at, escalate_at, now)
     return Effect(texts=optional_reason(data.reason), details=details)
 
 
@@ -249,12 +248,8 @@ def _extend(
     assert data.working_days is not None and dispute.due_at is not None
     calendar = calendar_for(policy.calendar)
     new_due = calendar.add_working_days_to(dispute.due_at, data.working_days)
-    dispute.due_at = new_due
-    dispute.escalate_at = calendar.deadline(
-        new_due, Timescale(working_days=0, duration=None, text="0wd")
-    ).escalate_at
-    dispute.next_reminder_at = next_reminder(policy, policy.stage(dispute.stage), dispute.due_at, now)
-    sync_entry_deadline(dispute)
+    escalate_at = calendar.deadline(new_due, Timescale(working_days=0, duration=None, text="0wd")).escalate_at
+    reschedule(dispute, policy, new_due, escalate_at, now)
     return Effect(texts={"reason": reason}, details={"working_days": data.working_days})
 
 
@@ -263,8 +258,7 @@ def _reassign(
 ) -> Effect:
     problems = Problems()
     new_owner = problems.person(session, "owner_email", data.owner_email, None)
-    if data.reason is not None:
-        problems.text("reason", data.reason)
+    problems.text_if_given("reason", data.reason)
     problems.raise_if_any()
     previous = outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
     details = {"owner_before": dispute.owner_email or f"role:{dispute.owner_role}", "owner_after": new_owner}
@@ -278,8 +272,7 @@ def _reassign_iro(
 ) -> Effect:
     problems = Problems()
     new_iro = problems.person(session, "iro_email", data.iro_email, "iro")
-    if data.reason is not None:
-        problems.text("reason", data.reason)
+    problems.text_if_given("reason", data.reason)
     problems.raise_if_any()
     assert new_iro is not None
     details = {"iro_before": dispute.iro_email, "iro_after": new_iro}

@@ -84,3 +84,12 @@ def current_entry(dispute: Dispute) -> StageEntry:
 def sync_entry_deadline(dispute: Dispute) -> None:
     entry = current_entry(dispute)
     entry.due_at, entry.escalate_at = dispute.due_at, dispute.escalate_at
+
+
+def reschedule(
+    dispute: Dispute, policy: Policy, due_at: datetime | None, escalate_at: datetime | None, now: datetime
+) -> None:
+    """Move the current stage's deadlines, and its next reminder with them, on the row and its stage entry."""
+    dispute.due_at, dispute.escalate_at = due_at, escalate_at
+    dispute.next_reminder_at = next_reminder(policy, policy.stage(dispute.stage), due_at, now)
+    sync_entry_deadline(dispute)

@@ -73,14 +73,7 @@ def sweep(sessions: Sessions, policy: Policy, clock: Clock, *, batch: int = BATC
     while True:
         reminders = _due_reminders(sessions, now, batch, reminder_after)
         for dispute_id, reminder_at in reminders:
-            try:
-                with sessions.begin() as session:
-                    sent = send_reminder(session, policy, dispute_id, reminder_at, clock())
-            except Exception:
-                log.exception("sweep.reminder_failed", dispute_id=str(dispute_id))
-                sent = False
-            report.reminded += sent
-            report.skipped += not sent
+            _remind_one(sessions, policy, clock, dispute_id, reminder_at, report)
         if len(reminders) < batch:
             break
         reminder_after = (reminders[-1][1], reminders[-1][0])
@@ -156,6 +149,24 @@ def escalation_deferred_to(dispute: Dispute, policy: Policy) -> datetime | None:
         return None
     moved = calendar_for(policy.calendar).next_working_moment(dispute.escalate_at)
     return moved if moved != dispute.escalate_at else None
+
+
+def _remind_one(
+    sessions: Sessions,
+    policy: Policy,
+    clock: Clock,
+    dispute_id: uuid.UUID,
+    reminder_at: datetime,
+    report: SweepReport,
+) -> None:
+    try:
+        with sessions.begin() as session:
+            sent = send_reminder(session, policy, dispute_id, reminder_at, clock())
+    except Exception:
+        log.exception("sweep.reminder_failed", dispute_id=str(dispute_id))
+        sent = False
+    report.reminded += sent
+    report.skipped += not sent
 
 
 def _due_escalations(

@@ -33,6 +33,10 @@ class Problems:
         elif value is not None and len(value) > MAX_TEXT:
             self.add(field, f"must be at most {MAX_TEXT} characters")
 
+    def text_if_given(self, field: str, value: str | None) -> None:
+        if value is not None:
+            self.text(field, value)
+
     def required(self, field: str, value: str | None) -> str:
         """A free text that must be given. Returns it, or "" once the problem is noted."""
         if value is None:
