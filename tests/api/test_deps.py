@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.app import create_app
+from dispute_service.config import Settings
 from dispute_service.models import AuditEntry, Dispute, Notification
 from tests.recording import record_transactions
 
@@ -126,3 +128,25 @@ def _raise_body() -> dict[str, Any]:
         "summary": "SECRET-SUMMARY permanence plan has drifted for Jamie",
         "team_manager_email": TM,
     }
+
+
+def test_the_transaction_commits_before_the_answer_is_sent(
+    settings: Settings, clock: Any, staff: list[str], token_for: Tokens
+) -> None:
+    """An answered request is never lost: the commit happens before the first byte of the response."""
+    events: list[str] = []
+    app = create_app(settings, clock=clock)
+
+    async def watch(scope: Any, receive: Any, send: Any) -> None:
+        async def record(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                events.append("response")
+            await send(message)
+
+        await app(scope, receive, record)
+
+    with TestClient(watch) as client:  # the lifespan goes through to the app, which builds its engine
+        event.listen(app.state.engine, "commit", lambda conn: events.append("commit"))
+        response = client.post("/api/v1/disputes", json=_raise_body(), headers=token_for(IRO))
+    assert response.status_code == 201, response.text
+    assert events == ["commit", "response"]
