@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.transactions import annual_report
-from states.policy import Policy, load_default_policy
+from states.policy import Policy
 from tests.dispute_service.report_checks import STAGES, assert_csv_matches, assert_svg_bars
 from tests.dispute_service.seed import Ladder, seed_years
 
@@ -22,11 +22,6 @@ URL = "/api/v1/reports/annual"
 PROBLEM = "application/problem+json"
 READERS = ["iro.manager@example.gov.uk", "admin@example.gov.uk", "hos@example.gov.uk", "ad@example.gov.uk"]
 OTHERS = ["iro@example.gov.uk", "tm@example.gov.uk", "hocp@example.gov.uk"]
-
-
-@pytest.fixture
-def policy() -> Policy:
-    return load_default_policy()
 
 
 @pytest.fixture

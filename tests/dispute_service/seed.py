@@ -18,19 +18,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service import transactions
 from dispute_service.access import Actor
-from dispute_service.inputs import ActionInput, RaiseInput
+from dispute_service.inputs import ActionInput
 from dispute_service.models import Dispute
 from states.policy import Policy
-from tests.factories import fetch, fire_timer
+from tests.factories import AD, HOCP, HOS, IRO, TM, fetch, fire_timer, raise_dispute
 
-IRO = Actor("iro@example.gov.uk", frozenset({"iro"}))
-TM = Actor("tm@example.gov.uk", frozenset({"team_manager"}))
 OWNERS = {
     "quality_assurance": TM,
     "team_manager": TM,
-    "head_of_corporate_parenting": Actor("hocp@example.gov.uk", frozenset({"head_of_corporate_parenting"})),
-    "head_of_service": Actor("hos@example.gov.uk", frozenset({"head_of_service"})),
-    "assistant_director": Actor("ad@example.gov.uk", frozenset({"assistant_director"})),
+    "head_of_corporate_parenting": HOCP,
+    "head_of_service": HOS,
+    "assistant_director": AD,
 }
 HOUR = timedelta(hours=1)
 
@@ -43,17 +41,7 @@ class Ladder:
     policy: Policy
 
     def raise_(self, at: datetime, **fields: Any) -> uuid.UUID:
-        data = RaiseInput(
-            **{
-                "child_ref": "LCS-1",
-                "case_type": "looked_after",
-                "categories": ["permanency_delay"],
-                "summary": "SECRET-SUMMARY about Jamie",
-                "team_manager_email": TM.email,
-                **fields,
-            }
-        )
-        return transactions.raise_dispute(self.sessions, self.policy, IRO, data, at).dispute.id
+        return raise_dispute(self.sessions, self.policy, at, **fields).dispute.id
 
     def act(
         self, dispute_id: uuid.UUID, trigger: str, at: datetime, actor: Actor = IRO, **fields: Any

@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service import transactions
-from dispute_service.inputs import ActionInput, RaiseInput
+from dispute_service.inputs import ActionInput
 from dispute_service.models import AuditEntry
 from dispute_service.queries import DisputeSnapshot
 from dispute_service.sweep import sweep
 from states.policy import Policy, parse_policy
-from tests.factories import IRO
+from tests.factories import IRO, raise_dispute
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -104,18 +104,6 @@ def test_a_policy_change_moves_no_running_deadline(
     assert (moved.stage, moved.due_at) == ("team_manager", datetime(2018, 1, 23, 17, 0, tzinfo=UTC))
     assert moved.policy_id == d.policy_id
     # A dispute raised now gets the new policy.
-    fresh = transactions.raise_dispute(
-        sessions,
-        longer,
-        IRO,
-        RaiseInput(
-            child_ref="LCS-2",
-            case_type="looked_after",
-            categories=["contact"],
-            summary="s",
-            team_manager_email="tm@example.gov.uk",
-        ),
-        clock.now,
-    ).dispute
+    fresh = raise_dispute(sessions, longer, clock.now, child_ref="LCS-2").dispute
     assert fresh.policy_id != d.policy_id
     assert fresh.due_at == datetime(2018, 1, 30, 17, 0, tzinfo=UTC)

@@ -23,7 +23,8 @@ from dispute_service.report.history import COLUMNS
 from dispute_service.sweep import sweep
 from dispute_service.transactions import annual_report, import_history
 from states.policy import Policy
-from tests.dispute_service.seed import IRO, SEED_2017, Ladder, climb
+from tests.dispute_service.seed import SEED_2017, Ladder, climb
+from tests.factories import ADMIN, IRO
 
 NOW = datetime(2018, 6, 1, 10, tzinfo=UTC)
 STAGES = (
@@ -188,8 +189,6 @@ def test_an_imported_dispute_is_history_with_import_entries_and_no_timers(
 def test_an_open_imported_dispute_can_be_taken_over_and_finished(
     load: Callable[..., int], sessions: sessionmaker[Session], policy: Policy
 ) -> None:
-    from tests.dispute_service.conftest import ADMIN
-
     load([row("O-1", outcome="", resolved_at_stage="", closed_on="")])
     with sessions() as session:
         dispute_id = session.scalars(select(Dispute.id)).one()

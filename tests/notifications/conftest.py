@@ -21,7 +21,7 @@ from dispute_service.config import Settings
 from dispute_service.models import AuditText
 from notifications.dispatcher import DispatchReport, dispatch
 from notifications.smtp import SmtpSender
-from states.policy import Policy, load_default_policy
+from states.policy import Policy
 
 
 def free_port() -> int:
@@ -105,11 +105,6 @@ def mail_settings(settings: Settings, mailbox: Mailbox) -> Settings:
     return settings.model_copy(
         update={"smtp_host": "127.0.0.1", "smtp_port": mailbox.port, "public_base_url": "http://testserver"}
     )
-
-
-@pytest.fixture
-def policy() -> Policy:
-    return load_default_policy()
 
 
 @pytest.fixture
