@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.transactions import annual_report
 from states.policy import Policy
-from tests.dispute_service.report_checks import STAGES, assert_csv_matches, assert_svg_bars
-from tests.dispute_service.seed import Ladder, seed_years
+from tests.report_checks import STAGES, assert_csv_matches, assert_svg_bars
+from tests.seed import Ladder, seed_years
 
 Tokens = Callable[[str], dict[str, str]]
 URL = "/api/v1/reports/annual"

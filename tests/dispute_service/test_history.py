@@ -23,8 +23,8 @@ from dispute_service.report.history import COLUMNS
 from dispute_service.sweep import sweep
 from dispute_service.transactions import annual_report, import_history
 from states.policy import Policy
-from tests.dispute_service.seed import SEED_2017, Ladder, climb
 from tests.factories import ADMIN, IRO
+from tests.seed import SEED_2017, Ladder, climb
 
 NOW = datetime(2018, 6, 1, 10, tzinfo=UTC)
 STAGES = (

@@ -33,9 +33,9 @@ from dispute_service.transactions import annual_report
 from states.machine import Request, Situation, machine_for
 from states.policy import Policy
 from states.vocabulary import CATEGORIES, State, Trigger
-from tests.dispute_service.report_checks import STAGES, assert_csv_matches, assert_svg_bars
-from tests.dispute_service.seed import HOUR, OWNERS, Ladder, seed_years
 from tests.factories import ADMIN
+from tests.report_checks import STAGES, assert_csv_matches, assert_svg_bars
+from tests.seed import HOUR, OWNERS, Ladder, seed_years
 
 NONE_AT = dict.fromkeys(STAGES, 0)
 Report = Callable[..., dict[str, Any]]
