@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispute_service.queries import DisputeSnapshot
 from states.policy import Policy
 from tests.factories import raise_dispute
+from tests.seed import Ladder
 
 
 @pytest.fixture
@@ -21,3 +22,8 @@ def raise_one(
         return raise_dispute(sessions, policy, clock.now, **overrides)
 
     return make
+
+
+@pytest.fixture
+def ladder(sessions: sessionmaker[Session], staff: list[str], policy: Policy) -> Ladder:
+    return Ladder(sessions, policy)
