@@ -14,14 +14,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.transactions import annual_report
 from states.policy import Policy
+from tests.factories import (
+    AD_EMAIL,
+    ADMIN_EMAIL,
+    HOCP_EMAIL,
+    HOS_EMAIL,
+    IRO_EMAIL,
+    IRO_MANAGER_EMAIL,
+    TM_EMAIL,
+)
 from tests.report_checks import STAGES, assert_csv_matches, assert_svg_bars
 from tests.seed import Ladder, seed_years
 
 Tokens = Callable[[str], dict[str, str]]
 URL = "/api/v1/reports/annual"
 PROBLEM = "application/problem+json"
-READERS = ["iro.manager@example.gov.uk", "admin@example.gov.uk", "hos@example.gov.uk", "ad@example.gov.uk"]
-OTHERS = ["iro@example.gov.uk", "tm@example.gov.uk", "hocp@example.gov.uk"]
+READERS = [IRO_MANAGER_EMAIL, ADMIN_EMAIL, HOS_EMAIL, AD_EMAIL]
+OTHERS = [IRO_EMAIL, TM_EMAIL, HOCP_EMAIL]
 
 
 @pytest.fixture
