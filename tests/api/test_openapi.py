@@ -175,27 +175,6 @@ def test_link_pages_document_html_refusals(schema: dict[str, Any]) -> None:
                     assert set(op["responses"][status]["content"]) == {"text/html"}
 
 
-def test_healthz(client: TestClient) -> None:
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
-
-
-def test_readyz_reports_the_database(client: TestClient) -> None:
-    response = client.get("/readyz")
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["status"] == "ok"
-    assert body["database"] == "ok"
-    # The test app runs without the scheduler, and says so.
-    assert body["scheduler"] == "disabled"
-
-
-def test_health_endpoints_need_no_token(client: TestClient) -> None:
-    for path in ("/healthz", "/readyz", "/metrics"):
-        assert client.get(path, headers={"Authorization": "Bearer rubbish"}).status_code == 200
-
-
 def test_the_api_vocabulary_matches_the_ladder(schema: dict[str, Any]) -> None:
     # The API's enums let a 422 list the allowed values: they must be the ladder's values, in the ladder's
     # order, and the document must publish exactly those.

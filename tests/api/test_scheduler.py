@@ -59,19 +59,3 @@ def test_the_sweep_escalates_once_the_clock_passes_escalate_at(
     assert 'dispute_escalations_total{kind="manual"} 0.0' in metrics
     assert "dispute_overdue_deadlines 0.0" in metrics
     assert "dispute_sweep_lag_seconds" in metrics
-
-
-def test_an_api_only_replica_runs_no_scheduler(
-    client: TestClient, token_for: Callable[[str], dict[str, str]], clock: Any
-) -> None:
-    assert client.get("/readyz").json()["scheduler"] == "disabled"
-    assert client.app.state.scheduler is None  # type: ignore[attr-defined]
-    clock.now = datetime(2018, 1, 4, 9, 0, tzinfo=UTC)
-    d = client.post("/api/v1/disputes", json=raise_body(), headers=token_for(IRO_EMAIL)).json()
-    clock.now = datetime(2019, 1, 1, tzinfo=UTC)
-    # The overdue deadline shows up in the metrics, for the watchdog's alert.
-    assert "dispute_overdue_deadlines 2.0" in client.get("/metrics").text
-    assert (
-        client.get(f"/api/v1/disputes/{d['id']}", headers=token_for(IRO_EMAIL)).json()["stage"]
-        == "quality_assurance"
-    )
