@@ -1,4 +1,4 @@
-"""Bad input never causes a 500, and every refusal is application/problem+json (SPEC sections 3 and 5).
+"""Bad input never causes a 500, and every refusal of the API is application/problem+json.
 
 The property test has schemathesis send generated requests to every operation of /openapi.json as an admin
 or an IRO. The named cases below it are inputs found by hand that the generator rarely reaches.
@@ -85,7 +85,7 @@ def assert_problem_unless_ok(response: Any) -> None:
     status = response.status_code
     assert status < 500, f"{status}: {response.text[:500]}"
     if 400 <= status < 500 and _content_type(response).startswith("text/html"):
-        # Email link pages refuse with a plain page for a person, not JSON (SPEC section 6).
+        # Email link pages refuse with a plain page for a person, not JSON.
         assert "<h1>" in response.text, response.text[:500]
         return
     if 400 <= status < 500:

@@ -1,4 +1,4 @@
-"""The staff directory over HTTP (SPEC section 5): admin only; nobody holding open work is deactivated."""
+"""The staff directory over HTTP: admin only; nobody holding open work is deactivated."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every refusal of SPEC section 3 gets its status, a problem+json body, and changes nothing."""
+"""Every refusal (401, 403, 404, 409, 422) gets its status, a problem+json body, and changes nothing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GET /api/v1/reports/annual over HTTP (issue 4, SPEC sections 3, 5 and 7), on SQLite and PostgreSQL."""
+"""GET /api/v1/reports/annual over HTTP: for managers only, as JSON, CSV or SVG, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
