@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispute_service.config import Settings
 from dispute_service.database import make_engine, make_session_factory, normalise_url, upgrade
 from dispute_service.models import Person
+from states.policy import Policy, load_default_policy
+from tests.factories import GONE_EMAIL, STAFF, TEST_SECRET
 
 PG_ENV = "DISPUTES_TEST_POSTGRES_URL"
-TEST_SECRET = "test-secret-0123456789abcdef0123456789"
 
 
 def _pg_base() -> str | None:
@@ -154,18 +155,9 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(engine)
 
 
-STAFF = [
-    ("Ima Reviewer", "iro@example.gov.uk", ["iro"]),
-    ("Ivan Second", "iro2@example.gov.uk", ["iro"]),
-    ("Tara Manager", "tm@example.gov.uk", ["team_manager"]),
-    ("Tom Other", "tm2@example.gov.uk", ["team_manager"]),
-    ("Colin Parenting", "hocp@example.gov.uk", ["head_of_corporate_parenting"]),
-    ("Hana Service", "hos@example.gov.uk", ["head_of_service"]),
-    ("Ada Director", "ad@example.gov.uk", ["assistant_director"]),
-    ("Mira Manager", "iro.manager@example.gov.uk", ["iro_manager"]),
-    ("Adam Admin", "admin@example.gov.uk", ["admin"]),
-    ("Gone Person", "gone@example.gov.uk", ["iro"]),
-]
+@pytest.fixture
+def policy() -> Policy:
+    return load_default_policy()
 
 
 @pytest.fixture
@@ -177,7 +169,7 @@ def staff(sessions: sessionmaker[Session], clock: FakeClock) -> list[str]:
                     name=name,
                     email=email,
                     roles=roles,
-                    active=email != "gone@example.gov.uk",
+                    active=email != GONE_EMAIL,
                     created_at=clock.now,
                     updated_at=clock.now,
                 )

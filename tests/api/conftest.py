@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from dispute_service.config import Settings
+from tests.factories import IRO_EMAIL, post_dispute
 
 
 @pytest.fixture
@@ -16,25 +17,13 @@ def client(settings: Settings, clock: Any, staff: list[str]) -> Iterator[TestCli
         yield client
 
 
-RAISE_BODY: dict[str, Any] = {
-    "child_ref": "LCS-000123",
-    "case_type": "looked_after",
-    "categories": ["permanency_delay"],
-    "summary": "SECRET-SUMMARY permanence plan has drifted for Jamie",
-    "team_manager_email": "tm@example.gov.uk",
-}
-
-
 @pytest.fixture
 def raise_dispute(
     client: TestClient, token_for: Callable[[str], dict[str, str]]
 ) -> Callable[..., dict[str, Any]]:
+    """Raise a dispute over HTTP as the IRO, with the default fields and the test's own."""
+
     def make(**overrides: Any) -> dict[str, Any]:
-        response = client.post(
-            "/api/v1/disputes", json={**RAISE_BODY, **overrides}, headers=token_for("iro@example.gov.uk")
-        )
-        assert response.status_code == 201, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return post_dispute(client.post, token_for(IRO_EMAIL), **overrides)
 
     return make

@@ -15,10 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.audit import verify_all
 from dispute_service.models import AuditEntry
+from tests.factories import IRO_EMAIL, IRO_MANAGER_EMAIL
 
 THREADS = 50
-IRO = "iro@example.gov.uk"
-MANAGER = "iro.manager@example.gov.uk"
 
 
 def fire_together(calls: list[Callable[[], Any]]) -> list[Any]:
@@ -46,14 +45,14 @@ def test_one_winner_per_version(
     sessions: sessionmaker[Session],
 ) -> None:
     d = raise_dispute()
-    headers = {IRO: token_for(IRO), MANAGER: token_for(MANAGER)}
+    headers = {IRO_EMAIL: token_for(IRO_EMAIL), IRO_MANAGER_EMAIL: token_for(IRO_MANAGER_EMAIL)}
     url = f"/api/v1/disputes/{d['id']}/actions"
     version = d["version"]
     choices = [
-        (IRO, "escalate", {"reason": "race"}),
-        (MANAGER, "escalate", {"reason": "race"}),
-        (IRO, "extend", {"working_days": 2, "reason": "race"}),
-        (MANAGER, "extend", {"working_days": 1, "reason": "race"}),
+        (IRO_EMAIL, "escalate", {"reason": "race"}),
+        (IRO_MANAGER_EMAIL, "escalate", {"reason": "race"}),
+        (IRO_EMAIL, "extend", {"working_days": 2, "reason": "race"}),
+        (IRO_MANAGER_EMAIL, "extend", {"working_days": 1, "reason": "race"}),
     ]
     for _ in range(3):
 
@@ -81,7 +80,7 @@ def test_no_lost_update_without_expected_version(
     sessions: sessionmaker[Session],
 ) -> None:
     d = raise_dispute()
-    headers = token_for(IRO)
+    headers = token_for(IRO_EMAIL)
     url = f"/api/v1/disputes/{d['id']}/actions/escalate"
     responses = fire_together([lambda: client.post(url, json={"reason": "race"}, headers=headers)] * THREADS)
     statuses = Counter(r.status_code for r in responses)

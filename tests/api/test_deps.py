@@ -14,13 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import create_app
 from dispute_service.config import Settings
 from dispute_service.models import AuditEntry, Dispute, Notification
+from tests.factories import ADMIN_EMAIL, IRO_EMAIL, IRO_MANAGER_EMAIL, TM_EMAIL, raise_body
 from tests.recording import record_transactions
 
 Tokens = Callable[[str], dict[str, str]]
-IRO = "iro@example.gov.uk"
-TM = "tm@example.gov.uk"
-ADMIN = "admin@example.gov.uk"
-MANAGER = "iro.manager@example.gov.uk"
 
 
 def _rows(sessions: sessionmaker[Session]) -> tuple[int, int, int]:
@@ -38,22 +35,22 @@ def test_every_route_that_reads_or_writes_runs_exactly_one_transaction(
     dispute = raise_dispute()
     base = f"/api/v1/disputes/{dispute['id']}"
     requests: list[tuple[str, str, str, dict[str, Any] | None]] = [
-        ("post", "/api/v1/disputes", IRO, {**_raise_body(), "child_ref": "LCS-2"}),
-        ("get", "/api/v1/disputes", IRO, None),
-        ("get", base, IRO, None),
-        ("post", f"{base}/actions/acknowledge", TM, {}),
-        ("post", f"{base}/actions/respond", TM, {"response": "SECRET-RESPONSE done"}),
-        ("get", f"{base}/audit", IRO, None),
-        ("get", "/api/v1/people", ADMIN, None),
+        ("post", "/api/v1/disputes", IRO_EMAIL, raise_body(child_ref="LCS-2")),
+        ("get", "/api/v1/disputes", IRO_EMAIL, None),
+        ("get", base, IRO_EMAIL, None),
+        ("post", f"{base}/actions/acknowledge", TM_EMAIL, {}),
+        ("post", f"{base}/actions/respond", TM_EMAIL, {"response": "SECRET-RESPONSE done"}),
+        ("get", f"{base}/audit", IRO_EMAIL, None),
+        ("get", "/api/v1/people", ADMIN_EMAIL, None),
         (
             "post",
             "/api/v1/people",
-            ADMIN,
+            ADMIN_EMAIL,
             {"name": "New Person", "email": "new@example.gov.uk", "roles": ["iro"]},
         ),
-        ("patch", "/api/v1/people/new@example.gov.uk", ADMIN, {"name": "Newer Person"}),
-        ("get", "/api/v1/notifications", ADMIN, None),
-        ("get", "/api/v1/reports/annual?year=2017", MANAGER, None),
+        ("patch", "/api/v1/people/new@example.gov.uk", ADMIN_EMAIL, {"name": "Newer Person"}),
+        ("get", "/api/v1/notifications", ADMIN_EMAIL, None),
+        ("get", "/api/v1/reports/annual?year=2017", IRO_MANAGER_EMAIL, None),
     ]
     engine = client.app.state.engine  # type: ignore[attr-defined]
     for method, path, who, body in requests:
@@ -68,9 +65,9 @@ def test_every_route_that_reads_or_writes_runs_exactly_one_transaction(
 @pytest.mark.parametrize(
     ("trigger", "who", "body", "status"),
     [
-        ("respond", TM, {}, 422),  # the trigger's own field is missing
-        ("reopen", IRO, {"reason": "why"}, 409),  # not allowed in this state
-        ("acknowledge", TM, {"expected_version": 7}, 409),  # a stale version
+        ("respond", TM_EMAIL, {}, 422),  # the trigger's own field is missing
+        ("reopen", IRO_EMAIL, {"reason": "why"}, 409),  # not allowed in this state
+        ("acknowledge", TM_EMAIL, {"expected_version": 7}, 409),  # a stale version
         ("resolve", "iro2@example.gov.uk", {}, 404),  # not theirs to read
     ],
 )
@@ -105,7 +102,7 @@ def test_an_action_commits_its_change_its_audit_entry_and_its_emails_together(
         response = client.post(
             f"/api/v1/disputes/{dispute['id']}/actions/escalate",
             json={"reason": "SECRET no plan"},
-            headers=token_for(IRO),
+            headers=token_for(IRO_EMAIL),
         )
     assert response.status_code == 200, response.text
     [statements] = seen
@@ -118,16 +115,6 @@ def test_an_action_commits_its_change_its_audit_entry_and_its_emails_together(
         "INSERT audit_texts",
         "INSERT notifications",
     } <= written
-
-
-def _raise_body() -> dict[str, Any]:
-    return {
-        "child_ref": "LCS-000123",
-        "case_type": "looked_after",
-        "categories": ["permanency_delay"],
-        "summary": "SECRET-SUMMARY permanence plan has drifted for Jamie",
-        "team_manager_email": TM,
-    }
 
 
 def test_the_transaction_commits_before_the_answer_is_sent(
@@ -147,6 +134,6 @@ def test_the_transaction_commits_before_the_answer_is_sent(
 
     with TestClient(watch) as client:  # the lifespan goes through to the app, which builds its engine
         event.listen(app.state.engine, "commit", lambda conn: events.append("commit"))
-        response = client.post("/api/v1/disputes", json=_raise_body(), headers=token_for(IRO))
+        response = client.post("/api/v1/disputes", json=raise_body(), headers=token_for(IRO_EMAIL))
     assert response.status_code == 201, response.text
     assert events == ["commit", "response"]

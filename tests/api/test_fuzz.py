@@ -1,4 +1,4 @@
-"""Bad input never causes a 500, and every refusal is application/problem+json (SPEC sections 3 and 5).
+"""Bad input never causes a 500, and every refusal of the API is application/problem+json.
 
 The property test has schemathesis send generated requests to every operation of /openapi.json as an admin
 or an IRO. The named cases below it are inputs found by hand that the generator rarely reaches.
@@ -29,11 +29,9 @@ from schemathesis.specs.openapi.checks import (
 
 from api.app import create_app
 from dispute_service.config import Settings
+from tests.factories import ADMIN_EMAIL, IRO_EMAIL, TM_EMAIL, raise_body
 
 Tokens = Callable[[str], dict[str, str]]
-ADMIN = "admin@example.gov.uk"
-IRO = "iro@example.gov.uk"
-TM = "tm@example.gov.uk"
 PROBLEM = "application/problem+json"
 
 # Left out: positive_data_acceptance (the schema cannot say that team_manager_email is required at the
@@ -87,7 +85,7 @@ def assert_problem_unless_ok(response: Any) -> None:
     status = response.status_code
     assert status < 500, f"{status}: {response.text[:500]}"
     if 400 <= status < 500 and _content_type(response).startswith("text/html"):
-        # Email link pages refuse with a plain page for a person, not JSON (SPEC section 6).
+        # Email link pages refuse with a plain page for a person, not JSON.
         assert "<h1>" in response.text, response.text[:500]
         return
     if 400 <= status < 500:
@@ -100,7 +98,7 @@ def assert_problem_unless_ok(response: Any) -> None:
 
 # SQLite only: the named cases below, which reach PostgreSQL's own limits, run on both databases.
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-@schema.given(who=st.sampled_from([ADMIN, IRO]))
+@schema.given(who=st.sampled_from([ADMIN_EMAIL, IRO_EMAIL]))
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_generated_requests_get_no_5xx_and_problem_details(
@@ -114,72 +112,79 @@ def test_generated_requests_get_no_5xx_and_problem_details(
 # --- named inputs, on both databases -------------------------------------------------------------------
 
 
-def _raise_body(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "child_ref": "LCS-000999",
-        "case_type": "looked_after",
-        "categories": ["contact"],
-        "summary": "A summary",
-        "team_manager_email": TM,
-    }
-    return {**body, **overrides}
-
-
 ACT = "/api/v1/disputes/{id}/actions"
 NAMED = [
     # id, method, path, body, who
-    ("offset-2**63", "GET", "/api/v1/disputes?offset=9223372036854775808", None, IRO),
-    ("offset-huge", "GET", "/api/v1/disputes?offset=99999999999999999999", None, IRO),
-    ("limit-huge", "GET", "/api/v1/disputes?limit=99999999999999999999", None, IRO),
-    ("child_ref-nul", "GET", "/api/v1/disputes?child_ref=a%00b", None, IRO),
+    ("offset-2**63", "GET", "/api/v1/disputes?offset=9223372036854775808", None, IRO_EMAIL),
+    ("offset-huge", "GET", "/api/v1/disputes?offset=99999999999999999999", None, IRO_EMAIL),
+    ("limit-huge", "GET", "/api/v1/disputes?limit=99999999999999999999", None, IRO_EMAIL),
+    ("child_ref-nul", "GET", "/api/v1/disputes?child_ref=a%00b", None, IRO_EMAIL),
     (
         "raised-to-the-last-day",
         "GET",
         "/api/v1/disputes?raised_to=9999-12-31&raised_from=0001-01-01",
         None,
-        IRO,
+        IRO_EMAIL,
     ),
-    ("iro-nul", "GET", "/api/v1/disputes?iro=a%00b", None, ADMIN),
-    ("owner-nul", "GET", "/api/v1/disputes?owner=a%00b", None, ADMIN),
-    ("state-nul", "GET", "/api/v1/disputes?state=a%00b", None, ADMIN),
-    ("stage-nul", "GET", "/api/v1/disputes?stage=a%00b", None, ADMIN),
-    ("dates-reversed", "GET", "/api/v1/disputes?raised_from=9999-12-31&raised_to=0001-01-01", None, IRO),
-    ("bad-uuid", "GET", "/api/v1/disputes/not-a-uuid", None, IRO),
-    ("raise-summary-nul", "POST", "/api/v1/disputes", _raise_body(summary="a\x00b"), IRO),
+    ("iro-nul", "GET", "/api/v1/disputes?iro=a%00b", None, ADMIN_EMAIL),
+    ("owner-nul", "GET", "/api/v1/disputes?owner=a%00b", None, ADMIN_EMAIL),
+    ("state-nul", "GET", "/api/v1/disputes?state=a%00b", None, ADMIN_EMAIL),
+    ("stage-nul", "GET", "/api/v1/disputes?stage=a%00b", None, ADMIN_EMAIL),
+    (
+        "dates-reversed",
+        "GET",
+        "/api/v1/disputes?raised_from=9999-12-31&raised_to=0001-01-01",
+        None,
+        IRO_EMAIL,
+    ),
+    ("bad-uuid", "GET", "/api/v1/disputes/not-a-uuid", None, IRO_EMAIL),
+    ("raise-summary-nul", "POST", "/api/v1/disputes", raise_body(summary="a\x00b"), IRO_EMAIL),
     (
         "raise-reason-nul",
         "POST",
         "/api/v1/disputes",
-        _raise_body(start_stage="team_manager", reason="a\x00b"),
-        IRO,
+        raise_body(start_stage="team_manager", reason="a\x00b"),
+        IRO_EMAIL,
     ),
-    ("raise-start-stage-nul", "POST", "/api/v1/disputes", _raise_body(start_stage="a\x00b", reason="r"), IRO),
-    ("raise-not-an-object", "POST", "/api/v1/disputes", [1, 2], IRO),
+    (
+        "raise-start-stage-nul",
+        "POST",
+        "/api/v1/disputes",
+        raise_body(start_stage="a\x00b", reason="r"),
+        IRO_EMAIL,
+    ),
+    ("raise-not-an-object", "POST", "/api/v1/disputes", [1, 2], IRO_EMAIL),
     (
         "person-name-nul",
         "POST",
         "/api/v1/people",
         {"name": "a\x00b", "email": "n@example.gov.uk", "roles": ["iro"]},
-        ADMIN,
+        ADMIN_EMAIL,
     ),
-    ("patch-path-nul", "PATCH", "/api/v1/people/a%00b@example.gov.uk", {"name": "x"}, ADMIN),
-    ("patch-name-nul", "PATCH", f"/api/v1/people/{TM}", {"name": "a\x00b"}, ADMIN),
-    ("unknown-trigger-nul", "POST", f"{ACT}/a%00b", {}, IRO),
-    ("withdraw-reason-nul", "POST", f"{ACT}/withdraw", {"reason": "a\x00b"}, IRO),
-    ("hold-reason-nul", "POST", f"{ACT}/hold", {"reason": "a\x00b", "review_on": "2018-02-01"}, IRO),
-    ("respond-nul", "POST", f"{ACT}/respond", {"response": "a\x00b"}, TM),
+    ("patch-path-nul", "PATCH", "/api/v1/people/a%00b@example.gov.uk", {"name": "x"}, ADMIN_EMAIL),
+    ("patch-name-nul", "PATCH", f"/api/v1/people/{TM_EMAIL}", {"name": "a\x00b"}, ADMIN_EMAIL),
+    ("unknown-trigger-nul", "POST", f"{ACT}/a%00b", {}, IRO_EMAIL),
+    ("withdraw-reason-nul", "POST", f"{ACT}/withdraw", {"reason": "a\x00b"}, IRO_EMAIL),
+    ("hold-reason-nul", "POST", f"{ACT}/hold", {"reason": "a\x00b", "review_on": "2018-02-01"}, IRO_EMAIL),
+    ("respond-nul", "POST", f"{ACT}/respond", {"response": "a\x00b"}, TM_EMAIL),
     (
         "refer-reference-nul",
         "POST",
         f"{ACT}/refer_to_cafcass",
         {"reason": "r", "referred_on": "2018-01-08", "cafcass_reference": "a\x00b"},
-        IRO,
+        IRO_EMAIL,
     ),
-    ("redact-text-id-2**31", "POST", f"{ACT}/redact", {"text_id": 2**31, "reason": "r"}, ADMIN),
-    ("redact-text-id-2**63", "POST", f"{ACT}/redact", {"text_id": 2**63, "reason": "r"}, ADMIN),
-    ("expected-version-huge", "POST", f"{ACT}/withdraw", {"reason": "r", "expected_version": 2**70}, IRO),
-    ("extend-days-huge", "POST", f"{ACT}/extend", {"reason": "r", "working_days": 2**70}, IRO),
-    ("body-json-null", "POST", f"{ACT}/acknowledge", None, TM),
+    ("redact-text-id-2**31", "POST", f"{ACT}/redact", {"text_id": 2**31, "reason": "r"}, ADMIN_EMAIL),
+    ("redact-text-id-2**63", "POST", f"{ACT}/redact", {"text_id": 2**63, "reason": "r"}, ADMIN_EMAIL),
+    (
+        "expected-version-huge",
+        "POST",
+        f"{ACT}/withdraw",
+        {"reason": "r", "expected_version": 2**70},
+        IRO_EMAIL,
+    ),
+    ("extend-days-huge", "POST", f"{ACT}/extend", {"reason": "r", "working_days": 2**70}, IRO_EMAIL),
+    ("body-json-null", "POST", f"{ACT}/acknowledge", None, TM_EMAIL),
 ]
 
 
@@ -208,9 +213,9 @@ def test_named_bad_input_gets_no_5xx(
 @pytest.mark.parametrize(
     ("path", "body", "who", "field"),
     [
-        ("/api/v1/disputes?offset=9223372036854775808", None, IRO, "offset"),
-        (f"{ACT}/redact", {"text_id": 2**31, "reason": "r"}, ADMIN, "text_id"),
-        (f"{ACT}/withdraw", {"reason": "r", "expected_version": 2**31}, IRO, "expected_version"),
+        ("/api/v1/disputes?offset=9223372036854775808", None, IRO_EMAIL, "offset"),
+        (f"{ACT}/redact", {"text_id": 2**31, "reason": "r"}, ADMIN_EMAIL, "text_id"),
+        (f"{ACT}/withdraw", {"reason": "r", "expected_version": 2**31}, IRO_EMAIL, "expected_version"),
     ],
     ids=["offset", "text_id", "expected_version"],
 )
@@ -231,19 +236,19 @@ def test_numbers_beyond_the_database_range_get_422_naming_the_field(
     assert response.status_code == 422, response.text
     assert [e["field"] for e in response.json()["errors"]] == [field]
     # Nothing changed.
-    after = client.get(f"/api/v1/disputes/{dispute['id']}", headers=token_for(IRO)).json()
+    after = client.get(f"/api/v1/disputes/{dispute['id']}", headers=token_for(IRO_EMAIL)).json()
     assert after["version"] == dispute["version"]
 
 
 def test_a_body_that_is_not_json_gets_422(client: TestClient, token_for: Tokens) -> None:
-    headers = {**token_for(ADMIN), "content-type": "application/json"}
+    headers = {**token_for(ADMIN_EMAIL), "content-type": "application/json"}
     response = client.post("/api/v1/people", content=b"{not json", headers=headers)
     assert_problem_unless_ok(response)
     assert response.status_code == 422
 
 
 def test_a_body_that_is_not_utf8_gets_422(client: TestClient, token_for: Tokens) -> None:
-    headers = {**token_for(ADMIN), "content-type": "application/json"}
+    headers = {**token_for(ADMIN_EMAIL), "content-type": "application/json"}
     response = client.post("/api/v1/people", content='{"name": "Zo\xe9"}'.encode("latin-1"), headers=headers)
     assert_problem_unless_ok(response)
     assert response.status_code == 422

@@ -9,10 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.audit import verify_all
+from tests.factories import IRO_EMAIL, TM_EMAIL, raise_body
 
 Tokens = Callable[[str], dict[str, str]]
-IRO = "iro@example.gov.uk"
-TM = "tm@example.gov.uk"
 
 
 def act(
@@ -33,7 +32,7 @@ def test_whole_ladder_then_cafcass_and_close(
     sessions: sessionmaker[Session],
 ) -> None:
     d = raise_dispute()
-    assert (d["stage"], d["state"], d["owner"]) == ("quality_assurance", "awaiting_response", TM)
+    assert (d["stage"], d["state"], d["owner"]) == ("quality_assurance", "awaiting_response", TM_EMAIL)
     assert d["reference"] == "DR-2017-0001"
     assert d["allowed_actions"] == [
         "resolve",
@@ -45,27 +44,33 @@ def test_whole_ladder_then_cafcass_and_close(
         "amend",
     ]
 
-    d = act(client, token_for, TM, d, "acknowledge")
+    d = act(client, token_for, TM_EMAIL, d, "acknowledge")
     assert d["acknowledged_at"] is not None and d["state"] == "awaiting_response"
-    d = act(client, token_for, TM, d, "respond", response="We will hold a permanence planning meeting.")
+    d = act(client, token_for, TM_EMAIL, d, "respond", response="We will hold a permanence planning meeting.")
     assert d["state"] == "responded" and d["escalate_at"] is None
 
     climbed = []
     for who in ("team_manager", "head_of_corporate_parenting", "head_of_service", "assistant_director"):
-        d = act(client, token_for, IRO, d, "escalate", reason="Not satisfied with the response.")
+        d = act(client, token_for, IRO_EMAIL, d, "escalate", reason="Not satisfied with the response.")
         climbed.append((d["stage"], d["state"]))
         assert d["stage"] == who
     assert all(state == "awaiting_response" for _, state in climbed)
     assert d["owner"] is None and d["owner_role"] == "assistant_director"
 
     d = act(
-        client, token_for, IRO, d, "refer_to_cafcass", reason="Ladder exhausted.", referred_on="2018-01-09"
+        client,
+        token_for,
+        IRO_EMAIL,
+        d,
+        "refer_to_cafcass",
+        reason="Ladder exhausted.",
+        referred_on="2018-01-09",
     )
     assert (d["stage"], d["state"], d["referred_on"]) == ("cafcass", "referred", "2018-01-09")
-    d = act(client, token_for, IRO, d, "close", outcome="CAFCASS agreed a plan with the authority.")
+    d = act(client, token_for, IRO_EMAIL, d, "close", outcome="CAFCASS agreed a plan with the authority.")
     assert d["state"] == "closed" and d["allowed_actions"] == ["amend"]
 
-    audit = client.get(f"/api/v1/disputes/{d['id']}/audit", headers=token_for(IRO)).json()["items"]
+    audit = client.get(f"/api/v1/disputes/{d['id']}/audit", headers=token_for(IRO_EMAIL)).json()["items"]
     assert [e["trigger"] for e in audit] == [
         "raise",
         "acknowledge",
@@ -90,14 +95,14 @@ def test_a_manager_resolves_and_the_iro_reopens_one_level_up(
     client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]]
 ) -> None:
     d = raise_dispute()
-    d = act(client, token_for, TM, d, "resolve", outcome="Plan updated.", outcome_code="plan_changed")
-    assert (d["state"], d["resolved_stage"], d["resolved_by"]) == ("resolved", "quality_assurance", TM)
+    d = act(client, token_for, TM_EMAIL, d, "resolve", outcome="Plan updated.", outcome_code="plan_changed")
+    assert (d["state"], d["resolved_stage"], d["resolved_by"]) == ("resolved", "quality_assurance", TM_EMAIL)
     assert d["outcome"] == "Plan updated." and d["reopen_until"] is not None
 
-    iro_view = client.get(f"/api/v1/disputes/{d['id']}", headers=token_for(IRO)).json()
+    iro_view = client.get(f"/api/v1/disputes/{d['id']}", headers=token_for(IRO_EMAIL)).json()
     assert "reopen" in iro_view["allowed_actions"]
-    d = act(client, token_for, IRO, d, "reopen", reason="The plan change does not address the delay.")
-    assert (d["stage"], d["state"], d["owner"]) == ("team_manager", "awaiting_response", TM)
+    d = act(client, token_for, IRO_EMAIL, d, "reopen", reason="The plan change does not address the delay.")
+    assert (d["stage"], d["state"], d["owner"]) == ("team_manager", "awaiting_response", TM_EMAIL)
     assert d["resolved_at"] is None and d["outcome"] is None
 
 
@@ -105,10 +110,10 @@ def test_reopen_is_refused_after_the_window(
     client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]], clock: Any
 ) -> None:
     d = raise_dispute()
-    d = act(client, token_for, TM, d, "resolve", outcome="Done.", outcome_code="action_agreed")
+    d = act(client, token_for, TM_EMAIL, d, "resolve", outcome="Done.", outcome_code="action_agreed")
     clock.advance(days=30)
     response = client.post(
-        f"/api/v1/disputes/{d['id']}/actions/reopen", json={"reason": "late"}, headers=token_for(IRO)
+        f"/api/v1/disputes/{d['id']}/actions/reopen", json={"reason": "late"}, headers=token_for(IRO_EMAIL)
     )
     assert response.status_code == 409
     assert "reopen" not in response.json()["allowed_actions"]
@@ -121,7 +126,7 @@ def test_redaction_keeps_the_chain_verifying(
     sessions: sessionmaker[Session],
 ) -> None:
     d = raise_dispute()
-    audit = client.get(f"/api/v1/disputes/{d['id']}/audit", headers=token_for(IRO)).json()["items"]
+    audit = client.get(f"/api/v1/disputes/{d['id']}/audit", headers=token_for(IRO_EMAIL)).json()["items"]
     summary_id = audit[0]["text_id"]
     d = act(
         client,
@@ -133,7 +138,7 @@ def test_redaction_keeps_the_chain_verifying(
         reason="A name was typed in.",
     )
     assert d["summary"] == "[redacted]"
-    audit = client.get(f"/api/v1/disputes/{d['id']}/audit", headers=token_for(IRO)).json()["items"]
+    audit = client.get(f"/api/v1/disputes/{d['id']}/audit", headers=token_for(IRO_EMAIL)).json()["items"]
     assert audit[0]["text"] == "[redacted]" and audit[0]["text_redacted"] is True
     assert audit[-1]["trigger"] == "redact" and audit[-1]["details"]["redacted_text_id"] == summary_id
     with sessions() as session:
@@ -153,25 +158,21 @@ def test_start_stage_bypass_and_human_rights_rule(
         client.get(f"/api/v1/disputes/{d['id']}", headers=token_for("hocp@example.gov.uk")).status_code == 404
     )
 
-    from tests.api.conftest import RAISE_BODY
-
-    body = {**RAISE_BODY, "categories": ["human_rights_breach"]}
-    response = client.post("/api/v1/disputes", json=body, headers=token_for(IRO))
+    body = raise_body(categories=["human_rights_breach"])
+    response = client.post("/api/v1/disputes", json=body, headers=token_for(IRO_EMAIL))
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "start_stage"
 
 
 def test_idempotency_key_replays_and_refuses_a_different_body(client: TestClient, token_for: Tokens) -> None:
-    from tests.api.conftest import RAISE_BODY
-
-    headers = {**token_for(IRO), "Idempotency-Key": "abc-123"}
-    first = client.post("/api/v1/disputes", json=RAISE_BODY, headers=headers)
-    again = client.post("/api/v1/disputes", json=RAISE_BODY, headers=headers)
+    headers = {**token_for(IRO_EMAIL), "Idempotency-Key": "abc-123"}
+    first = client.post("/api/v1/disputes", json=raise_body(), headers=headers)
+    again = client.post("/api/v1/disputes", json=raise_body(), headers=headers)
     assert first.status_code == again.status_code == 201
     assert first.json()["id"] == again.json()["id"]
     assert again.headers["Idempotent-Replayed"] == "true"
-    listed = client.get("/api/v1/disputes", headers=token_for(IRO)).json()
+    listed = client.get("/api/v1/disputes", headers=token_for(IRO_EMAIL)).json()
     assert listed["total"] == 1
-    different = client.post("/api/v1/disputes", json={**RAISE_BODY, "child_ref": "LCS-9"}, headers=headers)
+    different = client.post("/api/v1/disputes", json=raise_body(child_ref="LCS-9"), headers=headers)
     assert different.status_code == 422
     assert different.json()["errors"][0]["field"] == "Idempotency-Key"

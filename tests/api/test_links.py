@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispute_service.config import Settings
 from dispute_service.models import ActionLink, AuditEntry, Dispute
 from notifications import links
+from tests.factories import TM_EMAIL
 from tests.recording import record_transactions
-
-TM = "tm@example.gov.uk"
 
 
 def _issue(
@@ -30,7 +29,7 @@ def _issue(
         return links.issue(
             session,
             settings.link_secret,
-            person_email=TM,
+            person_email=TM_EMAIL,
             dispute=dispute,
             trigger=trigger,
             expires_at=clock.now + timedelta(days=30),
@@ -93,7 +92,7 @@ def test_a_link_post_that_is_refused_runs_one_transaction_leaves_the_link_unused
         done = client.post(
             f"/api/v1/disputes/{dispute['id']}/actions/{first}",
             json={"response": "SECRET-RESPONSE"},
-            headers=token_for(TM),
+            headers=token_for(TM_EMAIL),
         )
         assert done.status_code == 200, done.text
     before = _state(sessions, trigger)

@@ -1,4 +1,4 @@
-"""The staff directory over HTTP (SPEC section 5): admin only; nobody holding open work is deactivated."""
+"""The staff directory over HTTP: admin only; nobody holding open work is deactivated."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.factories import ADMIN_EMAIL, IRO_EMAIL, TM_EMAIL
+
 Tokens = Callable[[str], dict[str, str]]
-ADMIN = "admin@example.gov.uk"
-IRO = "iro@example.gov.uk"
-TM = "tm@example.gov.uk"
 PROBLEM = "application/problem+json"
 PEOPLE = "/api/v1/people"
 
@@ -28,7 +27,7 @@ def _problem(response: Any, status: int, slug: str | None = None) -> dict[str, A
 
 
 def _directory(client: TestClient, token_for: Tokens) -> dict[str, dict[str, Any]]:
-    response = client.get(PEOPLE, headers=token_for(ADMIN))
+    response = client.get(PEOPLE, headers=token_for(ADMIN_EMAIL))
     assert response.status_code == 200, response.text
     return {p["email"]: p for p in response.json()["items"]}
 
@@ -41,14 +40,19 @@ def _fields(body: dict[str, Any]) -> list[str]:
 
 
 def test_admin_lists_everyone_in_email_order(client: TestClient, token_for: Tokens, staff: list[str]) -> None:
-    response = client.get(PEOPLE, headers=token_for(ADMIN))
+    response = client.get(PEOPLE, headers=token_for(ADMIN_EMAIL))
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["total"] == len(staff) == len(body["items"])
     emails = [p["email"] for p in body["items"]]
     assert emails == sorted(staff)
     by_email = {p["email"]: p for p in body["items"]}
-    assert by_email[IRO] == {"name": "Ima Reviewer", "email": IRO, "roles": ["iro"], "active": True}
+    assert by_email[IRO_EMAIL] == {
+        "name": "Ima Reviewer",
+        "email": IRO_EMAIL,
+        "roles": ["iro"],
+        "active": True,
+    }
     assert by_email["gone@example.gov.uk"]["active"] is False
 
 
@@ -60,7 +64,7 @@ def test_admin_adds_a_person_who_can_then_sign_in(client: TestClient, token_for:
             "email": "Nina.New@Example.gov.uk",
             "roles": ["team_manager", "iro", "iro"],
         },
-        headers=token_for(ADMIN),
+        headers=token_for(ADMIN_EMAIL),
     )
     assert response.status_code == 201, response.text
     assert response.json() == {
@@ -78,7 +82,7 @@ def test_admin_adds_an_inactive_person_who_cannot_sign_in(client: TestClient, to
     response = client.post(
         PEOPLE,
         json={"name": "Later Starter", "email": "later@example.gov.uk", "roles": ["iro"], "active": False},
-        headers=token_for(ADMIN),
+        headers=token_for(ADMIN_EMAIL),
     )
     assert response.status_code == 201, response.text
     assert response.json()["active"] is False
@@ -91,7 +95,7 @@ def test_admin_patches_name_and_roles(client: TestClient, token_for: Tokens) -> 
     response = client.patch(
         f"{PEOPLE}/iro2@example.gov.uk",
         json={"name": "Ivan Renamed", "roles": ["iro_manager", "iro"]},
-        headers=token_for(ADMIN),
+        headers=token_for(ADMIN_EMAIL),
     )
     assert response.status_code == 200, response.text
     assert response.json() == {
@@ -105,7 +109,7 @@ def test_admin_patches_name_and_roles(client: TestClient, token_for: Tokens) -> 
 
 def test_patch_finds_the_person_whatever_the_case_of_the_email(client: TestClient, token_for: Tokens) -> None:
     response = client.patch(
-        f"{PEOPLE}/IRO2@Example.GOV.uk", json={"name": "Ivan Upper"}, headers=token_for(ADMIN)
+        f"{PEOPLE}/IRO2@Example.GOV.uk", json={"name": "Ivan Upper"}, headers=token_for(ADMIN_EMAIL)
     )
     assert response.status_code == 200, response.text
     assert response.json()["email"] == "iro2@example.gov.uk"
@@ -113,7 +117,7 @@ def test_patch_finds_the_person_whatever_the_case_of_the_email(client: TestClien
 
 def test_empty_patch_changes_nothing(client: TestClient, token_for: Tokens) -> None:
     before = _directory(client, token_for)
-    response = client.patch(f"{PEOPLE}/{TM}", json={}, headers=token_for(ADMIN))
+    response = client.patch(f"{PEOPLE}/{TM_EMAIL}", json={}, headers=token_for(ADMIN_EMAIL))
     assert response.status_code == 200, response.text
     assert _directory(client, token_for) == before
 
@@ -121,7 +125,7 @@ def test_empty_patch_changes_nothing(client: TestClient, token_for: Tokens) -> N
 def test_reactivating_a_person_lets_them_sign_in_again(client: TestClient, token_for: Tokens) -> None:
     gone = "gone@example.gov.uk"
     _problem(client.get("/api/v1/disputes", headers=token_for(gone)), 401)
-    response = client.patch(f"{PEOPLE}/{gone}", json={"active": True}, headers=token_for(ADMIN))
+    response = client.patch(f"{PEOPLE}/{gone}", json={"active": True}, headers=token_for(ADMIN_EMAIL))
     assert response.status_code == 200, response.text
     assert response.json()["active"] is True
     assert client.get("/api/v1/disputes", headers=token_for(gone)).status_code == 200
@@ -129,7 +133,9 @@ def test_reactivating_a_person_lets_them_sign_in_again(client: TestClient, token
 
 def test_deactivating_someone_with_no_open_work_succeeds(client: TestClient, token_for: Tokens) -> None:
     assert client.get("/api/v1/disputes", headers=token_for("iro2@example.gov.uk")).status_code == 200
-    response = client.patch(f"{PEOPLE}/iro2@example.gov.uk", json={"active": False}, headers=token_for(ADMIN))
+    response = client.patch(
+        f"{PEOPLE}/iro2@example.gov.uk", json={"active": False}, headers=token_for(ADMIN_EMAIL)
+    )
     assert response.status_code == 200, response.text
     assert response.json()["active"] is False
     _problem(client.get("/api/v1/disputes", headers=token_for("iro2@example.gov.uk")), 401, "unauthenticated")
@@ -138,7 +144,7 @@ def test_deactivating_someone_with_no_open_work_succeeds(client: TestClient, tok
 # --- refusals ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("who", [IRO, TM, "iro.manager@example.gov.uk", "hos@example.gov.uk"])
+@pytest.mark.parametrize("who", [IRO_EMAIL, TM_EMAIL, "iro.manager@example.gov.uk", "hos@example.gov.uk"])
 def test_non_admins_get_403_and_change_nothing(client: TestClient, token_for: Tokens, who: str) -> None:
     before = _directory(client, token_for)
     headers = token_for(who)
@@ -153,7 +159,9 @@ def test_non_admins_get_403_and_change_nothing(client: TestClient, token_for: To
         "forbidden",
     )
     _problem(client.patch(f"{PEOPLE}/{who}", json={"roles": ["admin"]}, headers=headers), 403, "forbidden")
-    _problem(client.patch(f"{PEOPLE}/{ADMIN}", json={"active": False}, headers=headers), 403, "forbidden")
+    _problem(
+        client.patch(f"{PEOPLE}/{ADMIN_EMAIL}", json={"active": False}, headers=headers), 403, "forbidden"
+    )
     assert _directory(client, token_for) == before
 
 
@@ -162,7 +170,7 @@ def test_non_admins_get_403_and_change_nothing(client: TestClient, token_for: To
     [
         ("GET", PEOPLE, None),
         ("POST", PEOPLE, {"name": "X", "email": "x@example.gov.uk", "roles": ["iro"]}),
-        ("PATCH", f"{PEOPLE}/{TM}", {"active": False}),
+        ("PATCH", f"{PEOPLE}/{TM_EMAIL}", {"active": False}),
     ],
 )
 def test_no_token_or_an_inactive_persons_token_gets_401(
@@ -176,11 +184,11 @@ def test_no_token_or_an_inactive_persons_token_gets_401(
     assert _directory(client, token_for) == before
 
 
-@pytest.mark.parametrize("email", [IRO, "IRO@Example.gov.uk", "gone@example.gov.uk"])
+@pytest.mark.parametrize("email", [IRO_EMAIL, "IRO@Example.gov.uk", "gone@example.gov.uk"])
 def test_adding_an_existing_email_gets_409(client: TestClient, token_for: Tokens, email: str) -> None:
     before = _directory(client, token_for)
     response = client.post(
-        PEOPLE, json={"name": "Duplicate", "email": email, "roles": ["admin"]}, headers=token_for(ADMIN)
+        PEOPLE, json={"name": "Duplicate", "email": email, "roles": ["admin"]}, headers=token_for(ADMIN_EMAIL)
     )
     body = _problem(response, 409, "conflict")
     assert email.lower() in body["detail"]
@@ -191,7 +199,7 @@ def test_unknown_role_on_add_gets_422_naming_the_field(client: TestClient, token
     response = client.post(
         PEOPLE,
         json={"name": "Wiz", "email": "wiz@example.gov.uk", "roles": ["wizard"]},
-        headers=token_for(ADMIN),
+        headers=token_for(ADMIN_EMAIL),
     )
     body = _problem(response, 422, "invalid-input")
     assert _fields(body) == ["roles[0]"]
@@ -204,7 +212,7 @@ def test_second_bad_role_is_named_by_its_index(client: TestClient, token_for: To
     response = client.post(
         PEOPLE,
         json={"name": "Wiz", "email": "wiz@example.gov.uk", "roles": ["iro", "Admin"]},
-        headers=token_for(ADMIN),
+        headers=token_for(ADMIN_EMAIL),
     )
     assert _fields(_problem(response, 422, "invalid-input")) == ["roles[1]"]
 
@@ -212,9 +220,9 @@ def test_second_bad_role_is_named_by_its_index(client: TestClient, token_for: To
 def test_unknown_role_on_patch_gets_422_and_changes_nothing(client: TestClient, token_for: Tokens) -> None:
     before = _directory(client, token_for)
     response = client.patch(
-        f"{PEOPLE}/{TM}",
+        f"{PEOPLE}/{TM_EMAIL}",
         json={"name": "Changed", "roles": ["team_manager", "boss"]},
-        headers=token_for(ADMIN),
+        headers=token_for(ADMIN_EMAIL),
     )
     assert _fields(_problem(response, 422, "invalid-input")) == ["roles[1]"]
     assert _directory(client, token_for) == before
@@ -235,7 +243,7 @@ def test_invalid_add_bodies_get_422_naming_each_field(
     client: TestClient, token_for: Tokens, body: dict[str, Any], fields: list[str]
 ) -> None:
     before = _directory(client, token_for)
-    response = client.post(PEOPLE, json=body, headers=token_for(ADMIN))
+    response = client.post(PEOPLE, json=body, headers=token_for(ADMIN_EMAIL))
     assert _fields(_problem(response, 422, "invalid-input")) == fields
     assert _directory(client, token_for) == before
 
@@ -252,14 +260,14 @@ def test_invalid_add_bodies_get_422_naming_each_field(
 def test_invalid_patch_bodies_get_422(
     client: TestClient, token_for: Tokens, body: dict[str, Any], field: str
 ) -> None:
-    response = client.patch(f"{PEOPLE}/{TM}", json=body, headers=token_for(ADMIN))
+    response = client.patch(f"{PEOPLE}/{TM_EMAIL}", json=body, headers=token_for(ADMIN_EMAIL))
     assert _fields(_problem(response, 422, "invalid-input")) == [field]
 
 
 def test_patching_an_unknown_email_gets_404(client: TestClient, token_for: Tokens) -> None:
     before = _directory(client, token_for)
     response = client.patch(
-        f"{PEOPLE}/nobody@example.gov.uk", json={"active": False}, headers=token_for(ADMIN)
+        f"{PEOPLE}/nobody@example.gov.uk", json={"active": False}, headers=token_for(ADMIN_EMAIL)
     )
     body = _problem(response, 404, "not-found")
     assert "nobody@example.gov.uk" in body["detail"]
@@ -277,7 +285,7 @@ def test_deactivating_the_iro_of_an_open_dispute_is_refused_until_it_is_withdraw
     before = _directory(client, token_for)
 
     response = client.patch(
-        f"{PEOPLE}/{IRO}", json={"active": False, "name": "Renamed"}, headers=token_for(ADMIN)
+        f"{PEOPLE}/{IRO_EMAIL}", json={"active": False, "name": "Renamed"}, headers=token_for(ADMIN_EMAIL)
     )
     body = _problem(response, 409, "conflict")
     assert body["disputes"] == [reference]
@@ -285,28 +293,30 @@ def test_deactivating_the_iro_of_an_open_dispute_is_refused_until_it_is_withdraw
 
     # A refused request changes nothing: still active, same name, and the IRO can still act.
     assert _directory(client, token_for) == before
-    assert before[IRO]["active"] is True
-    read = client.get(f"/api/v1/disputes/{dispute['id']}", headers=token_for(IRO))
+    assert before[IRO_EMAIL]["active"] is True
+    read = client.get(f"/api/v1/disputes/{dispute['id']}", headers=token_for(IRO_EMAIL))
     assert read.status_code == 200, read.text
 
     withdrawn = client.post(
         f"/api/v1/disputes/{dispute['id']}/actions/withdraw",
         json={"reason": "The local authority has agreed the plan."},
-        headers=token_for(IRO),
+        headers=token_for(IRO_EMAIL),
     )
     assert withdrawn.status_code == 200, withdrawn.text
     assert withdrawn.json()["state"] == "withdrawn"
 
-    response = client.patch(f"{PEOPLE}/{IRO}", json={"active": False}, headers=token_for(ADMIN))
+    response = client.patch(f"{PEOPLE}/{IRO_EMAIL}", json={"active": False}, headers=token_for(ADMIN_EMAIL))
     assert response.status_code == 200, response.text
     assert response.json()["active"] is False
-    assert _directory(client, token_for)[IRO]["active"] is False
+    assert _directory(client, token_for)[IRO_EMAIL]["active"] is False
 
     # The token still verifies, but its person is now inactive: 401, on every route.
-    _problem(client.get(f"/api/v1/disputes/{dispute['id']}", headers=token_for(IRO)), 401, "unauthenticated")
-    _problem(client.get("/api/v1/disputes", headers=token_for(IRO)), 401, "unauthenticated")
     _problem(
-        client.post("/api/v1/disputes", json={"child_ref": "X"}, headers=token_for(IRO)),
+        client.get(f"/api/v1/disputes/{dispute['id']}", headers=token_for(IRO_EMAIL)), 401, "unauthenticated"
+    )
+    _problem(client.get("/api/v1/disputes", headers=token_for(IRO_EMAIL)), 401, "unauthenticated")
+    _problem(
+        client.post("/api/v1/disputes", json={"child_ref": "X"}, headers=token_for(IRO_EMAIL)),
         401,
         "unauthenticated",
     )
@@ -316,12 +326,12 @@ def test_deactivating_the_owner_of_an_open_stage_is_refused(
     client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]]
 ) -> None:
     dispute = raise_dispute()
-    assert dispute["owner"] == TM
-    response = client.patch(f"{PEOPLE}/{TM}", json={"active": False}, headers=token_for(ADMIN))
+    assert dispute["owner"] == TM_EMAIL
+    response = client.patch(f"{PEOPLE}/{TM_EMAIL}", json={"active": False}, headers=token_for(ADMIN_EMAIL))
     body = _problem(response, 409, "conflict")
     assert body["disputes"] == [dispute["reference"]]
-    assert _directory(client, token_for)[TM]["active"] is True
-    assert client.get(f"/api/v1/disputes/{dispute['id']}", headers=token_for(TM)).status_code == 200
+    assert _directory(client, token_for)[TM_EMAIL]["active"] is True
+    assert client.get(f"/api/v1/disputes/{dispute['id']}", headers=token_for(TM_EMAIL)).status_code == 200
 
 
 def test_the_409_names_every_open_dispute_and_only_open_ones(
@@ -333,11 +343,11 @@ def test_the_409_names_every_open_dispute_and_only_open_ones(
     withdrawn = client.post(
         f"/api/v1/disputes/{second['id']}/actions/withdraw",
         json={"reason": "Sorted."},
-        headers=token_for(IRO),
+        headers=token_for(IRO_EMAIL),
     )
     assert withdrawn.status_code == 200, withdrawn.text
 
-    response = client.patch(f"{PEOPLE}/{IRO}", json={"active": False}, headers=token_for(ADMIN))
+    response = client.patch(f"{PEOPLE}/{IRO_EMAIL}", json={"active": False}, headers=token_for(ADMIN_EMAIL))
     body = _problem(response, 409, "conflict")
     assert body["disputes"] == sorted([first["reference"], third["reference"]])
 
@@ -347,7 +357,7 @@ def test_other_changes_to_someone_with_open_work_are_allowed(
 ) -> None:
     raise_dispute()
     response = client.patch(
-        f"{PEOPLE}/{IRO}", json={"name": "Ima Renamed", "active": True}, headers=token_for(ADMIN)
+        f"{PEOPLE}/{IRO_EMAIL}", json={"name": "Ima Renamed", "active": True}, headers=token_for(ADMIN_EMAIL)
     )
     assert response.status_code == 200, response.text
     assert response.json()["name"] == "Ima Renamed"

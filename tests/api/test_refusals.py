@@ -1,4 +1,4 @@
-"""Every refusal of SPEC section 3 gets its status, a problem+json body, and changes nothing."""
+"""Every refusal (401, 403, 404, 409, 422) gets its status, a problem+json body, and changes nothing."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.models import AuditEntry, AuditText, Dispute, Notification
+from tests.factories import IRO_EMAIL, TM_EMAIL, raise_body
 
 Tokens = Callable[[str], dict[str, str]]
-IRO = "iro@example.gov.uk"
-TM = "tm@example.gov.uk"
 
 
 def database_state(sessions: sessionmaker[Session]) -> tuple[Any, ...]:
@@ -74,7 +73,7 @@ class TestRefusals:
             post_action(client, dispute, "escalate", token_for("stranger@example.gov.uk"), reason="x"), 401
         )
         forged = jwt.encode(
-            {"email": IRO, "exp": 4102444800}, "not-the-secret-0123456789abcdef0123", algorithm="HS256"
+            {"email": IRO_EMAIL, "exp": 4102444800}, "not-the-secret-0123456789abcdef0123", algorithm="HS256"
         )
         problem(
             post_action(client, dispute, "escalate", {"Authorization": f"Bearer {forged}"}, reason="x"), 401
@@ -83,9 +82,9 @@ class TestRefusals:
     def test_not_allowed_now_is_409_with_the_same_allowed_actions_as_get(
         self, client: TestClient, dispute: dict[str, Any], token_for: Tokens
     ) -> None:
-        body = problem(post_action(client, dispute, "close", token_for(IRO), outcome="x"), 409)
+        body = problem(post_action(client, dispute, "close", token_for(IRO_EMAIL), outcome="x"), 409)
         assert body["type"].endswith("/not-allowed-now")
-        seen = client.get(f"/api/v1/disputes/{dispute['id']}", headers=token_for(IRO)).json()[
+        seen = client.get(f"/api/v1/disputes/{dispute['id']}", headers=token_for(IRO_EMAIL)).json()[
             "allowed_actions"
         ]
         assert body["allowed_actions"] == seen
@@ -94,24 +93,26 @@ class TestRefusals:
     def test_a_trigger_the_caller_may_never_use_is_403(
         self, client: TestClient, dispute: dict[str, Any], token_for: Tokens
     ) -> None:
-        assert problem(post_action(client, dispute, "escalate", token_for(TM), reason="x"), 403)[
+        assert problem(post_action(client, dispute, "escalate", token_for(TM_EMAIL), reason="x"), 403)[
             "type"
         ].endswith("/forbidden")
-        problem(post_action(client, dispute, "redact", token_for(IRO), reason="x", text_id=1), 403)
+        problem(post_action(client, dispute, "redact", token_for(IRO_EMAIL), reason="x", text_id=1), 403)
 
     def test_timeout_is_the_schedulers_alone(
         self, client: TestClient, dispute: dict[str, Any], token_for: Tokens
     ) -> None:
-        problem(post_action(client, dispute, "timeout", token_for(IRO)), 404)
+        problem(post_action(client, dispute, "timeout", token_for(IRO_EMAIL)), 404)
 
     def test_unknown_dispute_and_not_yours_are_404(
         self, client: TestClient, dispute: dict[str, Any], token_for: Tokens
     ) -> None:
         unknown = "00000000-0000-4000-8000-000000000000"
-        problem(client.get(f"/api/v1/disputes/{unknown}", headers=token_for(IRO)), 404)
+        problem(client.get(f"/api/v1/disputes/{unknown}", headers=token_for(IRO_EMAIL)), 404)
         problem(
             client.post(
-                f"/api/v1/disputes/{unknown}/actions/escalate", json={"reason": "x"}, headers=token_for(IRO)
+                f"/api/v1/disputes/{unknown}/actions/escalate",
+                json={"reason": "x"},
+                headers=token_for(IRO_EMAIL),
             ),
             404,
         )
@@ -123,50 +124,50 @@ class TestRefusals:
     def test_unknown_trigger_is_404(
         self, client: TestClient, dispute: dict[str, Any], token_for: Tokens
     ) -> None:
-        body = problem(post_action(client, dispute, "approve", token_for(IRO)), 404)
+        body = problem(post_action(client, dispute, "approve", token_for(IRO_EMAIL)), 404)
         assert "escalate" in body["known_actions"]
 
     def test_malformed_body_is_422_naming_the_field(
         self, client: TestClient, dispute: dict[str, Any], token_for: Tokens
     ) -> None:
-        from tests.api.conftest import RAISE_BODY
-
         body = problem(
             client.post(
-                "/api/v1/disputes", json={**RAISE_BODY, "categories": ["nope"]}, headers=token_for(IRO)
+                "/api/v1/disputes", json=raise_body(categories=["nope"]), headers=token_for(IRO_EMAIL)
             ),
             422,
         )
         assert body["errors"][0]["field"] == "categories[0]"
         assert "permanency_delay" in body["errors"][0]["message"]
-        missing = {k: v for k, v in RAISE_BODY.items() if k != "child_ref"}
-        body = problem(client.post("/api/v1/disputes", json=missing, headers=token_for(IRO)), 422)
+        missing = {k: v for k, v in raise_body().items() if k != "child_ref"}
+        body = problem(client.post("/api/v1/disputes", json=missing, headers=token_for(IRO_EMAIL)), 422)
         assert [e["field"] for e in body["errors"]] == ["child_ref"]
-        body = problem(post_action(client, dispute, "escalate", token_for(IRO), reasn="typo"), 422)
+        body = problem(post_action(client, dispute, "escalate", token_for(IRO_EMAIL), reasn="typo"), 422)
         assert body["errors"][0]["field"] == "reasn"
         broken = client.post(
             f"/api/v1/disputes/{dispute['id']}/actions/escalate",
             content=b"{not json",
-            headers={**token_for(IRO), "Content-Type": "application/json"},
+            headers={**token_for(IRO_EMAIL), "Content-Type": "application/json"},
         )
         problem(broken, 422)
 
     def test_missing_trigger_fields_are_422(
         self, client: TestClient, dispute: dict[str, Any], token_for: Tokens
     ) -> None:
-        body = problem(post_action(client, dispute, "escalate", token_for(IRO)), 422)
+        body = problem(post_action(client, dispute, "escalate", token_for(IRO_EMAIL)), 422)
         assert body["errors"] == [{"field": "reason", "message": "is required"}]
         body = problem(
-            post_action(client, dispute, "resolve", token_for(TM), outcome="ok", outcome_code="maybe"), 422
+            post_action(client, dispute, "resolve", token_for(TM_EMAIL), outcome="ok", outcome_code="maybe"),
+            422,
         )
         assert body["errors"][0]["field"] == "outcome_code"
         body = problem(
-            post_action(client, dispute, "escalate", token_for(IRO), reason="x", to_stage="nowhere"), 422
+            post_action(client, dispute, "escalate", token_for(IRO_EMAIL), reason="x", to_stage="nowhere"),
+            422,
         )
         assert body["errors"][0]["field"] == "to_stage" and "head_of_service" in body["errors"][0]["message"]
         body = problem(
             post_action(
-                client, dispute, "escalate", token_for(IRO), reason="x", to_stage="quality_assurance"
+                client, dispute, "escalate", token_for(IRO_EMAIL), reason="x", to_stage="quality_assurance"
             ),
             409,
         )
@@ -177,7 +178,7 @@ class TestRefusals:
     ) -> None:
         body = problem(
             post_action(
-                client, dispute, "acknowledge", token_for(TM), expected_version=dispute["version"] + 5
+                client, dispute, "acknowledge", token_for(TM_EMAIL), expected_version=dispute["version"] + 5
             ),
             409,
         )
@@ -193,7 +194,10 @@ def test_refer_to_cafcass_is_refused_for_other_case_types(
     d = raise_dispute(case_type="child_protection")
     before = database_state(sessions)
     body = problem(
-        post_action(client, d, "refer_to_cafcass", token_for(IRO), reason="x", referred_on="2018-01-08"), 409
+        post_action(
+            client, d, "refer_to_cafcass", token_for(IRO_EMAIL), reason="x", referred_on="2018-01-08"
+        ),
+        409,
     )
     assert "refer_to_cafcass" not in body["allowed_actions"]
     assert database_state(sessions) == before

@@ -1,4 +1,4 @@
-"""GET /api/v1/reports/annual over HTTP (issue 4, SPEC sections 3, 5 and 7), on SQLite and PostgreSQL."""
+"""GET /api/v1/reports/annual over HTTP: for managers only, as JSON, CSV or SVG, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,20 +13,24 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.transactions import annual_report
-from states.policy import Policy, load_default_policy
-from tests.dispute_service.report_checks import STAGES, assert_csv_matches, assert_svg_bars
-from tests.dispute_service.seed import Ladder, seed_years
+from states.policy import Policy
+from tests.factories import (
+    AD_EMAIL,
+    ADMIN_EMAIL,
+    HOCP_EMAIL,
+    HOS_EMAIL,
+    IRO_EMAIL,
+    IRO_MANAGER_EMAIL,
+    TM_EMAIL,
+)
+from tests.report_checks import STAGES, assert_csv_matches, assert_svg_bars
+from tests.seed import Ladder, seed_years
 
 Tokens = Callable[[str], dict[str, str]]
 URL = "/api/v1/reports/annual"
 PROBLEM = "application/problem+json"
-READERS = ["iro.manager@example.gov.uk", "admin@example.gov.uk", "hos@example.gov.uk", "ad@example.gov.uk"]
-OTHERS = ["iro@example.gov.uk", "tm@example.gov.uk", "hocp@example.gov.uk"]
-
-
-@pytest.fixture
-def policy() -> Policy:
-    return load_default_policy()
+READERS = [IRO_MANAGER_EMAIL, ADMIN_EMAIL, HOS_EMAIL, AD_EMAIL]
+OTHERS = [IRO_EMAIL, TM_EMAIL, HOCP_EMAIL]
 
 
 @pytest.fixture

@@ -12,9 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from dispute_service.config import Settings
-from tests.api.conftest import RAISE_BODY
-
-IRO = "iro@example.gov.uk"
+from tests.factories import IRO_EMAIL, raise_body
 
 
 @pytest.fixture
@@ -37,8 +35,8 @@ def wait_for(check: Callable[[], bool], seconds: float = 15) -> None:
 def test_the_sweep_escalates_once_the_clock_passes_escalate_at(
     live: TestClient, token_for: Callable[[str], dict[str, str]], clock: Any
 ) -> None:
-    headers = token_for(IRO)
-    d = live.post("/api/v1/disputes", json=RAISE_BODY, headers=headers).json()
+    headers = token_for(IRO_EMAIL)
+    d = live.post("/api/v1/disputes", json=raise_body(), headers=headers).json()
     assert live.get("/readyz").json() == {"status": "ok", "database": "ok", "scheduler": "ok"}
 
     clock.now = datetime(2018, 1, 4, 9, 0, tzinfo=UTC)
@@ -52,7 +50,7 @@ def test_the_sweep_escalates_once_the_clock_passes_escalate_at(
     wait_for(escalated)
     audit = live.get(f"/api/v1/disputes/{d['id']}/audit", headers=headers).json()["items"]
     assert [(e["trigger"], e["channel"], e["actor"]) for e in audit] == [
-        ("raise", "api", IRO),
+        ("raise", "api", IRO_EMAIL),
         ("timeout", "scheduler", "system"),
     ]
     metrics = live.get("/metrics").text
@@ -61,19 +59,3 @@ def test_the_sweep_escalates_once_the_clock_passes_escalate_at(
     assert 'dispute_escalations_total{kind="manual"} 0.0' in metrics
     assert "dispute_overdue_deadlines 0.0" in metrics
     assert "dispute_sweep_lag_seconds" in metrics
-
-
-def test_an_api_only_replica_runs_no_scheduler(
-    client: TestClient, token_for: Callable[[str], dict[str, str]], clock: Any
-) -> None:
-    assert client.get("/readyz").json()["scheduler"] == "disabled"
-    assert client.app.state.scheduler is None  # type: ignore[attr-defined]
-    clock.now = datetime(2018, 1, 4, 9, 0, tzinfo=UTC)
-    d = client.post("/api/v1/disputes", json=RAISE_BODY, headers=token_for(IRO)).json()
-    clock.now = datetime(2019, 1, 1, tzinfo=UTC)
-    # The overdue deadline shows up in the metrics, for the watchdog's alert.
-    assert "dispute_overdue_deadlines 2.0" in client.get("/metrics").text
-    assert (
-        client.get(f"/api/v1/disputes/{d['id']}", headers=token_for(IRO)).json()["stage"]
-        == "quality_assurance"
-    )

@@ -12,6 +12,7 @@ from dispute_service.access import (
 )
 from dispute_service.errors import Forbidden
 from dispute_service.models import Dispute
+from tests.factories import IRO, IRO_EMAIL
 
 
 def _someone(*roles: str) -> Actor:
@@ -37,7 +38,7 @@ def test_only_admins_keep_the_directory_and_the_outbox() -> None:
 
 
 def test_the_scheduler_acts_in_no_role() -> None:
-    dispute = Dispute(iro_email="iro@example.gov.uk", owner_email=None, owner_role="team_manager")
+    dispute = Dispute(iro_email=IRO_EMAIL, owner_email=None, owner_role="team_manager")
     assert acting_role(dispute, SYSTEM) is None
     assert acting_role(dispute, _someone("team_manager")) == "team_manager"
-    assert acting_role(dispute, Actor("iro@example.gov.uk", frozenset({"iro"}))) == "iro"
+    assert acting_role(dispute, IRO) == "iro"

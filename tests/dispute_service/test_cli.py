@@ -1,22 +1,26 @@
-"""`dispute-service` (SPEC section 5, CLI), run in-process with Typer's CliRunner against a real database."""
+"""`dispute-service`'s core commands, run in-process with Typer's CliRunner against a real database."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
-import jwt
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
-from api.cli import app
+from dispute_service.cli import app
 from dispute_service.models import Person
+from dispute_service.transactions import annual_report
+from states.policy import Policy
+from tests.report_checks import assert_csv_matches, assert_svg_bars, counts
+from tests.seed import SEED_2016_ROWS, Ladder, at, row, seed_years, write
 
 Invoke = Callable[..., Result]
-SECRET = "cli-test-secret-0123456789abcdef0123456789"
 
 
 @pytest.fixture
@@ -25,12 +29,9 @@ def run(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Invoke:
     monkeypatch.chdir(tmp_path)
     env = {
         "DISPUTES_DATABASE_URL": db_url,
-        "DISPUTES_JWT_SECRET": SECRET,
-        "DISPUTES_JWT_ISSUER": None,
-        "DISPUTES_JWT_AUDIENCE": None,
-        "DISPUTES_JWT_EMAIL_CLAIM": None,
         "DISPUTES_POLICY": None,
         "DISPUTES_ENVIRONMENT": None,
+        "DISPUTES_REPORT_YEAR_START_MONTH": None,
     }
     runner = CliRunner()
 
@@ -132,28 +133,6 @@ def test_people_import_of_a_missing_file_fails(run: Invoke, tmp_path: Path) -> N
     assert "absent.csv" in result.output
 
 
-# --- token ---------------------------------------------------------------------------------------------
-
-
-def test_token_prints_a_jwt_for_the_email_as_its_last_word(run: Invoke) -> None:
-    before = datetime.now(UTC).timestamp()
-    result = run("token", "IRO@example.gov.uk")
-    assert result.exit_code == 0, result.output
-    token = result.stdout.split()[-1]
-    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
-    assert claims["email"] == "iro@example.gov.uk"
-    assert claims["exp"] > before
-    with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(token, "some-other-secret-0123456789abcdef01234567", algorithms=["HS256"])
-
-
-def test_token_hours_sets_the_expiry(run: Invoke) -> None:
-    result = run("token", "iro@example.gov.uk", "--hours", "1")
-    assert result.exit_code == 0, result.output
-    claims = jwt.decode(result.stdout.split()[-1], SECRET, algorithms=["HS256"])
-    assert claims["exp"] - claims["iat"] == 3600
-
-
 # --- due -----------------------------------------------------------------------------------------------
 
 
@@ -214,3 +193,89 @@ def test_migrate_on_a_migrated_database_is_a_no_op(run: Invoke, sessions: sessio
     assert again.exit_code == 0, again.output
     # The schema still works.
     assert _people(sessions) == {}
+
+
+# --- report --------------------------------------------------------------------------------------------
+
+
+def test_cli_report_in_each_format(
+    ladder: Ladder, run: Invoke, sessions: sessionmaker[Session], policy: Policy
+) -> None:
+    seed_years(ladder)
+    expected = annual_report(sessions, policy, 2017)
+
+    as_json = run("report", "--year", "2017", "--format", "json")
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == expected.to_dict()
+
+    as_csv = run("report", "--year", "2017", "--format", "csv")
+    assert as_csv.exit_code == 0, as_csv.output
+    assert_csv_matches(list(csv.DictReader(io.StringIO(as_csv.stdout))), expected.to_dict())
+
+    as_svg = run("report", "--year", "2017", "--format", "svg")
+    assert as_svg.exit_code == 0, as_svg.output
+    assert_svg_bars(as_svg.stdout, expected)
+
+    table = run("report", "--year", "2017")
+    assert table.exit_code == 0, table.output
+    assert "increased this year to 18 for Looked After Children" in " ".join(table.stdout.split())
+
+
+def test_cli_report_refuses_an_unknown_format_and_a_missing_year(run: Invoke) -> None:
+    bad = run("report", "--year", "2017", "--format", "xlsx")
+    assert bad.exit_code == 2
+    assert "table, json, csv, svg" in bad.output
+    assert run("report").exit_code == 2
+
+
+def test_cli_report_follows_the_start_month_setting(
+    ladder: Ladder, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ladder.raise_(at(2017, 2, 1, 10))
+    env = {"DISPUTES_DATABASE_URL": db_url, "DISPUTES_POLICY": None, "DISPUTES_REPORT_YEAR_START_MONTH": "1"}
+    result = CliRunner().invoke(app, ["report", "--year", "2017", "--format", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["period"]["label"] == "2017"
+    assert body["raised"]["this_year"] == 1
+
+
+# --- import-history ------------------------------------------------------------------------------------
+
+
+def test_cli_import_history_loads_the_file(
+    run: Invoke, tmp_path: Path, sessions: sessionmaker[Session], staff: list[str]
+) -> None:
+    result = run("import-history", str(write(tmp_path, SEED_2016_ROWS)))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "9 dispute(s) imported"
+    assert counts(sessions)[:3] == (9, 9 * 2, 9)
+
+
+def test_cli_a_bad_import_names_the_line_and_loads_nothing(
+    run: Invoke, tmp_path: Path, sessions: sessionmaker[Session], staff: list[str]
+) -> None:
+    path = write(
+        tmp_path,
+        [row("ESC-1"), row("ESC-2", highest_stage="director"), row("ESC-3", closed_on="2016-5-20")],
+    )
+    result = run("import-history", str(path))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "line 3: highest_stage 'director' is not a stage of the policy: quality_assurance, team_manager, "
+        "head_of_corporate_parenting, head_of_service, assistant_director, cafcass",
+        "line 4: closed_on '2016-5-20' is not a date in the form YYYY-MM-DD",
+        "nothing was imported",
+    ]
+    assert counts(sessions) == (0, 0, 0, 0)
+
+
+def test_cli_a_large_import_still_loads(
+    run: Invoke, tmp_path: Path, sessions: sessionmaker[Session], staff: list[str]
+) -> None:
+    rows = [row(f"ESC-{i}", raised_on="2017-05-01", closed_on="2017-05-15") for i in range(1_000)]
+    result = run("import-history", str(write(tmp_path, rows)))
+    assert result.exit_code == 0, result.output
+    assert "1000 dispute(s) imported" in result.stdout
+    assert counts(sessions)[0] == 1_000

@@ -18,19 +18,14 @@ from dispute_service import transactions
 from dispute_service.access import Actor
 from dispute_service.audit import verify_dispute
 from dispute_service.errors import DomainError
-from dispute_service.inputs import ActionInput, RaiseInput
+from dispute_service.inputs import ActionInput
 from dispute_service.models import AuditEntry, Dispute, Notification
 from dispute_service.sweep import sweep
 from states.policy import Policy, load_default_policy
 from states.vocabulary import ACTION_TRIGGERS
+from tests.factories import ADMIN, HOS, IRO, IRO2_EMAIL, IRO_MANAGER, TM, TM2_EMAIL, raise_dispute
 
-ACTORS = [
-    Actor("iro@example.gov.uk", frozenset({"iro"})),
-    Actor("tm@example.gov.uk", frozenset({"team_manager"})),
-    Actor("hos@example.gov.uk", frozenset({"head_of_service"})),
-    Actor("iro.manager@example.gov.uk", frozenset({"iro_manager"})),
-    Actor("admin@example.gov.uk", frozenset({"admin"})),
-]
+ACTORS = [IRO, TM, HOS, IRO_MANAGER, ADMIN]
 FULL_INPUT = ActionInput(
     reason="r",
     response="r",
@@ -38,8 +33,8 @@ FULL_INPUT = ActionInput(
     outcome_code="other",
     working_days=2,
     review_on=None,
-    owner_email="tm2@example.gov.uk",
-    iro_email="iro2@example.gov.uk",
+    owner_email=TM2_EMAIL,
+    iro_email=IRO2_EMAIL,
     referred_on=None,
     child_ref="LCS-9",
     text_id=None,
@@ -64,16 +59,7 @@ class DisputeLife(RuleBasedStateMachine):
 
     @initialize()
     def raise_one(self) -> None:
-        data = RaiseInput(
-            child_ref="LCS-1",
-            case_type="looked_after",
-            categories=["contact"],
-            summary="s",
-            team_manager_email="tm@example.gov.uk",
-        )
-        self.dispute_id = transactions.raise_dispute(
-            self.sessions, self.policy, ACTORS[0], data, self.clock.now
-        ).dispute.id
+        self.dispute_id = raise_dispute(self.sessions, self.policy, self.clock.now).dispute.id
         self.changes = 1
 
     def _state(self) -> tuple[Any, ...]:

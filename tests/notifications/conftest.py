@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,57 +16,9 @@ from dispute_service.config import Settings
 from dispute_service.models import AuditText
 from notifications.dispatcher import DispatchReport, dispatch
 from notifications.smtp import SmtpSender
-from states.policy import Policy, load_default_policy
-
-
-def free_port() -> int:
-    # aiosmtpd's readiness check cannot use port 0 (aio-libs/aiosmtpd#276): pick a free port first.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 Message accepted for delivery"
-
-
-@dataclass
-class Mailbox:
-    port: int
-    handler: Collect = field(default_factory=Collect)
-    controller: Controller | None = None
-
-    def start(self) -> None:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    @property
-    def messages(self) -> list[EmailMessage]:
-        return self.handler.messages
-
-    def to(self, recipient: str) -> list[EmailMessage]:
-        return [m for m in self.messages if m["To"] == recipient]
-
-
-def full_text(message: EmailMessage) -> str:
-    parts = [str(message["Subject"])]
-    for part in message.walk():
-        if part.get_content_maintype() == "text":
-            parts.append(part.get_content())
-    return "\n".join(parts)
-
+from states.policy import Policy
+from tests.mail import Mailbox, full_text
+from tests.processes import free_port
 
 ARCHIVE: list[EmailMessage] = []
 
@@ -105,11 +52,6 @@ def mail_settings(settings: Settings, mailbox: Mailbox) -> Settings:
     return settings.model_copy(
         update={"smtp_host": "127.0.0.1", "smtp_port": mailbox.port, "public_base_url": "http://testserver"}
     )
-
-
-@pytest.fixture
-def policy() -> Policy:
-    return load_default_policy()
 
 
 @pytest.fixture

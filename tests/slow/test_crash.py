@@ -13,21 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.models import AuditEntry, Dispute
-from states.policy import load_default_policy
-from tests.slow.conftest import Server, raise_over_http, server_env, wait_until
+from tests.processes import Server, quick_first_stage, raise_over_http, server_env, wait_until
 
 pytestmark = pytest.mark.slow
-
-SECONDS_POLICY = (
-    load_default_policy()
-    .text.replace('respond_within = "5wd"', 'respond_within = "PT1H"', 5)
-    .replace('reminders = ["-2wd", "0wd"]', "reminders = []")
-)
-
-
-def quick_first_stage(seconds: int) -> str:
-    # Only the first stage lasts seconds, so each dispute makes exactly one automatic move in the test.
-    return SECONDS_POLICY.replace('respond_within = "PT1H"', f'respond_within = "PT{seconds}S"', 1)
 
 
 def test_sigkill_while_deadlines_pass_then_restart(

@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.models import Notification
 from states.policy import default_policy_text
-from tests.notifications.conftest import free_port
-from tests.slow.conftest import Server, raise_over_http, server_env, wait_until
+from tests.processes import Server, free_port, raise_over_http, server_env, wait_until
 
 pytestmark = pytest.mark.slow
 

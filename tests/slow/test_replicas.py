@@ -11,13 +11,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispute_service import transactions
-from dispute_service.access import Actor
-from dispute_service.inputs import RaiseInput
 from dispute_service.models import AuditEntry, Dispute
 from states.policy import parse_policy
-from tests.slow.conftest import Server, server_env, wait_until
-from tests.slow.test_crash import quick_first_stage
+from tests.factories import raise_dispute
+from tests.processes import Server, quick_first_stage, server_env, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +30,11 @@ def test_two_replicas_escalate_each_deadline_exactly_once(
     policy_file = tmp_path / "policy.toml"
     policy_file.write_text(text)
     policy = parse_policy(text)
-    iro = Actor("iro@example.gov.uk", frozenset({"iro"}))
-    data = RaiseInput(
-        child_ref="LCS-1",
-        case_type="looked_after",
-        categories=["contact"],
-        summary="s",
-        team_manager_email="tm@example.gov.uk",
-    )
     # Raised with staggered clocks, so the 300 deadlines fall evenly over the 20 seconds after the start.
     start = datetime.now(UTC) + timedelta(seconds=5)
     for i in range(DEADLINES):
         raised_at = start - timedelta(seconds=5) + WINDOW * i / DEADLINES
-        transactions.raise_dispute(sessions, policy, iro, data, raised_at)
+        raise_dispute(sessions, policy, raised_at)
 
     for name in ("a", "b"):
         server = Server(

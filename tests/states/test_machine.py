@@ -1,4 +1,4 @@
-"""The ladder machine against SPEC section 3 ("Stage and state", "Triggers")."""
+"""The ladder machine: where each trigger takes a dispute from each stage and state, and which it refuses."""
 
 from __future__ import annotations
 
@@ -209,7 +209,7 @@ def test_reopen_goes_up_one_stage(stage: str, expected: Position) -> None:
 
 
 def test_reopen_at_the_last_stage_goes_back_to_the_iro_decision() -> None:
-    # SPEC has no stage above cafcass; the machine hands the dispute back to the IRO there.
+    # There is no stage above cafcass; the machine hands the dispute back to the IRO there.
     assert fire(MACHINE, situation(LAST, RES), "reopen") == Position(LAST, AID)
 
 

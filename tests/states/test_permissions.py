@@ -1,4 +1,5 @@
-"""Who may use which trigger, against SPEC section 3 ("Who", the "who" column of "Triggers", "Refusals")."""
+"""Who may use which trigger: each relation to a dispute (its IRO, an IRO manager, its owner, an admin,
+someone unrelated, another IRO) against every trigger, and the actions each is offered in each situation."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ IRO_TRIGGERS = {
     "amend",
 }
 
-# The "who" column of SPEC's trigger table, per relation.
+# The triggers each relation may ever use, whatever the dispute's stage and state.
 EVER: dict[str, set[str]] = {
     "iro": IRO_TRIGGERS,
     "iro_manager": IRO_TRIGGERS | {"reassign", "reassign_iro"},

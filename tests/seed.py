@@ -1,4 +1,5 @@
-"""Disputes walked through the real use cases on given dates, for the annual report's tests.
+"""Disputes walked through the real use cases on given dates, for the annual report's tests, and past years
+as a council's spreadsheet holds them, for `import-history`'s.
 
 `seed_years` rebuilds the seed's two years (Central Bedfordshire's IRO annual report 2017-18): 9 disputes
 raised in 2016-17 and 18 in 2017-18, all for looked-after children. Most are resolved at Team Manager,
@@ -8,31 +9,36 @@ Director or CAFCASS.
 
 from __future__ import annotations
 
+import csv
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service import transactions
 from dispute_service.access import Actor
-from dispute_service.inputs import ActionInput, RaiseInput
+from dispute_service.inputs import ActionInput
 from dispute_service.models import Dispute
+from dispute_service.report.history import COLUMNS
 from states.policy import Policy
-from tests.factories import fetch, fire_timer
+from tests.factories import AD, HOCP, HOS, IRO, TM, fetch, fire_timer, raise_dispute
 
-IRO = Actor("iro@example.gov.uk", frozenset({"iro"}))
-TM = Actor("tm@example.gov.uk", frozenset({"team_manager"}))
 OWNERS = {
     "quality_assurance": TM,
     "team_manager": TM,
-    "head_of_corporate_parenting": Actor("hocp@example.gov.uk", frozenset({"head_of_corporate_parenting"})),
-    "head_of_service": Actor("hos@example.gov.uk", frozenset({"head_of_service"})),
-    "assistant_director": Actor("ad@example.gov.uk", frozenset({"assistant_director"})),
+    "head_of_corporate_parenting": HOCP,
+    "head_of_service": HOS,
+    "assistant_director": AD,
 }
 HOUR = timedelta(hours=1)
+
+
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @dataclass
@@ -43,17 +49,7 @@ class Ladder:
     policy: Policy
 
     def raise_(self, at: datetime, **fields: Any) -> uuid.UUID:
-        data = RaiseInput(
-            **{
-                "child_ref": "LCS-1",
-                "case_type": "looked_after",
-                "categories": ["permanency_delay"],
-                "summary": "SECRET-SUMMARY about Jamie",
-                "team_manager_email": TM.email,
-                **fields,
-            }
-        )
-        return transactions.raise_dispute(self.sessions, self.policy, IRO, data, at).dispute.id
+        return raise_dispute(self.sessions, self.policy, at, **fields).dispute.id
 
     def act(
         self, dispute_id: uuid.UUID, trigger: str, at: datetime, actor: Actor = IRO, **fields: Any
@@ -184,3 +180,45 @@ def seed_years(ladder: Ladder) -> SeedYears:
         seeded.this.append(climbed)
         seeded.categories.update(categories)
     return seeded
+
+
+# --- past years as a council's spreadsheet, for import-history --------------------------------------------
+
+
+def row(reference: str, **fields: str) -> dict[str, str]:
+    return {
+        "reference": reference,
+        "child_ref": "LCS-9",
+        "case_type": "looked_after",
+        "categories": "permanency_delay",
+        "raised_on": "2016-05-03",
+        "highest_stage": "team_manager",
+        "resolved_at_stage": "team_manager",
+        "closed_on": "2016-05-20",
+        "outcome": "resolved",
+        **fields,
+    }
+
+
+def write(tmp_path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] = COLUMNS) -> Path:
+    path = tmp_path / "history.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+# 2016-17 as a council's spreadsheet has it: 6 resolved at Team Manager, 2 at Head of Corporate
+# Parenting, 1 at Head of Service; one dispute a month from April to December 2016.
+SEED_2016_STAGES = ["team_manager"] * 6 + ["head_of_corporate_parenting"] * 2 + ["head_of_service"]
+SEED_2016_ROWS = [
+    row(
+        f"ESC/16/{month:02d}",
+        raised_on=f"2016-{month:02d}-10",
+        closed_on=f"2016-{month:02d}-24",
+        highest_stage=stage,
+        resolved_at_stage=stage,
+    )
+    for month, stage in zip(range(4, 13), SEED_2016_STAGES, strict=True)
+]

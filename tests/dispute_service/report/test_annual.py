@@ -1,4 +1,4 @@
-"""The annual report (issue 4, SPEC section 7), from disputes walked through the real use cases on a clock.
+"""The annual report's figures, from disputes walked through the real use cases on a clock.
 
 Every test runs on SQLite and on PostgreSQL. Expected figures come from what each test did, never from
 the report's own queries.
@@ -6,44 +6,31 @@ the report's own queries.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import statistics
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner, Result
 
-from dispute_service.cli import app
 from dispute_service.report.annual import (
     LocalDates,
     ReportingYear,
     WorkingDaySpans,
     sentence,
 )
-from dispute_service.report.formats import print_table, to_csv, to_svg
+from dispute_service.report.formats import to_csv, to_svg
 from dispute_service.stages import calendar_for
 from dispute_service.transactions import annual_report
 from states.machine import Request, Situation, machine_for
 from states.policy import Policy
 from states.vocabulary import CATEGORIES, State, Trigger
-from tests.dispute_service.report_checks import STAGES, assert_csv_matches, assert_svg_bars
-from tests.dispute_service.seed import HOUR, OWNERS, Ladder, seed_years
 from tests.factories import ADMIN
+from tests.report_checks import NONE_AT
+from tests.seed import HOUR, OWNERS, Ladder, at, seed_years
 
-NONE_AT = dict.fromkeys(STAGES, 0)
 Report = Callable[..., dict[str, Any]]
-
-
-@pytest.fixture
-def ladder(sessions: sessionmaker[Session], staff: list[str], policy: Policy) -> Ladder:
-    return Ladder(sessions, policy)
 
 
 @pytest.fixture
@@ -52,10 +39,6 @@ def report(sessions: sessionmaker[Session], policy: Policy) -> Report:
         return annual_report(sessions, policy, year, start_month=start_month).to_dict()
 
     return make
-
-
-def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 # --- the seed's year ------------------------------------------------------------------------------------
@@ -349,6 +332,16 @@ def test_working_day_spans_agree_with_the_calendar(policy: Policy) -> None:
                 assert spans.between(start, end) == calendar.working_days_between(start, end), (start, end)
 
 
+def test_report_reads_no_further_than_it_needs(ladder: Ladder, report: Report) -> None:
+    """A year far from any data: zeros everywhere, no median, and the sentences still read well."""
+    ladder.raise_(at(2017, 6, 1, 10))
+    r = report(1990)
+    assert r["raised"] == {"this_year": 0, "previous_year": 0, "change": 0}
+    assert r["median_working_days_to_close"] is None
+    assert r["open_at_year_end"] == 0
+    assert all("stayed the same this year at 0" in s for s in r["sentences"])
+
+
 # --- reproducibility -------------------------------------------------------------------------------------
 
 
@@ -400,102 +393,3 @@ def test_later_activity_changes_nothing_in_a_past_year_byte_for_byte(
     assert later["raised"] == {"this_year": 1, "previous_year": 21, "change": -20}
     assert later["escalations"] == {"automatic": 1, "manual": 3}
     assert later["open_at_year_end"] == 2  # the reopened dispute, and the one raised in April
-
-
-# --- formats ---------------------------------------------------------------------------------------------
-
-
-def test_csv_parses_back_to_the_same_numbers(
-    ladder: Ladder, sessions: sessionmaker[Session], policy: Policy
-) -> None:
-    seed_years(ladder)
-    result = annual_report(sessions, policy, 2017)
-    rows = list(csv.DictReader(io.StringIO(to_csv(result), newline="")))
-    assert_csv_matches(rows, result.to_dict())
-
-
-def test_svg_is_valid_xml_with_one_bar_per_stage_per_year(
-    ladder: Ladder, sessions: sessionmaker[Session], policy: Policy
-) -> None:
-    seed_years(ladder)
-    result = annual_report(sessions, policy, 2017)
-    assert_svg_bars(to_svg(result), result)
-
-
-def test_the_table_shows_the_figures_and_the_sentences(
-    ladder: Ladder, sessions: sessionmaker[Session], policy: Policy
-) -> None:
-    seed_years(ladder)
-    console = Console(file=io.StringIO(), width=140)
-    print_table(annual_report(sessions, policy, 2017), console)
-    text = console.file.getvalue()  # type: ignore[attr-defined]
-    assert "Annual report 2017-18" in text
-    assert "Head of Corporate Parenting" in text
-    assert "increased this year to 18 for Looked After Children from 9 the previous year" in text
-
-
-# --- the CLI ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def run(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    env = {"DISPUTES_DATABASE_URL": db_url, "DISPUTES_POLICY": None, "DISPUTES_REPORT_YEAR_START_MONTH": None}
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(app, list(args), env=env)
-
-    return invoke
-
-
-def test_cli_report_in_each_format(
-    ladder: Ladder, run: Callable[..., Result], sessions: sessionmaker[Session], policy: Policy
-) -> None:
-    seed_years(ladder)
-    expected = annual_report(sessions, policy, 2017)
-
-    as_json = run("report", "--year", "2017", "--format", "json")
-    assert as_json.exit_code == 0, as_json.output
-    assert json.loads(as_json.stdout) == expected.to_dict()
-
-    as_csv = run("report", "--year", "2017", "--format", "csv")
-    assert as_csv.exit_code == 0, as_csv.output
-    assert_csv_matches(list(csv.DictReader(io.StringIO(as_csv.stdout))), expected.to_dict())
-
-    as_svg = run("report", "--year", "2017", "--format", "svg")
-    assert as_svg.exit_code == 0, as_svg.output
-    assert_svg_bars(as_svg.stdout, expected)
-
-    table = run("report", "--year", "2017")
-    assert table.exit_code == 0, table.output
-    assert "increased this year to 18 for Looked After Children" in " ".join(table.stdout.split())
-
-
-def test_cli_report_refuses_an_unknown_format_and_a_missing_year(run: Callable[..., Result]) -> None:
-    bad = run("report", "--year", "2017", "--format", "xlsx")
-    assert bad.exit_code == 2
-    assert "table, json, csv, svg" in bad.output
-    assert run("report").exit_code == 2
-
-
-def test_cli_report_follows_the_start_month_setting(
-    ladder: Ladder, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    ladder.raise_(at(2017, 2, 1, 10))
-    env = {"DISPUTES_DATABASE_URL": db_url, "DISPUTES_POLICY": None, "DISPUTES_REPORT_YEAR_START_MONTH": "1"}
-    result = CliRunner().invoke(app, ["report", "--year", "2017", "--format", "json"], env=env)
-    assert result.exit_code == 0, result.output
-    body = json.loads(result.stdout)
-    assert body["period"]["label"] == "2017"
-    assert body["raised"]["this_year"] == 1
-
-
-def test_report_reads_no_further_than_it_needs(ladder: Ladder, report: Report) -> None:
-    """A year far from any data: zeros everywhere, no median, and the sentences still read well."""
-    ladder.raise_(at(2017, 6, 1, 10))
-    r = report(1990)
-    assert r["raised"] == {"this_year": 0, "previous_year": 0, "change": 0}
-    assert r["median_working_days_to_close"] is None
-    assert r["open_at_year_end"] == 0
-    assert all("stayed the same this year at 0" in s for s in r["sentences"])

@@ -1,4 +1,5 @@
-"""Checks shared by the report's tests: the CSV and the SVG hold what the report holds."""
+"""Checks shared by the report's tests: the CSV and the SVG hold what the report holds, and what an import
+wrote."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import xml.etree.ElementTree as ET
 from datetime import date
 from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispute_service.models import AuditEntry, AuditText, Dispute, StageEntry
 from dispute_service.report.annual import AnnualReport
 from states.vocabulary import CASE_TYPES
 
@@ -17,6 +22,7 @@ STAGES = (
     "assistant_director",
     "cafcass",
 )
+NONE_AT = dict.fromkeys(STAGES, 0)
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
@@ -70,3 +76,14 @@ def assert_svg_bars(svg: str, result: AnnualReport) -> None:
     scale = {round(h / n, 3) for h, n in heights.values() if n}
     assert len(scale) == 1
     assert all(h == 0 for h, n in heights.values() if n == 0)
+
+
+def counts(sessions: sessionmaker[Session]) -> tuple[int, int, int, int]:
+    """Disputes, audit entries, stage entries and texts: all zero after an import that loaded nothing."""
+    with sessions() as session:
+        return (
+            session.scalar(select(func.count()).select_from(Dispute)) or 0,
+            session.scalar(select(func.count()).select_from(AuditEntry)) or 0,
+            session.scalar(select(func.count()).select_from(StageEntry)) or 0,
+            session.scalar(select(func.count()).select_from(AuditText)) or 0,
+        )

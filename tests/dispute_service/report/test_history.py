@@ -1,64 +1,30 @@
-"""`import-history` (issue 4, SPEC section 7): past years from a council's spreadsheet, all or nothing."""
+"""`import-history`: past years from a council's spreadsheet, all or nothing."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner, Result
 
 from dispute_service import transactions
 from dispute_service.audit import verify_all
-from dispute_service.cli import app
 from dispute_service.errors import InvalidInput
 from dispute_service.inputs import ActionInput
-from dispute_service.models import AuditEntry, AuditText, Dispute, StageEntry
+from dispute_service.models import AuditEntry, Dispute
 from dispute_service.report.history import COLUMNS
 from dispute_service.sweep import sweep
 from dispute_service.transactions import annual_report, import_history
 from states.policy import Policy
-from tests.dispute_service.seed import IRO, SEED_2017, Ladder, climb
+from tests.factories import ADMIN, IRO
+from tests.report_checks import NONE_AT, counts
+from tests.seed import SEED_2016_ROWS, SEED_2017, Ladder, climb, row, write
 
 NOW = datetime(2018, 6, 1, 10, tzinfo=UTC)
-STAGES = (
-    "quality_assurance",
-    "team_manager",
-    "head_of_corporate_parenting",
-    "head_of_service",
-    "assistant_director",
-    "cafcass",
-)
-NONE_AT = dict.fromkeys(STAGES, 0)
-
-
-def row(reference: str, **fields: str) -> dict[str, str]:
-    return {
-        "reference": reference,
-        "child_ref": "LCS-9",
-        "case_type": "looked_after",
-        "categories": "permanency_delay",
-        "raised_on": "2016-05-03",
-        "highest_stage": "team_manager",
-        "resolved_at_stage": "team_manager",
-        "closed_on": "2016-05-20",
-        "outcome": "resolved",
-        **fields,
-    }
-
-
-def write(tmp_path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] = COLUMNS) -> Path:
-    path = tmp_path / "history.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture
@@ -69,31 +35,6 @@ def load(
         return import_history(sessions, policy, write(tmp_path, rows), NOW, **kwargs)
 
     return run
-
-
-def counts(sessions: sessionmaker[Session]) -> tuple[int, int, int, int]:
-    with sessions() as session:
-        return (
-            session.scalar(select(func.count()).select_from(Dispute)) or 0,
-            session.scalar(select(func.count()).select_from(AuditEntry)) or 0,
-            session.scalar(select(func.count()).select_from(StageEntry)) or 0,
-            session.scalar(select(func.count()).select_from(AuditText)) or 0,
-        )
-
-
-# 2016-17 as a council's spreadsheet has it: 6 resolved at Team Manager, 2 at Head of Corporate
-# Parenting, 1 at Head of Service; one dispute a month from April to December 2016.
-SEED_2016_STAGES = ["team_manager"] * 6 + ["head_of_corporate_parenting"] * 2 + ["head_of_service"]
-SEED_2016_ROWS = [
-    row(
-        f"ESC/16/{month:02d}",
-        raised_on=f"2016-{month:02d}-10",
-        closed_on=f"2016-{month:02d}-24",
-        highest_stage=stage,
-        resolved_at_stage=stage,
-    )
-    for month, stage in zip(range(4, 13), SEED_2016_STAGES, strict=True)
-]
 
 
 def test_imported_history_gives_the_year_on_year_sentence_from_the_first_day(
@@ -188,8 +129,6 @@ def test_an_imported_dispute_is_history_with_import_entries_and_no_timers(
 def test_an_open_imported_dispute_can_be_taken_over_and_finished(
     load: Callable[..., int], sessions: sessionmaker[Session], policy: Policy
 ) -> None:
-    from tests.dispute_service.conftest import ADMIN
-
     load([row("O-1", outcome="", resolved_at_stage="", closed_on="")])
     with sessions() as session:
         dispute_id = session.scalars(select(Dispute.id)).one()
@@ -411,56 +350,3 @@ def test_a_large_file_reports_progress_while_checking_and_loading(
     loading = [s for s in seen if s[0] == "loading"]
     assert [done for _, done, _ in loading] == [500, 1_000, 1_200]
     assert annual_report(sessions, policy, 2017).to_dict()["raised"]["this_year"] == 1_200
-
-
-# --- the CLI ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def run(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, staff: list[str]
-) -> Callable[..., Result]:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    env = {"DISPUTES_DATABASE_URL": db_url, "DISPUTES_POLICY": None}
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(app, list(args), env=env)
-
-    return invoke
-
-
-def test_cli_import_history_loads_the_file(
-    run: Callable[..., Result], tmp_path: Path, sessions: sessionmaker[Session]
-) -> None:
-    result = run("import-history", str(write(tmp_path, SEED_2016_ROWS)))
-    assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "9 dispute(s) imported"
-    assert counts(sessions)[:3] == (9, 9 * 2, 9)
-
-
-def test_cli_a_bad_import_names_the_line_and_loads_nothing(
-    run: Callable[..., Result], tmp_path: Path, sessions: sessionmaker[Session]
-) -> None:
-    path = write(
-        tmp_path,
-        [row("ESC-1"), row("ESC-2", highest_stage="director"), row("ESC-3", closed_on="2016-5-20")],
-    )
-    result = run("import-history", str(path))
-    assert result.exit_code == 1
-    assert result.stderr.splitlines() == [
-        "line 3: highest_stage 'director' is not a stage of the policy: quality_assurance, team_manager, "
-        "head_of_corporate_parenting, head_of_service, assistant_director, cafcass",
-        "line 4: closed_on '2016-5-20' is not a date in the form YYYY-MM-DD",
-        "nothing was imported",
-    ]
-    assert counts(sessions) == (0, 0, 0, 0)
-
-
-def test_cli_a_large_import_still_loads(
-    run: Callable[..., Result], tmp_path: Path, sessions: sessionmaker[Session]
-) -> None:
-    rows = [row(f"ESC-{i}", raised_on="2017-05-01", closed_on="2017-05-15") for i in range(1_000)]
-    result = run("import-history", str(write(tmp_path, rows)))
-    assert result.exit_code == 0, result.output
-    assert "1000 dispute(s) imported" in result.stdout
-    assert counts(sessions)[0] == 1_000

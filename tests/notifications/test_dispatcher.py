@@ -1,0 +1,109 @@
+"""The dispatcher: each queued email delivered once through a real SMTP server, retried while the server is
+down, and failed (and listed for admins) after the last attempt."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispute_service import transactions
+from dispute_service.inputs import ActionInput
+from dispute_service.models import ActionLink, Notification
+from notifications.dispatcher import DispatchReport
+from states.policy import Policy
+from tests.factories import IRO, TM_EMAIL, raise_dispute
+from tests.mail import Mailbox, links_in
+
+
+def test_raising_emails_the_owner_once_with_three_links(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+) -> None:
+    clock.now = datetime(2017, 12, 22, 10, 0, tzinfo=UTC)
+    d = raise_dispute(sessions, policy, clock.now).dispute
+    assert send_mail().sent == 1
+    assert send_mail().sent == 0, "nothing is sent twice"
+    [message] = mailbox.messages
+    assert message["To"] == TM_EMAIL
+    assert message["Subject"] == f"Dispute {d.reference} raised: your response is needed"
+    text = message.get_body(("plain",)).get_content()
+    assert "Dispute:  DR-2017-0001" in text and "Child:    LCS-000123" in text
+    assert "Stage:    Quality Assurance (informal)" in text
+    assert "respond by 5pm on Wednesday 3 January 2018" in text
+    assert set(links_in(message)) == {"acknowledge", "respond", "resolve"}
+    with sessions() as session:
+        row = session.scalars(select(Notification)).one()
+        assert (row.status, row.attempts, message["Message-ID"]) == ("sent", 1, row.message_id)
+        stored = session.scalars(select(ActionLink.token_hash)).all()
+    # Only hashes are stored: no token from the email appears in the database.
+    assert len(stored) == 3 and not set(links_in(message).values()) & set(stored)
+
+
+def test_smtp_down_then_back_delivers_each_notification_exactly_once(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+) -> None:
+    mailbox.stop()
+    for i in range(20):
+        d = raise_dispute(sessions, policy, clock.now, child_ref=f"LCS-{i:04d}").dispute
+        transactions.apply_trigger(
+            sessions, policy, d.id, "escalate", IRO, ActionInput(reason="r"), clock.now
+        )
+    first = send_mail()
+    assert first.sent == 0 and first.retried > 0
+    mailbox.start()
+    for _ in range(10):
+        clock.advance(minutes=30)  # past the backoff
+        send_mail()
+    with sessions() as session:
+        rows = session.scalars(select(Notification)).all()
+    assert {r.status for r in rows} == {"sent"}
+    delivered = Counter(m["Message-ID"] for m in mailbox.messages)
+    assert set(delivered) == {r.message_id for r in rows}
+    assert set(delivered.values()) == {1}, "each notification delivered exactly once"
+    assert (
+        len(rows) == 20 * 3
+    )  # raised to the owner; escalated to the new owner's role holder, the IRO, the old owner
+
+
+def test_after_the_last_attempt_a_notification_is_failed_and_listed_for_admins(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+    app_client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    mail_settings: Any,
+) -> None:
+    mailbox.stop()
+    d = raise_dispute(sessions, policy, clock.now).dispute
+    for _ in range(mail_settings.mail_max_attempts):
+        send_mail()
+        clock.advance(hours=2)
+    listed = app_client.get(
+        "/api/v1/notifications?status=failed", headers=token_for("admin@example.gov.uk")
+    ).json()
+    assert listed["total"] == 1
+    [item] = listed["items"]
+    assert (item["reference"], item["attempts"], item["status"]) == (d.reference, 8, "failed")
+    assert "ConnectionRefusedError" in item["last_error"]
+    assert 'dispute_notifications{status="failed"} 1.0' in app_client.get("/metrics").text
+    assert app_client.get("/api/v1/notifications", headers=token_for(TM_EMAIL)).status_code == 403
+    clock.advance(days=1)
+    assert send_mail().sent == 0, "a failed notification is not retried on its own"
