@@ -41,7 +41,8 @@ class EscalationScheduler:
         self._dispatcher = dispatcher
         self._dispatch_interval = dispatch_interval
         self._on_report = on_report
-        self._woken = threading.Event()
+        # Set at shutdown, so a sweep waiting for its next deadline stops waiting.
+        self._stopping = threading.Event()
         self._sessions = sessions
         self._policy = policy
         self._clock = clock
@@ -74,14 +75,9 @@ class EscalationScheduler:
         self._scheduler.start()
 
     def shutdown(self) -> None:
+        self._stopping.set()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
-
-    def wake(self) -> None:
-        """Sweep now, e.g. after a commit that set an earlier deadline."""
-        self._woken.set()
-        if self._scheduler.running:
-            self._scheduler.modify_job("sweep", next_run_time=datetime.now(UTC))
 
     def wake_dispatch(self) -> None:
         """Send queued emails now: called straight after a commit that queued some."""
@@ -110,7 +106,6 @@ class EscalationScheduler:
         structlog.contextvars.bind_contextvars(job="sweep")
         try:
             while True:
-                self._woken.clear()
                 report = sweep(self._sessions, self._policy, self._clock)
                 self._record(report)
                 if report.next_due_at is None:
@@ -119,7 +114,8 @@ class EscalationScheduler:
                 if time.monotonic() + max(wait, 0.0) >= budget_ends:
                     return
                 if wait > 0:
-                    self._woken.wait(wait)
+                    if self._stopping.wait(wait):
+                        return
         except Exception:
             log.exception("sweep.failed")
         finally:

@@ -30,12 +30,6 @@ def test_two_replicas_escalate_each_deadline_exactly_once(
     policy_file = tmp_path / "policy.toml"
     policy_file.write_text(text)
     policy = parse_policy(text)
-    # Raised with staggered clocks, so the 300 deadlines fall evenly over the 20 seconds after the start.
-    start = datetime.now(UTC) + timedelta(seconds=5)
-    for i in range(DEADLINES):
-        raised_at = start - timedelta(seconds=5) + WINDOW * i / DEADLINES
-        raise_dispute(sessions, policy, raised_at)
-
     for name in ("a", "b"):
         server = Server(
             server_env(db_url, policy_file, DISPUTES_SCHEDULER_INTERVAL_SECONDS="1"), tmp_path / f"{name}.log"
@@ -43,9 +37,13 @@ def test_two_replicas_escalate_each_deadline_exactly_once(
         servers.append(server)
         server.start()
 
-    with sessions() as session:
-        last = session.scalar(select(func.max(Dispute.escalate_at)))
-    assert last is not None and last > datetime.now(UTC), "the deadlines must pass while both replicas run"
+    # From the moment both replicas are ready: raised with staggered clocks, so the 300 deadlines fall
+    # evenly over the 20 seconds that follow a 5-second start, however long the raising itself takes.
+    start = datetime.now(UTC) + timedelta(seconds=5)
+    for i in range(DEADLINES):
+        raised_at = start - timedelta(seconds=5) + WINDOW * i / DEADLINES
+        raise_dispute(sessions, policy, raised_at)
+    last = start + WINDOW  # the latest deadline raised above
     wait_until(lambda: count_timeouts(sessions) >= DEADLINES, 60, f"{DEADLINES} escalations")
     wait_until(
         lambda: datetime.now(UTC) > last + timedelta(seconds=3), 30, "a few more sweeps on both replicas"
