@@ -97,3 +97,14 @@ def fetch(sessions: sessionmaker[Session], dispute_id: uuid.UUID) -> Dispute:
         dispute = session.get(Dispute, dispute_id)
         assert dispute is not None
         return dispute
+
+
+# The default policy's ladder, bottom to top.
+STAGES = (
+    "quality_assurance",
+    "team_manager",
+    "head_of_corporate_parenting",
+    "head_of_service",
+    "assistant_director",
+    "cafcass",
+)

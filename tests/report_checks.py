@@ -13,15 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispute_service.models import AuditEntry, AuditText, Dispute, StageEntry
 from dispute_service.report.annual import AnnualReport
 from states.vocabulary import CASE_TYPES
+from tests.factories import STAGES
 
-STAGES = (
-    "quality_assurance",
-    "team_manager",
-    "head_of_corporate_parenting",
-    "head_of_service",
-    "assistant_director",
-    "cafcass",
-)
 NONE_AT = dict.fromkeys(STAGES, 0)
 SVG_NS = "{http://www.w3.org/2000/svg}"
 

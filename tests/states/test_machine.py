@@ -9,20 +9,13 @@ import pytest
 from states.machine import LadderMachine, Position, Request, Situation, TriggerRefused, machine_for
 from states.policy import default_policy_text, load_default_policy, parse_policy
 from states.vocabulary import State, Trigger
+from tests.factories import STAGES
 
 POLICY = load_default_policy()
 MACHINE = machine_for(POLICY)
 NOW = datetime(2018, 1, 8, 10, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=14)
 
-STAGES = (
-    "quality_assurance",
-    "team_manager",
-    "head_of_corporate_parenting",
-    "head_of_service",
-    "assistant_director",
-    "cafcass",
-)
 MIDDLE = "team_manager"
 NEXT = "head_of_corporate_parenting"
 LAST = "cafcass"
