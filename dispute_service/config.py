@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +35,8 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    # Implicit TLS (SMTPS, usually port 465) from the first byte, for servers that offer no STARTTLS.
+    smtp_tls: bool = False
     mail_from: str = "disputes@localhost"
     public_base_url: str = "http://localhost:8000"
     link_secret: str = DEV_SECRET
@@ -68,3 +72,95 @@ class Settings(BaseSettings):
         if self.policy is None:
             return load_default_policy()
         return parse_policy(self.policy.read_text(encoding="utf-8"))
+
+
+# Anyone who knows a secret can forge what it protects; one this long cannot be guessed.
+MIN_SECRET_BYTES = 32
+MAKE_A_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+
+
+class UnsafeSettings(Exception):
+    """A strict start refused: every setting at fault is named at once, so one restart fixes them all."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("unsafe settings:\n" + "\n".join(f"- {problem}" for problem in problems))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address, IPv6 with or without brackets) never leaves this machine."""
+    host = host.strip().strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def jwks_problems(settings: Settings) -> list[str]:
+    """Without both, any token the identity provider signs (for another application, or another tenant of a
+    shared provider such as Entra ID) would be accepted."""
+    if not settings.jwks_url:
+        return []
+    return [
+        f"{name} is required when DISPUTES_JWKS_URL is set: without it, a token the identity provider "
+        "issued to another application or tenant would be accepted"
+        for name, value in (
+            ("DISPUTES_JWT_ISSUER", settings.jwt_issuer),
+            ("DISPUTES_JWT_AUDIENCE", settings.jwt_audience),
+        )
+        if not value
+    ]
+
+
+def unsafe_settings(settings: Settings) -> list[str]:
+    """What a strict (non-demo) server refuses to start with, one sentence per setting at fault.
+
+    Command-line tools never call this: each needs only the settings it uses.
+    """
+    problems: list[str] = []
+
+    def secret(name: str, value: str, use: str) -> None:
+        if value == DEV_SECRET:
+            problems.append(
+                f"{name} is not set (the development value is in use); it is {use}. "
+                f"Make one with: {MAKE_A_SECRET}"
+            )
+        elif len(value.encode()) < MIN_SECRET_BYTES:
+            problems.append(
+                f"{name} is {len(value.encode())} bytes; it is {use} and needs at least {MIN_SECRET_BYTES}. "
+                f"Make one with: {MAKE_A_SECRET}"
+            )
+
+    if settings.jwks_url:
+        problems.extend(jwks_problems(settings))
+    else:
+        secret("DISPUTES_JWT_SECRET", settings.jwt_secret, "the key that signs API tokens (HS256)")
+    secret("DISPUTES_LINK_SECRET", settings.link_secret, "the key that hashes email link tokens")
+    secret("DISPUTES_AUDIT_KEY", settings.audit_key, "the key of the audit log's hashes")
+
+    if settings.smtp_starttls and settings.smtp_tls:
+        problems.append(
+            "DISPUTES_SMTP_STARTTLS and DISPUTES_SMTP_TLS are both true: set one, STARTTLS "
+            "(usually port 587) or implicit TLS (usually port 465)"
+        )
+    elif not (settings.smtp_starttls or settings.smtp_tls) and not is_loopback(settings.smtp_host):
+        problems.append(
+            f"DISPUTES_SMTP_HOST {settings.smtp_host} is not on this machine, so mail (and the SMTP "
+            "password) must be encrypted: set DISPUTES_SMTP_STARTTLS=true (usually port 587) or "
+            "DISPUTES_SMTP_TLS=true (implicit TLS, usually port 465)"
+        )
+
+    url = urlsplit(settings.public_base_url)
+    if not url.hostname:
+        problems.append(
+            f"DISPUTES_PUBLIC_BASE_URL {settings.public_base_url!r} has no host; give the https address "
+            "people reach the service at"
+        )
+    elif url.scheme != "https" and not (url.scheme == "http" and is_loopback(url.hostname)):
+        problems.append(
+            f"DISPUTES_PUBLIC_BASE_URL {settings.public_base_url} must start with https:// (email links "
+            "carry one-use tokens); plain http is only for a host on this machine"
+        )
+    return problems
