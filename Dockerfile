@@ -30,4 +30,7 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
 
 # Migrate, then serve. Several replicas on PostgreSQL: run `dispute-service migrate` once as a release step
 # and start the replicas with `serve --no-migrate`.
+# `serve` without --demo is strict: the image holds no secret, so the container refuses to start, naming each
+# setting, until DISPUTES_JWT_SECRET (or the JWKS settings), DISPUTES_LINK_SECRET, DISPUTES_AUDIT_KEY, an
+# https DISPUTES_PUBLIC_BASE_URL and a TLS mail server are given (README, "Modes"). Never add --demo here.
 CMD ["sh", "-c", "dispute-service migrate && exec dispute-service serve --host 0.0.0.0 --port 8000 --no-migrate"]

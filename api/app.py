@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,7 +16,7 @@ from api.routes import disputes, health, links, notifications, people, reports
 from api.scheduler import EscalationScheduler
 from api.workers import Workers
 from dispute_service.clock import Clock, utc_now
-from dispute_service.config import Settings
+from dispute_service.config import Settings, UnsafeSettings, unsafe_settings
 from dispute_service.database import make_engine, make_session_factory
 from dispute_service.metrics import Metrics
 from notifications.dispatcher import dispatch
@@ -24,8 +25,23 @@ from notifications.smtp import SmtpSender
 log = structlog.get_logger("api")
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
-    settings = settings or Settings()
+class Mode(enum.Enum):
+    """How the app treats its settings. There is no default: every caller says which it means, so no
+    forgotten environment switch can leave a real deployment lax."""
+
+    # Refuses to be built with a development secret, a short key, plain-text mail or http links.
+    STRICT = "strict"
+    # `serve --demo` on this machine only (and tests that need lax settings): development secrets accepted.
+    DEMO = "demo"
+
+
+def create_app(settings: Settings, *, mode: Mode, clock: Clock = utc_now) -> FastAPI:
+    """Build the app; in STRICT mode, raise `UnsafeSettings` naming every unsafe setting, before anything
+    connects."""
+    if mode is Mode.STRICT:
+        problems = unsafe_settings(settings)
+        if problems:
+            raise UnsafeSettings(problems)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,7 +72,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
                 dispatch_interval=settings.dispatch_interval_seconds,
             )
             app.state.scheduler.start()
-        log.info("service.started", database=engine.dialect.name, scheduler=settings.scheduler_enabled)
+        log.info(
+            "service.started",
+            mode=mode.value,
+            database=engine.dialect.name,
+            scheduler=settings.scheduler_enabled,
+        )
         try:
             yield
         finally:
@@ -73,6 +94,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.mode = mode
     app.state.clock = clock
     app.state.verifier = TokenVerifier(settings)
     add_exception_handlers(app)

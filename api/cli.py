@@ -13,7 +13,7 @@ import typer
 
 from dispute_service.cli import _sessions, app
 from dispute_service.clock import utc_now
-from dispute_service.config import Settings
+from dispute_service.config import Settings, UnsafeSettings, is_loopback
 
 __all__ = ["app"]
 
@@ -22,30 +22,62 @@ __all__ = ["app"]
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
-    demo: Annotated[bool, typer.Option("--demo", help="Load a demo staff directory and disputes")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Load a demo staff directory and disputes, and accept the development secrets "
+            "(this machine and SQLite only)",
+        ),
+    ] = False,
     run_migrations: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Migrate first")] = True,
 ) -> None:
-    """Serve the API and run the scheduler."""
+    """Serve the API and run the scheduler. Without --demo, refuse to start on unsafe settings."""
+    import structlog
     import uvicorn
 
-    from dispute_service.database import upgrade
+    from dispute_service.database import is_sqlite, normalise_url, upgrade
     from dispute_service.logs import configure_logging
 
     settings = Settings()
     configure_logging(settings.log_format)
+    if demo:
+        # Demo mode accepts the published development secrets, so it must never be reachable from elsewhere
+        # nor hold a real database.
+        refused = []
+        if not is_loopback(host):
+            refused.append(f"--demo listens on this machine only; --host {host} is not a loopback address")
+        if not is_sqlite(normalise_url(settings.database_url)):
+            refused.append("--demo runs on SQLite only; DISPUTES_DATABASE_URL names another database")
+        if refused:
+            for line in refused:
+                typer.echo(f"error: {line}", err=True)
+            raise typer.Exit(2)
+    # Imported here, after logging is configured; the other commands then start without loading FastAPI.
+    from api.app import Mode, create_app
+
+    try:
+        # Built before anything else, so unsafe settings stop the start before the database is touched.
+        application = create_app(settings, mode=Mode.DEMO if demo else Mode.STRICT)
+    except UnsafeSettings as exc:
+        typer.echo("refusing to start: these settings are unsafe for a real service", err=True)
+        for problem in exc.problems:
+            typer.echo(f"- {problem}", err=True)
+        typer.echo("(`serve --demo` runs on this machine with development settings)", err=True)
+        raise typer.Exit(1) from None
     settings.loaded_policy  # noqa: B018 - fail now, naming the key, if the policy file is bad
     if run_migrations:
         upgrade(settings.database_url)
     if demo:
+        structlog.get_logger("api").warning(
+            "service.demo_mode",
+            detail="development secrets are accepted and demo data is loaded; never use for real cases",
+        )
         from dispute_service.demo import load_demo
 
         loaded = load_demo(_sessions(settings), settings.loaded_policy, utc_now())
         typer.echo("demo data loaded" if loaded else "demo data already present")
-    # Imported here, after logging is configured, as uvicorn used to import it by name; the other
-    # commands then start without loading FastAPI.
-    from api.app import create_app
-
-    uvicorn.run(create_app, factory=True, host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command()
@@ -63,10 +95,11 @@ def openapi_document() -> str:
     """
     import json
 
-    from api.app import create_app
+    from api.app import Mode, create_app
 
-    # Only the lifespan connects to the database; building the document never starts it.
-    return json.dumps(create_app(Settings()).openapi(), indent=2, sort_keys=True) + "\n"
+    # Only the lifespan connects to the database; building the document never starts it. Nothing is served,
+    # so the document needs no secret (and is the same in either mode): the demo mode skips their check.
+    return json.dumps(create_app(Settings(), mode=Mode.DEMO).openapi(), indent=2, sort_keys=True) + "\n"
 
 
 @app.command()

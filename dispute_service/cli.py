@@ -1,5 +1,9 @@
 """`dispute-service`: every command reads the same settings as the server (DISPUTES_*, .env).
 
+Each uses only the settings it needs (the database, the policy): a council's operator runs `migrate` or a
+report from a shell that holds no API secret, so none of them applies the strict start's checks, which
+`serve` alone runs.
+
 These are the commands that need only the core. `api.cli` adds the ones that need the API (`serve`,
 `token`, `openapi`) to this same app, so the core never refers to the API, not even by name.
 """

@@ -114,11 +114,16 @@ def db_url(
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
+    # Strict-safe, so API tests run the app as a real deployment does (Mode.STRICT): secrets of 32 bytes
+    # or more, and the mail server and link base on loopback (the defaults), which may go without TLS.
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=db_url,
         jwt_secret=TEST_SECRET,
         link_secret=TEST_SECRET,
+        audit_key=TEST_SECRET,
+        smtp_host="localhost",
+        public_base_url="http://localhost:8000",
         scheduler_enabled=False,
         log_format="json",
     )

@@ -97,12 +97,15 @@ class Server:
 
 
 def server_env(db_url: str, policy: Path, **extra: str) -> dict[str, str]:
+    # `serve` without --demo, as deployed: strict, so it needs real secrets (the mail server and the link
+    # base stay on loopback, which needs no TLS). The same as the `settings` fixture, so tokens match.
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISPUTES_")}
     env.update(
         DISPUTES_DATABASE_URL=db_url,
         DISPUTES_POLICY=str(policy),
         DISPUTES_JWT_SECRET=TEST_SECRET,
         DISPUTES_LINK_SECRET=TEST_SECRET,
+        DISPUTES_AUDIT_KEY=TEST_SECRET,
         DISPUTES_LOG_FORMAT="json",
         **extra,
     )

@@ -6,14 +6,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from api.app import Mode, create_app
 from dispute_service.config import Settings
 from tests.factories import IRO_EMAIL, post_dispute
 
 
 @pytest.fixture
 def client(settings: Settings, clock: Any, staff: list[str]) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, clock=clock)) as client:
+    with TestClient(create_app(settings, mode=Mode.STRICT, clock=clock)) as client:
         yield client
 
 

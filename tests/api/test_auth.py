@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from jwt.algorithms import RSAAlgorithm
 
-from api.app import create_app
+from api.app import Mode, create_app
 from dispute_service.config import Settings
 
 
@@ -67,7 +67,7 @@ def test_rs256_tokens_from_a_jwks_with_the_entra_claim(
         "iss": "https://login.example/tenant",
         "aud": "dispute-service",
     }
-    with TestClient(create_app(entra)) as client:
+    with TestClient(create_app(entra, mode=Mode.STRICT)) as client:
         ok = client.get("/api/v1/disputes", headers={"Authorization": f"Bearer {rs256(key, good)}"})
         assert ok.status_code == 200, ok.text
         for bad in (

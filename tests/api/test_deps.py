@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import create_app
+from api.app import Mode, create_app
 from dispute_service.config import Settings
 from dispute_service.models import AuditEntry, Dispute, Notification
 from tests.factories import ADMIN_EMAIL, IRO_EMAIL, IRO_MANAGER_EMAIL, TM_EMAIL, raise_body
@@ -122,7 +122,7 @@ def test_the_transaction_commits_before_the_answer_is_sent(
 ) -> None:
     """An answered request is never lost: the commit happens before the first byte of the response."""
     events: list[str] = []
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, mode=Mode.STRICT, clock=clock)
 
     async def watch(scope: Any, receive: Any, send: Any) -> None:
         async def record(message: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from api.app import create_app
+from api.app import Mode, create_app
 from dispute_service.config import Settings
 from tests.factories import ADMIN_EMAIL, IRO_EMAIL, TM_EMAIL, raise_body
 
@@ -63,14 +63,14 @@ class CurrentApp:
 
 current = CurrentApp()
 # The document does not depend on the database, so it is read from an app that is never started.
-schema = schemathesis.openapi.from_dict(create_app(Settings(_env_file=None)).openapi())  # type: ignore[call-arg]
+schema = schemathesis.openapi.from_dict(create_app(Settings(_env_file=None), mode=Mode.DEMO).openapi())  # type: ignore[call-arg]
 schema.app = current
 
 
 @pytest.fixture
 def fuzz_app(settings: Settings, clock: Any, staff: list[str]) -> Iterator[FastAPI]:
     # schemathesis starts the lifespan on the first request and ends it when the test ends.
-    current.app = create_app(settings, clock=clock)
+    current.app = create_app(settings, mode=Mode.STRICT, clock=clock)
     yield current.app
     current.app = None
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
+from api.app import Mode, create_app
 from api.cli import app as cli
 from dispute_service.config import Settings
 
@@ -49,7 +49,7 @@ PROBLEM_STATUSES = {"401", "403", "404", "409", "422"}
 @pytest.fixture(scope="module")
 def docs_client() -> TestClient:
     # The document does not depend on the database: an app that is never started (no lifespan) serves it.
-    return TestClient(create_app(Settings(_env_file=None, scheduler_enabled=False)))  # type: ignore[call-arg]
+    return TestClient(create_app(Settings(_env_file=None, scheduler_enabled=False), mode=Mode.DEMO))  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="module")

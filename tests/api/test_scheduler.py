@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from api.app import Mode, create_app
 from dispute_service.config import Settings
 from tests.factories import IRO_EMAIL, raise_body
 
@@ -19,7 +19,7 @@ from tests.factories import IRO_EMAIL, raise_body
 def live(settings: Settings, clock: Any, staff: list[str]) -> Iterator[TestClient]:
     clock.now = datetime(2017, 12, 22, 10, 0, tzinfo=UTC)
     enabled = settings.model_copy(update={"scheduler_enabled": True, "scheduler_interval_seconds": 1})
-    with TestClient(create_app(enabled, clock=clock)) as client:
+    with TestClient(create_app(enabled, mode=Mode.STRICT, clock=clock)) as client:
         yield client
 
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.app import create_app
+from api.app import Mode, create_app
 from dispute_service.config import Settings
 from dispute_service.models import AuditText
 from notifications.dispatcher import DispatchReport, dispatch
@@ -66,5 +66,5 @@ def send_mail(
 
 @pytest.fixture
 def app_client(mail_settings: Settings, clock: Any, staff: list[str]) -> Iterator[TestClient]:
-    with TestClient(create_app(mail_settings, clock=clock)) as client:
+    with TestClient(create_app(mail_settings, mode=Mode.DEMO, clock=clock)) as client:
         yield client
