@@ -87,11 +87,16 @@ def create_app(settings: Settings, *, mode: Mode, clock: Clock = utc_now) -> Fas
             engine.dispose()
             log.info("service.stopped")
 
+    # With the docs off, the routes are not mounted at all, so /docs, /redoc and /openapi.json answer 404.
+    docs = settings.api_docs
     app = FastAPI(
         title="dispute-service",
         version="0.1.0",
         description="Runs a local authority's IRO dispute resolution procedure. See the README.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
     app.state.mode = mode

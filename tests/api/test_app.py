@@ -1,5 +1,5 @@
-"""The app factory: the mode is chosen by every caller, and a strict app refuses unsafe settings before
-anything connects."""
+"""The app factory: the mode is chosen by every caller, a strict app refuses unsafe settings before anything
+connects, and the API docs can be switched off."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 
 from api.app import Mode, create_app
 from dispute_service.config import DEV_SECRET, MAKE_A_SECRET, Settings, UnsafeSettings
+
+DOCS = ("/docs", "/redoc", "/openapi.json")
 
 
 def test_the_mode_has_no_default() -> None:
@@ -46,3 +48,20 @@ def test_strict_starts_with_safe_settings(settings: Settings) -> None:
     with TestClient(create_app(settings, mode=Mode.STRICT)) as client:
         assert client.get("/healthz").status_code == 200
         assert client.app.state.mode is Mode.STRICT  # type: ignore[attr-defined]
+
+
+def test_the_api_docs_are_served_by_default(settings: Settings) -> None:
+    client = TestClient(create_app(settings, mode=Mode.STRICT))
+    for path in DOCS:
+        assert client.get(path).status_code == 200, path
+
+
+def test_the_api_docs_can_be_switched_off(settings: Settings) -> None:
+    hidden = settings.model_copy(update={"api_docs": False})
+    with TestClient(create_app(hidden, mode=Mode.STRICT)) as client:
+        for path in DOCS:
+            response = client.get(path)
+            assert response.status_code == 404, path
+            assert "swagger" not in response.text.lower() and "openapi" not in response.text.lower()
+        # The API itself is unaffected.
+        assert client.get("/api/v1/disputes").status_code == 401
