@@ -77,7 +77,8 @@ def serve(
 
         loaded = load_demo(_sessions(settings), settings.loaded_policy, utc_now())
         typer.echo("demo data loaded" if loaded else "demo data already present")
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+    # No `server` header: it would tell a scanner which server and version to try.
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False, server_header=False)
 
 
 @app.command()

@@ -138,11 +138,14 @@ def test_serve_refuses_unsafe_settings_naming_each_and_touching_nothing(
     assert not database.exists(), "the refusal comes before the migration"
 
 
-def test_serve_without_demo_serves_the_strict_app(run: Invoke, served: list[dict[str, Any]]) -> None:
+def test_serve_without_demo_serves_the_strict_app_with_no_server_header(
+    run: Invoke, served: list[dict[str, Any]]
+) -> None:
     result = run("serve", "--port", "8123", "--no-migrate", env=STRICT_ENV)
     assert result.exit_code == 0, result.output
     [call] = served
     assert call["app"].state.mode is Mode.STRICT
+    assert call["server_header"] is False
     assert (call["host"], call["port"]) == ("127.0.0.1", 8123)
     assert "demo" not in result.output
 
@@ -162,6 +165,7 @@ def test_serve_demo_needs_no_configuration(
     assert "demo data loaded" in result.stdout
     [call] = served
     assert call["app"].state.mode is Mode.DEMO
+    assert call["server_header"] is False
     assert [e for e in logs if e["event"] == "service.demo_mode" and e["log_level"] == "warning"]
     engine = create_engine(f"sqlite:///{tmp_path / 'disputes.db'}")
     with engine.connect() as conn:
