@@ -11,13 +11,16 @@ from typing import Any
 import jwt
 from jwt.types import Options
 
-from dispute_service.config import Settings
+from dispute_service.config import Settings, jwks_problems
 from dispute_service.errors import Unauthenticated
 
 
 class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        # A strict start refuses these; in demo mode every token is refused instead, as an identity
+        # provider's keys with no issuer and audience to pin would let in tokens it issued to anyone else.
+        self._misconfigured = jwks_problems(settings)
         self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
 
     def email_from(self, authorization: str | None) -> str:
@@ -32,14 +35,20 @@ class TokenVerifier:
 
     def _decode(self, token: str) -> dict[str, Any]:
         s = self._settings
-        options: Options = {"require": ["exp"], "verify_aud": s.jwt_audience is not None}
+        if self._misconfigured:
+            raise Unauthenticated("the service cannot check tokens: " + "; ".join(self._misconfigured))
+        # Without `iat` a token's lifetime cannot be told, so both ends are required.
+        required = ["exp", "iat"]
         try:
             if self._jwks is not None:
+                # RS256 only: with a JWKS configured, the shared secret signs nothing the service accepts.
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key
                 algorithms = ["RS256"]
+                required += ["iss", "aud"]
             else:
                 key, algorithms = s.jwt_secret, ["HS256"]
-            return jwt.decode(
+            options: Options = {"require": required, "verify_aud": s.jwt_audience is not None}
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=algorithms,
@@ -49,6 +58,11 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"the token is not valid: {exc}") from None
+        # A stolen long-lived token is a standing key; PyJWT has checked both are integers, and that `iat`
+        # is not in the future, so `exp` is at most the maximum from now.
+        if int(claims["exp"]) - int(claims["iat"]) > s.token_max_hours * 3600:
+            raise Unauthenticated(f"the token lives longer than the {s.token_max_hours:g} hours allowed")
+        return claims
 
 
 def development_token(settings: Settings, email: str, now: datetime, hours: int = 12) -> str:
