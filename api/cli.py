@@ -13,7 +13,7 @@ import typer
 
 from dispute_service.cli import _sessions, app
 from dispute_service.clock import utc_now
-from dispute_service.config import Settings, UnsafeSettings, is_loopback
+from dispute_service.config import DEV_SECRET, Settings, UnsafeSettings, is_loopback
 
 __all__ = ["app"]
 
@@ -83,10 +83,32 @@ def serve(
 
 @app.command()
 def token(email: str, hours: Annotated[int, typer.Option(help="Hours the token is valid")] = 12) -> None:
-    """Print a development token (HS256) for EMAIL; the token is the last word of the output."""
+    """Print a token (HS256) for EMAIL, signed with DISPUTES_JWT_SECRET or else the development secret; the
+    token is the last word of the output."""
     from api.auth import development_token
 
-    typer.echo(f"token for {email.lower()}: {development_token(Settings(), email, utc_now(), hours)}")
+    settings = Settings()
+    if hours > settings.token_max_hours:
+        typer.echo(
+            f"error: --hours {hours} is over the {settings.token_max_hours:g} hours the service accepts "
+            "(DISPUTES_TOKEN_MAX_HOURS)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    # Notes go to stderr, so `| awk '{print $NF}'` still picks the token from stdout.
+    if settings.jwt_secret == DEV_SECRET:
+        typer.echo(
+            "note: DISPUTES_JWT_SECRET is not set, so this token is signed with the development secret; "
+            "only a demo server (serve --demo) accepts it",
+            err=True,
+        )
+    if settings.jwks_url:
+        typer.echo(
+            "note: DISPUTES_JWKS_URL is set, so the server accepts only the identity provider's tokens, "
+            "not this one",
+            err=True,
+        )
+    typer.echo(f"token for {email.lower()}: {development_token(settings, email, utc_now(), hours)}")
 
 
 def openapi_document() -> str:

@@ -77,6 +77,8 @@ def test_token_prints_a_jwt_for_the_email_as_its_last_word(run: Invoke) -> None:
     assert claims["exp"] > before
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(token, "some-other-secret-0123456789abcdef01234567", algorithms=["HS256"])
+    # Signed with the configured secret, so there is nothing to warn about.
+    assert result.stderr == ""
 
 
 def test_token_hours_sets_the_expiry(run: Invoke) -> None:
@@ -84,6 +86,27 @@ def test_token_hours_sets_the_expiry(run: Invoke) -> None:
     assert result.exit_code == 0, result.output
     claims = jwt.decode(result.stdout.split()[-1], SECRET, algorithms=["HS256"])
     assert claims["exp"] - claims["iat"] == 3600
+
+
+def test_token_without_a_secret_is_a_development_token_and_says_so(run: Invoke) -> None:
+    result = run("token", "iro@example.gov.uk", env={"DISPUTES_JWT_SECRET": DEV_SECRET})
+    assert result.exit_code == 0, result.output
+    claims = jwt.decode(result.stdout.split()[-1], DEV_SECRET, algorithms=["HS256"])
+    assert claims["email"] == "iro@example.gov.uk"
+    # On stderr, so `| awk '{print $NF}'` (the README's walk-through) still gets the token alone.
+    assert "development secret" in result.stderr and "demo server" in result.stderr
+    assert result.stdout.count("\n") == 1
+
+
+def test_token_refuses_hours_over_the_maximum(run: Invoke) -> None:
+    over = run("token", "iro@example.gov.uk", "--hours", "13")
+    assert over.exit_code != 0
+    assert "DISPUTES_TOKEN_MAX_HOURS" in over.stderr
+    assert over.stdout == ""
+    assert isinstance(over.exception, SystemExit)
+    raised = run("token", "iro@example.gov.uk", "--hours", "13", env={"DISPUTES_TOKEN_MAX_HOURS": "24"})
+    assert raised.exit_code == 0, raised.output
+    assert run("token", "iro@example.gov.uk", "--hours", "12").exit_code == 0
 
 
 # --- openapi -------------------------------------------------------------------------------------------
