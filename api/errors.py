@@ -54,6 +54,7 @@ _DESCRIPTIONS = {
     403: "The caller may never do this",
     404: "Unknown, or not yours to read",
     409: "Not allowed now (with allowed_actions), a stale expected_version, or a conflict",
+    413: "The request body is larger than its cap",
     422: "Invalid input (with errors naming each field)",
 }
 
@@ -113,7 +114,7 @@ def _message(error: dict[str, Any]) -> str:
 
 def document_problem_schema(app: FastAPI) -> None:
     """Refusals are documented as application/problem+json, which FastAPI's `model=` cannot express, so the
-    Problem schema is added to the components by hand."""
+    Problem schema is added to the components by hand, and so is the 413 of every operation with a body."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -122,6 +123,11 @@ def document_problem_schema(app: FastAPI) -> None:
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
                 Problem.model_json_schema()
             )
+            # Every body is capped (api/limits.py), before the route is reached.
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    if "requestBody" in operation:
+                        operation["responses"]["413"] = problem_responses(413)[413]
             app.openapi_schema = schema
         return app.openapi_schema
 
