@@ -1,4 +1,5 @@
-"""What every request meets before any route: its body's cap.
+"""What every request meets before any route: its body's cap. Also where the link pages' rate limits are
+set up, once per app.
 
 Pure ASGI middlewares rather than dependencies: FastAPI reads a route's body before its dependencies run, so
 a cap enforced there would come after the body had been read into memory, and after routing and
@@ -12,13 +13,15 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import problem
+from api.ratelimit import LinkLimits
 from dispute_service.config import Settings
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Add the body caps to `app`."""
+    """Add the body caps and the link rate limits to `app`."""
+    app.state.link_limits = LinkLimits(settings)
     app.add_middleware(BodyCap, json_bytes=settings.max_json_bytes, form_bytes=settings.max_form_bytes)
 
 

@@ -15,7 +15,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api.deps import NowDep, PolicyDep, SessionsDep, SettingsDep, wake_dispatch
 from api.errors import classify, problem_responses
-from dispute_service.errors import DomainError, InvalidInput, LinkProblem
+from api.ratelimit import LinkLimits
+from dispute_service.errors import DomainError, InvalidInput, LinkNotFound, LinkProblem
 from dispute_service.inputs import ActionInput
 from dispute_service.outbox import QUEUED_EMAIL
 from notifications import links
@@ -88,6 +89,28 @@ def _refusal(exc: DomainError) -> HTMLResponse:
     return _page("link_message.html", status, title="This action cannot be done now", message=str(exc))
 
 
+class _Throttled(Exception):
+    def __init__(self, wait: int) -> None:
+        self.wait = wait
+
+
+def _limits(request: Request) -> tuple[LinkLimits, str]:
+    """The app's link limits, and the client they count this request against."""
+    limits: LinkLimits = request.app.state.link_limits
+    return limits, request.client.host if request.client else "unknown"
+
+
+def _too_many(wait: int) -> HTMLResponse:
+    page = _page(
+        "link_message.html",
+        429,
+        title="Too many attempts",
+        message=f"Too many links have been tried in a short time. Please try again in {wait} seconds.",
+    )
+    page.headers["Retry-After"] = str(wait)
+    return page
+
+
 _LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
     s: {"description": d, "content": {"text/html": {}}}
     for s, d in {
@@ -95,6 +118,7 @@ _LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
         404: "Unknown or tampered link",
         409: "Already used, or the dispute has moved on",
         410: "Expired",
+        429: "Too many link uses from this client or for this person: try again after Retry-After seconds",
     }.items()
 }
 # A malformed token or query is refused by validation as problem+json; a missing form field re-shows the
@@ -129,11 +153,24 @@ def done(
     summary="What a link will do",
 )
 def show(
-    token: Token, sessions: SessionsDep, policy: PolicyDep, settings: SettingsDep, now: NowDep
+    request: Request,
+    token: Token,
+    sessions: SessionsDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> Response:
+    limits, client = _limits(request)
+    wait = limits.per_client.wait(client, now.timestamp())
+    if wait is not None:
+        return _too_many(wait)
     try:
         with sessions.begin() as session:
             view = links.inspect(session, policy, settings.link_secret, token, now)
+    except LinkNotFound as exc:
+        # Only a failed lookup counts: mail scanners open every good link, and someone guessing finds none.
+        limits.per_client.use(client, now.timestamp())
+        return _refusal(exc)
     except DomainError as exc:
         return _refusal(exc)
     return _confirm(view, {}, [])
@@ -189,13 +226,23 @@ def act(
     }
     view: links.LinkView | None = None
     data = ActionInput(response=response, outcome=outcome, outcome_code=outcome_code, reason=reason)
+    # Every use counts against the client, and each link found against its person as well.
+    limits, client = _limits(request)
+    wait = limits.per_client.use(client, now.timestamp())
+    if wait is not None:
+        return _too_many(wait)
     # The route owns the transaction, rather than the request dependency, because it answers a refusal
     # with a page instead of raising: leaving the `with` by an exception is what rolls the refusal back.
     try:
         with sessions.begin() as session:
             view = links.inspect(session, policy, settings.link_secret, token, now)
+            wait = limits.per_address.use(view.person_email, now.timestamp())
+            if wait is not None:
+                raise _Throttled(wait)
             links.use(session, policy, settings.link_secret, token, data, now)
             queued_email = session.info.pop(QUEUED_EMAIL, False)
+    except _Throttled as exc:
+        return _too_many(exc.wait)
     except InvalidInput as exc:
         if view is None:
             return _refusal(exc)
