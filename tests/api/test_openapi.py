@@ -42,7 +42,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("patch", "/api/v1/people/{email}"): {"200", "401", "403", "404", "409", "413", "422"},
     ("get", "/healthz"): {"200"},
     ("get", "/readyz"): {"200", "503"},
-    ("get", "/metrics"): {"200"},
+    ("get", "/metrics"): {"200", "401", "404"},
     ("get", "/api/v1/notifications"): {"200", "401", "403", "422"},
     ("get", "/api/v1/reports/annual"): {"200", "401", "403", "422"},
     ("get", "/links/{token}"): {"200", "404", "409", "410", "422", "429"},

@@ -12,13 +12,15 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from dispute_service.config import Settings
-from tests.factories import IRO_EMAIL, raise_body
+from tests.factories import IRO_EMAIL, METRICS_TOKEN, SCRAPER, raise_body
 
 
 @pytest.fixture
 def live(settings: Settings, clock: Any, staff: list[str]) -> Iterator[TestClient]:
     clock.now = datetime(2017, 12, 22, 10, 0, tzinfo=UTC)
-    enabled = settings.model_copy(update={"scheduler_enabled": True, "scheduler_interval_seconds": 1})
+    enabled = settings.model_copy(
+        update={"scheduler_enabled": True, "scheduler_interval_seconds": 1, "metrics_token": METRICS_TOKEN}
+    )
     with TestClient(create_app(enabled, clock=clock)) as client:
         yield client
 
@@ -52,7 +54,7 @@ def test_the_sweep_escalates_once_the_clock_passes_escalate_at(
         ("raise", "api", IRO_EMAIL),
         ("timeout", "scheduler", "system"),
     ]
-    metrics = live.get("/metrics").text
+    metrics = live.get("/metrics", headers=SCRAPER).text
     assert 'disputes_open{stage="team_manager"} 1.0' in metrics
     assert 'dispute_escalations_total{kind="automatic"} 1.0' in metrics
     assert 'dispute_escalations_total{kind="manual"} 0.0' in metrics

@@ -17,7 +17,7 @@ from dispute_service.inputs import ActionInput
 from dispute_service.models import ActionLink, Notification
 from notifications.dispatcher import DispatchReport
 from states.policy import Policy
-from tests.factories import IRO, TM_EMAIL, raise_dispute
+from tests.factories import IRO, SCRAPER, TM_EMAIL, raise_dispute
 from tests.mail import Mailbox, links_in
 
 
@@ -103,7 +103,7 @@ def test_after_the_last_attempt_a_notification_is_failed_and_listed_for_admins(
     [item] = listed["items"]
     assert (item["reference"], item["attempts"], item["status"]) == (d.reference, 8, "failed")
     assert "ConnectionRefusedError" in item["last_error"]
-    assert 'dispute_notifications{status="failed"} 1.0' in app_client.get("/metrics").text
+    assert 'dispute_notifications{status="failed"} 1.0' in app_client.get("/metrics", headers=SCRAPER).text
     assert app_client.get("/api/v1/notifications", headers=token_for(TM_EMAIL)).status_code == 403
     clock.advance(days=1)
     assert send_mail().sent == 0, "a failed notification is not retried on its own"
