@@ -1,5 +1,5 @@
-"""What every request meets before any route: its body's cap. Also where the link pages' rate limits are
-set up, once per app.
+"""What every request meets before any route: its body's cap and, under /api/v1, an answer no cache keeps.
+Also where the link pages' rate limits are set up, once per app.
 
 Pure ASGI middlewares rather than dependencies: FastAPI reads a route's body before its dependencies run, so
 a cap enforced there would come after the body had been read into memory, and after routing and
@@ -9,7 +9,7 @@ validation had answered for it.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import problem
@@ -20,9 +20,11 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Add the body caps and the link rate limits to `app`."""
+    """Add the body caps, the API's no-store header and the link rate limits to `app`."""
     app.state.link_limits = LinkLimits(settings)
     app.add_middleware(BodyCap, json_bytes=settings.max_json_bytes, form_bytes=settings.max_form_bytes)
+    # Added last, so it is outside the cap and the cap's 413 carries the header too.
+    app.add_middleware(NoStore)
 
 
 class BodyCap:
@@ -92,3 +94,24 @@ async def _too_large(scope: Scope, receive: Receive, send: Send, cap: int) -> No
     # The rest of the body is not wanted: closing stops the client sending it.
     response.headers["Connection"] = "close"
     await response(scope, receive, send)
+
+
+class NoStore:
+    """Every answer under /api/v1 holds dispute data or a refusal about it: `Cache-Control: no-store`, so
+    neither a browser nor a proxy keeps a copy."""
+
+    def __init__(self, app: ASGIApp, prefix: str = "/api/v1") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)

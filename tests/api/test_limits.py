@@ -1,5 +1,5 @@
 """Body caps: a body over its cap gets 413 problem details as soon as the request arrives, before the
-token is checked, and the app reads no more of it than the cap."""
+token is checked, and the app reads no more of it than the cap. And every /api/v1 answer says no-store."""
 
 from __future__ import annotations
 
@@ -136,3 +136,22 @@ def test_a_streamed_body_is_read_no_further_than_its_cap(content_type: bytes, ca
     assert status == 413
     # Cut off with the chunk that passed the cap: a little over the cap, not 100 MB.
     assert cap < pulled <= cap + 65_536
+
+
+def test_every_api_answer_says_no_store(
+    client: TestClient, token_for: Callable[[str], dict[str, str]]
+) -> None:
+    iro = token_for(IRO_EMAIL)
+    created = client.post("/api/v1/disputes", json=raise_body(), headers=iro)
+    answers = [
+        created,
+        client.get(created.headers["location"], headers=iro),
+        client.get("/api/v1/disputes", headers=iro),
+        client.get("/api/v1/reports/annual?year=2017", headers=token_for("admin@example.gov.uk")),
+        client.get("/api/v1/disputes", headers=RUBBISH),  # 401
+        client.get("/api/v1/disputes?limit=-1", headers=iro),  # 422
+        client.get("/api/v1/nowhere", headers=iro),  # 404
+        client.post("/api/v1/disputes", content=b"x" * (CAP + 1), headers=iro),  # 413
+    ]
+    assert [r.status_code for r in answers] == [201, 200, 200, 200, 401, 422, 404, 413]
+    assert {r.headers.get("cache-control") for r in answers} == {"no-store"}
