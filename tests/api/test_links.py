@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.auth import development_token
 from dispute_service.config import Settings
-from dispute_service.models import ActionLink, AuditEntry, Dispute
+from dispute_service.models import ActionLink, AuditEntry, Dispute, Person
 from notifications import links
-from tests.factories import IRO_EMAIL, TM_EMAIL, post_dispute
+from tests.factories import IRO2_EMAIL, IRO_EMAIL, IRO_MANAGER_EMAIL, TM2_EMAIL, TM_EMAIL, post_dispute
 from tests.recording import record_transactions
 
 
@@ -192,3 +192,81 @@ def test_opening_a_good_link_is_not_counted(
     token = _issue(sessions, settings, clock, d["id"], "acknowledge")
     assert {limited.get(f"/links/{token}").status_code for _ in range(20)} == {200}
     assert limited.post(f"/links/{token}", follow_redirects=False).status_code == 303
+
+
+# --- what the pages show -----------------------------------------------------------------------------------
+
+
+def test_the_result_page_shows_only_the_services_words(
+    client: TestClient, sessions: sessionmaker[Session], settings: Settings, clock: Any
+) -> None:
+    d = post_dispute(client.post, _token(settings, IRO_EMAIL))
+    token = _issue(sessions, settings, clock, d["id"], "acknowledge")
+    done = client.post(f"/links/{token}", follow_redirects=False)
+    assert done.headers["location"] == "/links/done?action=acknowledge"
+    page = client.get(done.headers["location"])
+    assert "Your acknowledgement of the dispute is recorded." in page.text
+    # Nothing from the query reaches the page: a link can make it say nothing but the service's words.
+    crafted = client.get("/links/done", params={"reference": "CALL-0800-SCAM", "action": "pay_us_now"})
+    assert crafted.status_code == 200
+    assert "CALL-0800-SCAM" not in crafted.text and "pay" not in crafted.text
+    assert "Thank you. Your action is recorded." in crafted.text
+
+
+@pytest.mark.parametrize("change", ["reassigned", "inactive"])
+def test_a_link_whose_person_no_longer_owns_the_stage_shows_nothing_of_the_dispute(
+    client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Any,
+    change: str,
+) -> None:
+    d = post_dispute(client.post, token_for(IRO_EMAIL))
+    token = _issue(sessions, settings, clock, d["id"], "respond")
+    assert d["reference"] in client.get(f"/links/{token}").text
+    if change == "reassigned":
+        moved = client.post(
+            f"/api/v1/disputes/{d['id']}/actions/reassign",
+            json={"owner_email": TM2_EMAIL, "reason": "cover"},
+            headers=token_for(IRO_MANAGER_EMAIL),
+        )
+        assert moved.status_code == 200, moved.text
+    else:
+        with sessions.begin() as session:
+            session.execute(update(Person).where(Person.email == TM_EMAIL).values(active=False))
+    for page in (client.get(f"/links/{token}"), client.post(f"/links/{token}", data={"response": "r"})):
+        assert page.status_code == 403 and "<h1>" in page.text
+        assert d["reference"] not in page.text and d["child_ref"] not in page.text
+    assert _state(sessions, "respond")[2] is None, "the link is still unused"
+
+
+def test_an_iro_link_is_the_iros_only_while_they_are_the_disputes_iro(
+    client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    clock: Any,
+) -> None:
+    d = post_dispute(client.post, token_for(IRO_EMAIL))
+    with sessions.begin() as session:
+        dispute = session.get(Dispute, uuid.UUID(d["id"]))
+        assert dispute is not None
+        token = links.issue(
+            session,
+            settings.link_secret,
+            person_email=IRO_EMAIL,
+            dispute=dispute,
+            trigger="escalate",
+            expires_at=clock.now + timedelta(days=30),
+            now=clock.now,
+        )
+    assert client.get(f"/links/{token}").status_code == 200
+    moved = client.post(
+        f"/api/v1/disputes/{d['id']}/actions/reassign_iro",
+        json={"iro_email": IRO2_EMAIL, "reason": "leave"},
+        headers=token_for(IRO_MANAGER_EMAIL),
+    )
+    assert moved.status_code == 200, moved.text
+    page = client.get(f"/links/{token}")
+    assert page.status_code == 403 and d["reference"] not in page.text

@@ -45,8 +45,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("get", "/metrics"): {"200", "401", "404"},
     ("get", "/api/v1/notifications"): {"200", "401", "403", "422"},
     ("get", "/api/v1/reports/annual"): {"200", "401", "403", "422"},
-    ("get", "/links/{token}"): {"200", "404", "409", "410", "422", "429"},
-    ("post", "/links/{token}"): {"303", "200", "404", "409", "410", "413", "422", "429"},
+    ("get", "/links/{token}"): {"200", "403", "404", "409", "410", "422", "429"},
+    ("post", "/links/{token}"): {"303", "200", "403", "404", "409", "410", "413", "422", "429"},
     ("get", "/links/done"): {"200", "422"},
 }
 # Email link pages answer a person with a plain HTML page, not problem details.
