@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
 
 from dispute_service import transactions
+from dispute_service.config import Settings
 from dispute_service.inputs import ActionInput
 from dispute_service.models import ActionLink, Notification
 from notifications.dispatcher import DispatchReport
@@ -107,3 +109,48 @@ def test_after_the_last_attempt_a_notification_is_failed_and_listed_for_admins(
     assert app_client.get("/api/v1/notifications", headers=token_for(TM_EMAIL)).status_code == 403
     clock.advance(days=1)
     assert send_mail().sent == 0, "a failed notification is not retried on its own"
+
+
+def test_a_failing_address_logs_one_line_per_attempt_without_a_traceback(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+    mail_settings: Settings,
+) -> None:
+    raise_dispute(sessions, policy, clock.now)
+    # An address no email header can hold, as a directory loaded before imports were checked might have.
+    bad = f"{TM_EMAIL}\nBcc: someone@example.com"
+    with sessions.begin() as session:
+        session.execute(update(Notification).values(recipient=bad))
+    with capture_logs() as events:
+        for _ in range(mail_settings.mail_max_attempts):
+            send_mail()
+            clock.advance(hours=2)
+    assert [(e["event"], e["attempts"]) for e in events] == [
+        *(("notification.retry", n) for n in range(1, mail_settings.mail_max_attempts)),
+        ("notification.failed", mail_settings.mail_max_attempts),
+    ]
+    assert not any("exc_info" in e for e in events)
+    assert all(e["error"].startswith("could not render: ValueError:") for e in events)
+    assert all("\n" not in e["error"] for e in events), "the error is one line"
+    assert mailbox.messages == []
+
+
+def test_an_unreachable_server_logs_one_line_per_attempt_naming_the_error(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+) -> None:
+    mailbox.stop()
+    raise_dispute(sessions, policy, clock.now)
+    with capture_logs() as events:
+        send_mail()
+    [event] = events
+    assert (event["event"], event["log_level"], event["attempts"]) == ("notification.retry", "warning", 1)
+    assert event["error"].startswith("ConnectionRefusedError") and "exc_info" not in event
