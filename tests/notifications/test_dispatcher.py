@@ -3,23 +3,27 @@ down, and failed (and listed for admins) after the last attempt."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
+from api.app import create_app
 from dispute_service import transactions
 from dispute_service.config import Settings
 from dispute_service.inputs import ActionInput
 from dispute_service.models import ActionLink, Notification
 from notifications.dispatcher import DispatchReport
 from states.policy import Policy
-from tests.factories import IRO, SCRAPER, TM_EMAIL, raise_dispute
+from tests.factories import IRO, IRO_EMAIL, SCRAPER, TM_EMAIL, post_dispute, raise_dispute
 from tests.mail import Mailbox, links_in
 
 
@@ -154,3 +158,27 @@ def test_an_unreachable_server_logs_one_line_per_attempt_naming_the_error(
     [event] = events
     assert (event["event"], event["log_level"], event["attempts"]) == ("notification.retry", "warning", 1)
     assert event["error"].startswith("ConnectionRefusedError") and "exc_info" not in event
+
+
+def test_twenty_requests_that_queue_email_log_no_warning(
+    mail_settings: Settings,
+    clock: Any,
+    staff: list[str],
+    mailbox: Mailbox,
+    token_for: Callable[[str], dict[str, str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Only the requests' wake-ups send: the dispatcher's own interval is out of the way.
+    live = mail_settings.model_copy(
+        update={"scheduler_enabled": True, "scheduler_interval_seconds": 60, "dispatch_interval_seconds": 60}
+    )
+    caplog.set_level(logging.WARNING)
+    with capture_logs() as events, TestClient(create_app(live, clock=clock)) as client:
+        for i in range(20):
+            post_dispute(client.post, token_for(IRO_EMAIL), child_ref=f"LCS-{i:04d}")
+        deadline = time.monotonic() + 15
+        while len(mailbox.messages) < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert [r.getMessage() for r in caplog.records] == []
+    assert [e for e in events if e["log_level"] not in ("debug", "info")] == []
+    assert len(mailbox.messages) == 20, "each raise emailed its owner straight away"
