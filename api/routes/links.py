@@ -118,10 +118,10 @@ _LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
     s: {"description": d, "content": {"text/html": {}}}
     for s, d in {
         200: "The confirmation page",
+        403: "The link's person no longer has the part in the dispute that the link was sent for",
         404: "Unknown or tampered link",
         409: "Already used, or the dispute has moved on",
         410: "Expired",
-        403: "The link's person no longer has the part in the dispute that the link was sent for",
         429: "Too many link uses from this client or for this person: try again after Retry-After seconds",
     }.items()
 }
