@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 
 from api.auth import TokenVerifier
 from api.errors import add_exception_handlers, document_problem_schema
+from api.limits import install as install_limits
 from api.routes import disputes, health, links, notifications, people, reports
 from api.scheduler import EscalationScheduler
 from api.workers import Workers
@@ -104,6 +105,7 @@ def create_app(settings: Settings, *, mode: Mode, clock: Clock = utc_now) -> Fas
     app.state.verifier = TokenVerifier(settings)
     add_exception_handlers(app)
     document_problem_schema(app)
+    install_limits(app, settings)
 
     @app.middleware("http")
     async def bind_request_id(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,6 +30,10 @@ from dispute_service.errors import (
 )
 
 PROBLEM = "application/problem+json"
+# A 422 names this many problems at most, each clipped to these lengths.
+MAX_ERRORS = 20
+MAX_FIELD = 100
+MAX_MESSAGE = 300
 
 # (status, type slug, title) per domain error; the first matching class in MRO order wins.
 _MAP: dict[type[DomainError], tuple[int, str, str]] = {
@@ -54,6 +59,7 @@ _DESCRIPTIONS = {
     403: "The caller may never do this",
     404: "Unknown, or not yours to read",
     409: "Not allowed now (with allowed_actions), a stale expected_version, or a conflict",
+    413: "The request body is larger than its cap",
     422: "Invalid input (with errors naming each field)",
 }
 
@@ -75,8 +81,6 @@ def _extra(exc: DomainError) -> dict[str, Any]:
         return {"allowed_actions": exc.allowed_actions}
     if isinstance(exc, VersionConflict):
         return {"current_version": exc.current_version}
-    if isinstance(exc, InvalidInput):
-        return {"errors": [{"field": f, "message": m} for f, m in exc.errors]}
     if isinstance(exc, UnknownTrigger):
         return {"known_actions": exc.known}
     if isinstance(exc, PersonConflict) and exc.references:
@@ -93,8 +97,24 @@ def classify(exc: DomainError) -> tuple[int, str, str]:
 
 
 def domain_problem(exc: DomainError) -> JSONResponse:
+    if isinstance(exc, InvalidInput):
+        return invalid_input(exc.errors)
     status, slug, title = classify(exc)
     return problem(status, slug, title, str(exc), **_extra(exc))
+
+
+def invalid_input(errors: Sequence[tuple[str, str]]) -> JSONResponse:
+    """A 422 naming at most MAX_ERRORS problems, each clipped: enough to correct the request, and never a
+    large echo of what was sent (a field name can be a key the client chose)."""
+    shown = [{"field": _clip(f, MAX_FIELD), "message": _clip(m, MAX_MESSAGE)} for f, m in errors[:MAX_ERRORS]]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in shown)
+    if len(errors) > MAX_ERRORS:
+        detail += f"; and {len(errors) - MAX_ERRORS} more"
+    return problem(422, "invalid-input", "Invalid input", detail, errors=shown)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -113,7 +133,7 @@ def _message(error: dict[str, Any]) -> str:
 
 def document_problem_schema(app: FastAPI) -> None:
     """Refusals are documented as application/problem+json, which FastAPI's `model=` cannot express, so the
-    Problem schema is added to the components by hand."""
+    Problem schema is added to the components by hand, and so is the 413 of every operation with a body."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -122,6 +142,11 @@ def document_problem_schema(app: FastAPI) -> None:
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
                 Problem.model_json_schema()
             )
+            # Every body is capped (api/limits.py), before the route is reached.
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    if "requestBody" in operation:
+                        operation["responses"]["413"] = problem_responses(413)[413]
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -135,15 +160,13 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(tuple(e.get("loc", ()))), "message": _message(e)} for e in exc.errors()]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return problem(422, "invalid-input", "Invalid input", detail, errors=errors)
+        # Each error's location and message only: pydantic's `input` (and `ctx`) would echo what was sent.
+        return invalid_input([(_field(tuple(e.get("loc", ()))), _message(e)) for e in exc.errors()])
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:
             # FastAPI's "error parsing the body" (a body that is not UTF-8, say) is invalid input too.
-            errors = [{"field": "body", "message": f"could not be read: {exc.detail}"}]
-            return problem(422, "invalid-input", "Invalid input", errors[0]["message"], errors=errors)
+            return invalid_input([("body", f"could not be read: {exc.detail}")])
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return problem(exc.status_code, slug, str(exc.detail), str(exc.detail))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,6 +41,10 @@ class EscalationScheduler:
     ) -> None:
         self._dispatcher = dispatcher
         self._dispatch_interval = dispatch_interval
+        # One dispatch at a time; a wake during one asks it to go round once more (see run_dispatch).
+        self._dispatch_lock = threading.Lock()
+        self._dispatching = False
+        self._dispatch_again = False
         self._on_report = on_report
         # Set at shutdown, so a sweep waiting for its next deadline stops waiting.
         self._stopping = threading.Event()
@@ -50,6 +55,9 @@ class EscalationScheduler:
         self._interval = interval
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
+            # Threads of its own: shutdown then waits for a job still running, where the asyncio executor
+            # cancels it and logs the cancellation as an error, with a traceback, at every stop.
+            executors={"default": ThreadPoolExecutor(max_workers=10)},
             # A late run is still a run: APScheduler's default grace of 1 s silently drops it.
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
         )
@@ -71,6 +79,9 @@ class EscalationScheduler:
                 seconds=self._dispatch_interval,
                 id="dispatch",
                 next_run_time=datetime.now(UTC),
+                # A tick during a long dispatch returns at once (it only asks for another round), rather
+                # than being skipped with APScheduler's warning.
+                max_instances=2,
             )
         self._scheduler.start()
 
@@ -80,18 +91,42 @@ class EscalationScheduler:
             self._scheduler.shutdown(wait=True)
 
     def wake_dispatch(self) -> None:
-        """Send queued emails now: called straight after a commit that queued some."""
+        """Send queued emails now: called straight after a commit that queued some.
+
+        A dispatch already running is asked to go round once more. Moving the dispatch job's next run
+        instead made APScheduler skip that run, with a warning, whenever one was still sending: a warning
+        for nearly every request under load, and the new emails left to the next interval.
+        """
         if self._dispatcher is not None and self._scheduler.running:
-            self._scheduler.modify_job("dispatch", next_run_time=datetime.now(UTC))
+            # A one-off job on the scheduler's threads, so the request does not wait and shutdown does.
+            self._scheduler.add_job(self.run_dispatch)
 
     def run_dispatch(self) -> None:
         if self._dispatcher is None:
             return
+        with self._dispatch_lock:
+            if self._dispatching:
+                self._dispatch_again = True
+                return
+            self._dispatching = True
         structlog.contextvars.bind_contextvars(job="dispatch")
         try:
-            self._dispatcher()
-        except Exception:
-            log.exception("dispatch.failed")
+            while True:
+                with self._dispatch_lock:
+                    self._dispatch_again = False
+                try:
+                    self._dispatcher()
+                except Exception:
+                    log.exception("dispatch.failed")
+                with self._dispatch_lock:
+                    # Checked and cleared under one lock: a wake just after this starts a dispatch of its own.
+                    if not self._dispatch_again:
+                        self._dispatching = False
+                        return
+        except BaseException:
+            with self._dispatch_lock:
+                self._dispatching = False
+            raise
         finally:
             structlog.contextvars.unbind_contextvars("job")
 

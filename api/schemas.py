@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-from states.vocabulary import MAX_TEXT
+from states.vocabulary import MAX_TEXT, REF_PATTERN
 
 # Re-exported: the routes' query parameters take these from here, as the bodies do.
 from states.vocabulary import CaseType as CaseType
@@ -16,7 +16,6 @@ from states.vocabulary import Category as Category
 from states.vocabulary import OutcomeCode as OutcomeCode
 from states.vocabulary import Role as Role
 
-REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
 ChildRef = Annotated[str, Field(min_length=1, max_length=64, pattern=REF_PATTERN)]
 # The database's INTEGER: a larger number could never match a row, and would overflow the driver.
 MAX_INT = 2**31 - 1

@@ -136,6 +136,17 @@ def _refer(
     reason = problems.required("reason", data.reason)
     if data.referred_on is None:
         problems.add("referred_on", "is required: the date the case was referred to CAFCASS (YYYY-MM-DD)")
+    else:
+        # A referral is recorded when it is made, or soon after: a date to come, or one long past, is a
+        # mistyped year far more often than a fact.
+        today = now.astimezone(calendar_for(policy.calendar).tz).date()
+        year_ago = today.replace(
+            year=today.year - 1, day=min(today.day, 28) if today.month == 2 else today.day
+        )
+        if data.referred_on > today:
+            problems.add("referred_on", f"must not be in the future (today is {today.isoformat()})")
+        elif data.referred_on < year_ago:
+            problems.add("referred_on", f"must be within the last year: on or after {year_ago.isoformat()}")
     if data.cafcass_reference is not None and len(data.cafcass_reference) > 64:
         problems.add("cafcass_reference", "must be at most 64 characters")
     problems.raise_if_any()
@@ -185,10 +196,14 @@ def _hold(
 ) -> Effect:
     problems = Problems()
     reason = problems.required("reason", data.reason)
+    calendar = calendar_for(policy.calendar)
+    today = now.astimezone(calendar.tz).date()
     if data.review_on is None:
         problems.add("review_on", "is required: the date to review the hold (YYYY-MM-DD)")
+    elif data.review_on < today:
+        # A review already overdue when the hold starts would never prompt anyone.
+        problems.add("review_on", f"must not be in the past (today is {today.isoformat()})")
     problems.raise_if_any()
-    calendar = calendar_for(policy.calendar)
     stage = policy.stage(dispute.stage)
     dispute.held_at = now
     dispute.hold_review_on = data.review_on
@@ -197,7 +212,6 @@ def _hold(
         and stage.respond_within is not None
         and stage.respond_within.is_working_days
     ):
-        today = now.astimezone(calendar.tz).date()
         dispute.hold_remaining_working_days = calendar.working_days_between(
             today, dispute.due_at.astimezone(calendar.tz).date()
         )

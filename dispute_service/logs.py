@@ -48,7 +48,14 @@ def configure_logging(log_format: str | None = None, level: int = logging.INFO) 
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-    # transitions narrates every callback at INFO; our own dispute.transitioned event says what matters.
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Libraries that narrate routine work at INFO speak only of trouble."""
+    # transitions narrates every callback; our own dispute.transitioned event says what matters.
     logging.getLogger("transitions").setLevel(logging.WARNING)
     # The access log carries the full URL, and an email link's token is in its path.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # APScheduler logs every run of every job (the sweep runs each second): an idle service says nothing.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

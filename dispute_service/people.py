@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -130,14 +131,16 @@ def _read_people_csv(path: Path) -> list[PersonData]:
         if missing:
             raise InvalidInput([("header", f"missing column(s): {', '.join(sorted(missing))}")])
         seen: set[str] = set()
-        for line, raw in enumerate(reader, start=2):
-            email = (raw.get("email") or "").strip().lower()
+        for raw in reader:
+            # The line the record starts on, as an editor shows it: a quoted cell may hold line breaks.
+            line = reader.line_num - sum(v.count("\n") for v in raw.values() if isinstance(v, str))
             roles = [r.strip() for r in (raw.get("roles") or "").split(";") if r.strip()]
             name = (raw.get("name") or "").strip()
             if not name:
                 errors.append((f"line {line}", "name is empty"))
-            if "@" not in email:
-                errors.append((f"line {line}", f"email {email!r} is not an email address"))
+            email, problem = _email(raw.get("email") or "")
+            if problem is not None:
+                errors.append((f"line {line}", problem))
             elif email in seen:
                 errors.append((f"line {line}", f"{email} appears twice"))
             unknown = [r for r in roles if r not in ROLES]
@@ -148,6 +151,20 @@ def _read_people_csv(path: Path) -> list[PersonData]:
     if errors:
         raise InvalidInput(errors)
     return rows
+
+
+# The API's own type, so an imported address is checked and normalised exactly as one added over the API:
+# one address, no line breaks (an address ends up in an email's To header).
+_EMAIL = TypeAdapter(EmailStr)
+
+
+def _email(text: str) -> tuple[str, str | None]:
+    """(the address as the directory keeps it, None), or (text, why it is not one address)."""
+    try:
+        return _EMAIL.validate_python(text.strip()).lower(), None
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("value is not a valid email address: ")
+        return text, f"email {text!r} is not one valid email address: {reason}"
 
 
 def _check_roles(roles: Iterable[str]) -> None:

@@ -89,18 +89,19 @@ def _deliver(
     notification_id: int,
     report: DispatchReport,
 ) -> None:
+    # A failure is one line in the log, per attempt, naming the error: the same bad address or refusing
+    # server would otherwise print the same traceback at every retry.
     try:
         message, template = compose(sessions, policy, settings, notification_id, clock())
-    except Exception:
-        log.exception("notification.render_failed", notification_id=notification_id)
-        _record_failure(sessions, settings, clock(), notification_id, "could not render", report)
+    except Exception as exc:  # a recipient no header can hold, say: keep the row and try again later
+        _record_failure(
+            sessions, settings, clock(), notification_id, f"could not render: {_named(exc)}", report
+        )
         return
     try:
         send(message)
     except Exception as exc:  # any SMTP or network failure: keep the row and try again later
-        _record_failure(
-            sessions, settings, clock(), notification_id, f"{type(exc).__name__}: {exc}"[:300], report
-        )
+        _record_failure(sessions, settings, clock(), notification_id, _named(exc), report)
         return
     with sessions.begin() as session:
         row = session.get(Notification, notification_id)
@@ -113,6 +114,11 @@ def _deliver(
         template=template,
         message_id=message["Message-ID"],
     )
+
+
+def _named(exc: Exception) -> str:
+    # On one line: the text can hold the recipient, and a bad one can hold a line break.
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
 def _record_failure(
@@ -131,10 +137,14 @@ def _record_failure(
         if row.attempts >= settings.mail_max_attempts:
             row.status = "failed"
             report.failed += 1
-            log.error("notification.failed", notification_id=notification_id, attempts=row.attempts)
+            log.error(
+                "notification.failed", notification_id=notification_id, attempts=row.attempts, error=error
+            )
         else:
             report.retried += 1
-            log.warning("notification.retry", notification_id=notification_id, attempts=row.attempts)
+            log.warning(
+                "notification.retry", notification_id=notification_id, attempts=row.attempts, error=error
+            )
 
 
 def compose(

@@ -1,6 +1,7 @@
-"""The words of the dispute service: states, triggers, case types, categories, outcome codes, roles and the
-text limit. The API schemas, the link pages and the emails take them from here, so a value changed here
-changes everywhere, and a value written out elsewhere is caught by tests/test_vocabulary.py.
+"""The words of the dispute service: states, triggers, case types, categories, outcome codes, roles, the
+reference pattern and the text limit. The API schemas, the link pages and the emails take them from here,
+so a value changed here changes everywhere, and a value written out elsewhere is caught by
+tests/test_vocabulary.py.
 """
 
 from __future__ import annotations
@@ -104,6 +105,11 @@ CASE_TYPES: tuple[str, ...] = tuple(c.value for c in CaseType)
 CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
 OUTCOME_CODES: tuple[str, ...] = tuple(c.value for c in OutcomeCode)
 ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+
+# A child reference, or a dispute's reference brought in from a council's records: letters, digits and
+# . _ / - only. A reference is written into emails' subjects, bodies and Message-IDs, so a line break or a
+# control character in one could forge a header line; the API and the imports refuse the same ones.
+REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
 
 # The longest free text (summary, reason, response, outcome) anyone may enter, wherever they enter it.
 MAX_TEXT = 20_000

@@ -20,6 +20,9 @@ from states.vocabulary import Trigger
 
 # The JWT and link secret of every test app, and of the servers the slow tests start.
 TEST_SECRET = "test-secret-0123456789abcdef0123456789"
+# The metrics token of the test apps that read /metrics, and the header a scraper sends with it.
+METRICS_TOKEN = "metrics-token-0123456789abcdef0123"
+SCRAPER = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 # The staff directory every test that needs people loads (the `staff` fixture): (name, email, roles).
 # The last is inactive.

@@ -12,14 +12,18 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
 
 from api.deps import NowDep, PolicyDep, SessionsDep, SettingsDep, wake_dispatch
 from api.errors import classify, problem_responses
-from dispute_service.errors import DomainError, InvalidInput, LinkProblem
+from api.ratelimit import LinkLimits
+from dispute_service.access import authenticate, relation_to
+from dispute_service.errors import DomainError, InvalidInput, LinkNotFound, LinkProblem
 from dispute_service.inputs import ActionInput
 from dispute_service.outbox import QUEUED_EMAIL
+from dispute_service.queries import readable_dispute
 from notifications import links
-from states.vocabulary import MAX_TEXT, OUTCOME_CODES, Trigger
+from states.vocabulary import IRO_LINK_TRIGGERS, MAX_TEXT, OUTCOME_CODES, OWNER_LINK_TRIGGERS, Trigger
 
 router = APIRouter(tags=["email links"])
 
@@ -88,13 +92,37 @@ def _refusal(exc: DomainError) -> HTMLResponse:
     return _page("link_message.html", status, title="This action cannot be done now", message=str(exc))
 
 
+class _Throttled(Exception):
+    def __init__(self, wait: int) -> None:
+        self.wait = wait
+
+
+def _limits(request: Request) -> tuple[LinkLimits, str]:
+    """The app's link limits, and the client they count this request against."""
+    limits: LinkLimits = request.app.state.link_limits
+    return limits, request.client.host if request.client else "unknown"
+
+
+def _too_many(wait: int) -> HTMLResponse:
+    page = _page(
+        "link_message.html",
+        429,
+        title="Too many attempts",
+        message=f"Too many links have been tried in a short time. Please try again in {wait} seconds.",
+    )
+    page.headers["Retry-After"] = str(wait)
+    return page
+
+
 _LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
     s: {"description": d, "content": {"text/html": {}}}
     for s, d in {
         200: "The confirmation page",
+        403: "The link's person no longer has the part in the dispute that the link was sent for",
         404: "Unknown or tampered link",
         409: "Already used, or the dispute has moved on",
         410: "Expired",
+        429: "Too many link uses from this client or for this person: try again after Retry-After seconds",
     }.items()
 }
 # A malformed token or query is refused by validation as problem+json; a missing form field re-shows the
@@ -106,20 +134,25 @@ _INVALID_OR_FORM = {
 }
 
 
+# The result page says only what the service says: the query names an action, never the words shown.
+_DONE: dict[str, str] = {
+    Trigger.ACKNOWLEDGE: "Thank you. Your acknowledgement of the dispute is recorded.",
+    Trigger.RESPOND: "Thank you. Your response is recorded and the Independent Reviewing Officer is told.",
+    Trigger.RESOLVE: "Thank you. The resolution of the dispute is recorded.",
+    Trigger.ESCALATE: "Thank you. The escalation is recorded: the dispute moves to the next stage.",
+    Trigger.REOPEN: "Thank you. The reopening is recorded: the dispute moves one level up the ladder.",
+}
+
+
 @router.get(
     "/links/done",
     response_class=HTMLResponse,
     responses={422: _INVALID},
     summary="The result page after a link's action",
 )
-def done(
-    reference: Annotated[str, Query(max_length=40)] = "", action: Annotated[str, Query(max_length=32)] = ""
-) -> Response:
-    return _page(
-        "link_message.html",
-        title="Done",
-        message=f"Thank you. Your action ({action.replace('_', ' ')}) on dispute {reference} is recorded.",
-    )
+def done(action: Annotated[str, Query(max_length=32)] = "") -> Response:
+    message = _DONE.get(action, "Thank you. Your action is recorded.")
+    return _page("link_message.html", title="Done", message=message)
 
 
 @router.get(
@@ -129,14 +162,58 @@ def done(
     summary="What a link will do",
 )
 def show(
-    token: Token, sessions: SessionsDep, policy: PolicyDep, settings: SettingsDep, now: NowDep
+    request: Request,
+    token: Token,
+    sessions: SessionsDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> Response:
+    limits, client = _limits(request)
+    wait = limits.per_client.wait(client, now.timestamp())
+    if wait is not None:
+        return _too_many(wait)
     try:
         with sessions.begin() as session:
             view = links.inspect(session, policy, settings.link_secret, token, now)
+            bound = _still_bound(session, view)
+    except LinkNotFound as exc:
+        # Only a failed lookup counts: mail scanners open every good link, and someone guessing finds none.
+        limits.per_client.use(client, now.timestamp())
+        return _refusal(exc)
     except DomainError as exc:
         return _refusal(exc)
+    if not bound:
+        return _not_yours()
     return _confirm(view, {}, [])
+
+
+class _NotYours(Exception):
+    pass
+
+
+def _not_yours() -> HTMLResponse:
+    # No reference, no child: the page may be opened by someone who should no longer see the dispute.
+    return _page(
+        "link_message.html",
+        403,
+        title="This link is no longer yours to use",
+        message="The part in this dispute that the link was sent to you for is no longer yours.",
+    )
+
+
+def _still_bound(session: Session, view: links.LinkView) -> bool:
+    """Whether the link's person is still active and still what the link was sent to them as: the stage's
+    owner for an owner's action, the dispute's IRO for the IRO's. Nobody else is shown the dispute."""
+    try:
+        actor = authenticate(session, view.person_email, channel="email_link")
+        dispute = readable_dispute(session, view.dispute_id, actor, for_change=False)
+    except DomainError:
+        return False
+    relation = relation_to(dispute, actor)
+    return (relation.is_owner and view.trigger in OWNER_LINK_TRIGGERS) or (
+        relation.is_iro and view.trigger in IRO_LINK_TRIGGERS
+    )
 
 
 def _confirm(view: links.LinkView, values: dict[str, str], errors: list[tuple[str, str]]) -> HTMLResponse:
@@ -189,13 +266,27 @@ def act(
     }
     view: links.LinkView | None = None
     data = ActionInput(response=response, outcome=outcome, outcome_code=outcome_code, reason=reason)
+    # Every use counts against the client, and each link found against its person as well.
+    limits, client = _limits(request)
+    wait = limits.per_client.use(client, now.timestamp())
+    if wait is not None:
+        return _too_many(wait)
     # The route owns the transaction, rather than the request dependency, because it answers a refusal
     # with a page instead of raising: leaving the `with` by an exception is what rolls the refusal back.
     try:
         with sessions.begin() as session:
             view = links.inspect(session, policy, settings.link_secret, token, now)
+            if not _still_bound(session, view):
+                raise _NotYours()
+            wait = limits.per_address.use(view.person_email, now.timestamp())
+            if wait is not None:
+                raise _Throttled(wait)
             links.use(session, policy, settings.link_secret, token, data, now)
             queued_email = session.info.pop(QUEUED_EMAIL, False)
+    except _NotYours:
+        return _not_yours()
+    except _Throttled as exc:
+        return _too_many(exc.wait)
     except InvalidInput as exc:
         if view is None:
             return _refusal(exc)
@@ -204,5 +295,6 @@ def act(
         return _refusal(exc)
     if queued_email:
         wake_dispatch(request)
-    query = urlencode({"reference": view.reference, "action": view.trigger})
-    return RedirectResponse(f"/links/done?{query}", status_code=303, headers=_HEADERS)
+    return RedirectResponse(
+        f"/links/done?{urlencode({'action': view.trigger})}", status_code=303, headers=_HEADERS
+    )

@@ -32,7 +32,7 @@ from dispute_service.policies import version_id
 from dispute_service.stages import calendar_for
 from states.machine import Position, machine_for
 from states.policy import Policy
-from states.vocabulary import CASE_TYPES, CATEGORIES, State, Trigger
+from states.vocabulary import CASE_TYPES, CATEGORIES, REF_PATTERN, State, Trigger
 
 COLUMNS = (
     "reference",
@@ -57,6 +57,9 @@ EVENT_TIME = time(12, 0)
 # The service gives out references of this form; an imported one could collide with a future dispute's.
 _OWN_REFERENCE = re.compile(r"DR-\d{4}-\d+", re.IGNORECASE)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# As the API checks a child reference: what is loaded here ends up in emails' headers as well.
+_REF = re.compile(REF_PATTERN)
+_REF_CHARACTERS = "letters, digits and . _ / - only, starting with a letter or digit"
 MAX_REFERENCE = 40
 MAX_CHILD_REF = 64
 FLUSH_EVERY = 500
@@ -178,6 +181,8 @@ def _parse(policy: Policy, v: dict[str, str], today: date, problems: list[str]) 
         problems.append("reference is empty")
     elif len(reference) > MAX_REFERENCE:
         problems.append(f"reference is longer than {MAX_REFERENCE} characters")
+    elif not _REF.fullmatch(reference):
+        problems.append(f"reference {reference!r} may hold {_REF_CHARACTERS}")
     elif _OWN_REFERENCE.fullmatch(reference):
         problems.append(f"reference {reference!r} has the form DR-YYYY-NNNN, which the service gives out")
     child_ref = v["child_ref"]
@@ -185,6 +190,8 @@ def _parse(policy: Policy, v: dict[str, str], today: date, problems: list[str]) 
         problems.append("child_ref is empty: the case management system's ID for the child")
     elif len(child_ref) > MAX_CHILD_REF:
         problems.append(f"child_ref is longer than {MAX_CHILD_REF} characters")
+    elif not _REF.fullmatch(child_ref):
+        problems.append(f"child_ref {child_ref!r} may hold {_REF_CHARACTERS}")
     case_type = v["case_type"]
     if case_type not in CASE_TYPES:
         problems.append(f"case_type {case_type!r} is not one of: {', '.join(CASE_TYPES)}")

@@ -64,9 +64,9 @@ def test_whole_ladder_then_cafcass_and_close(
         d,
         "refer_to_cafcass",
         reason="Ladder exhausted.",
-        referred_on="2018-01-09",
+        referred_on="2018-01-08",  # today: a referral is not dated in the future
     )
-    assert (d["stage"], d["state"], d["referred_on"]) == ("cafcass", "referred", "2018-01-09")
+    assert (d["stage"], d["state"], d["referred_on"]) == ("cafcass", "referred", "2018-01-08")
     d = act(client, token_for, IRO_EMAIL, d, "close", outcome="CAFCASS agreed a plan with the authority.")
     assert d["state"] == "closed" and d["allowed_actions"] == ["amend"]
 

@@ -23,27 +23,35 @@ REGENERATE = (
 
 # (method, path) -> the statuses the operation can return.
 EXPECTED: dict[tuple[str, str], set[str]] = {
-    ("post", "/api/v1/disputes"): {"201", "401", "403", "422"},
+    ("post", "/api/v1/disputes"): {"201", "401", "403", "413", "422"},
     ("get", "/api/v1/disputes"): {"200", "401", "422"},
     ("get", "/api/v1/disputes/{dispute_id}"): {"200", "401", "404", "422"},
-    ("post", "/api/v1/disputes/{dispute_id}/actions/{trigger}"): {"200", "401", "403", "404", "409", "422"},
+    ("post", "/api/v1/disputes/{dispute_id}/actions/{trigger}"): {
+        "200",
+        "401",
+        "403",
+        "404",
+        "409",
+        "413",
+        "422",
+    },
     ("get", "/api/v1/disputes/{dispute_id}/audit"): {"200", "401", "404", "422"},
     # Takes no parameters and no body, so it has no way to give a 422.
     ("get", "/api/v1/people"): {"200", "401", "403"},
-    ("post", "/api/v1/people"): {"201", "401", "403", "409", "422"},
-    ("patch", "/api/v1/people/{email}"): {"200", "401", "403", "404", "409", "422"},
+    ("post", "/api/v1/people"): {"201", "401", "403", "409", "413", "422"},
+    ("patch", "/api/v1/people/{email}"): {"200", "401", "403", "404", "409", "413", "422"},
     ("get", "/healthz"): {"200"},
     ("get", "/readyz"): {"200", "503"},
-    ("get", "/metrics"): {"200"},
+    ("get", "/metrics"): {"200", "401", "404"},
     ("get", "/api/v1/notifications"): {"200", "401", "403", "422"},
     ("get", "/api/v1/reports/annual"): {"200", "401", "403", "422"},
-    ("get", "/links/{token}"): {"200", "404", "409", "410", "422"},
-    ("post", "/links/{token}"): {"303", "200", "404", "409", "410", "422"},
+    ("get", "/links/{token}"): {"200", "403", "404", "409", "410", "422", "429"},
+    ("post", "/links/{token}"): {"303", "200", "403", "404", "409", "410", "413", "422", "429"},
     ("get", "/links/done"): {"200", "422"},
 }
 # Email link pages answer a person with a plain HTML page, not problem details.
 HTML_PAGES = {"/links/{token}", "/links/done"}
-PROBLEM_STATUSES = {"401", "403", "404", "409", "422"}
+PROBLEM_STATUSES = {"401", "403", "404", "409", "413", "422"}
 
 
 @pytest.fixture(scope="module")

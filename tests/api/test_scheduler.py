@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -9,16 +10,20 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from structlog.testing import capture_logs
 
 from api.app import Mode, create_app
 from dispute_service.config import Settings
-from tests.factories import IRO_EMAIL, raise_body
+from dispute_service.logs import quiet_libraries
+from tests.factories import IRO_EMAIL, METRICS_TOKEN, SCRAPER, raise_body
 
 
 @pytest.fixture
 def live(settings: Settings, clock: Any, staff: list[str]) -> Iterator[TestClient]:
     clock.now = datetime(2017, 12, 22, 10, 0, tzinfo=UTC)
-    enabled = settings.model_copy(update={"scheduler_enabled": True, "scheduler_interval_seconds": 1})
+    enabled = settings.model_copy(
+        update={"scheduler_enabled": True, "scheduler_interval_seconds": 1, "metrics_token": METRICS_TOKEN}
+    )
     with TestClient(create_app(enabled, mode=Mode.STRICT, clock=clock)) as client:
         yield client
 
@@ -52,9 +57,51 @@ def test_the_sweep_escalates_once_the_clock_passes_escalate_at(
         ("raise", "api", IRO_EMAIL),
         ("timeout", "scheduler", "system"),
     ]
-    metrics = live.get("/metrics").text
+    metrics = live.get("/metrics", headers=SCRAPER).text
     assert 'disputes_open{stage="team_manager"} 1.0' in metrics
     assert 'dispute_escalations_total{kind="automatic"} 1.0' in metrics
     assert 'dispute_escalations_total{kind="manual"} 0.0' in metrics
     assert "dispute_overdue_deadlines 0.0" in metrics
     assert "dispute_sweep_lag_seconds" in metrics
+
+
+@pytest.fixture
+def production_log_levels() -> Iterator[None]:
+    """The library log levels the service runs with, put back afterwards."""
+    names = ("transitions", "uvicorn.access", "apscheduler")
+    saved = {name: logging.getLogger(name).level for name in names}
+    quiet_libraries()
+    yield
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def test_an_idle_scheduler_logs_nothing_at_info(
+    settings: Settings,
+    clock: Any,
+    staff: list[str],
+    caplog: pytest.LogCaptureFixture,
+    production_log_levels: None,
+) -> None:
+    fast = settings.model_copy(
+        update={
+            "scheduler_enabled": True,
+            "scheduler_interval_seconds": 0.1,
+            "dispatch_interval_seconds": 0.1,
+        }
+    )
+    with TestClient(create_app(fast, mode=Mode.STRICT, clock=clock)) as client:
+        metrics = client.app.state.metrics  # type: ignore[attr-defined]
+
+        def last_sweep() -> float:
+            return float(metrics.registry.get_sample_value("dispute_sweep_last_run_timestamp_seconds") or 0)
+
+        caplog.set_level(logging.INFO)
+        wait_for(lambda: last_sweep() > 0)
+        caplog.clear()
+        with capture_logs() as events:
+            first = last_sweep()
+            time.sleep(1.0)  # about ten sweeps and ten dispatcher runs
+            assert last_sweep() > first, "the scheduler ran"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
+    assert [e for e in events if e["log_level"] != "debug"] == []

@@ -8,10 +8,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service import transactions
+from dispute_service.errors import InvalidInput
 from dispute_service.inputs import ActionInput
 from dispute_service.models import AuditEntry
 from dispute_service.queries import DisputeSnapshot
@@ -124,3 +126,66 @@ def test_extend_shows_the_new_dates_in_the_audit_entry(
         london(2018, 4, 3, 9, 0),
         london(2018, 4, 5, 9, 0),
     )
+
+
+@pytest.mark.parametrize(
+    ("at", "review_on", "refused"),
+    [
+        (london(2018, 1, 10, 10, 0), date(2018, 1, 9), True),
+        (london(2018, 1, 10, 10, 0), date(2018, 1, 10), False),  # reviewed later today
+        # 00:30 on 2 June in London is still 1 June in UTC: the day is the policy's.
+        (london(2018, 6, 2, 0, 30), date(2018, 6, 1), True),
+        (london(2018, 6, 2, 0, 30), date(2018, 6, 2), False),
+    ],
+)
+def test_a_hold_review_date_in_the_past_is_refused(
+    raise_one: Callable[..., DisputeSnapshot],
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    at: datetime,
+    review_on: date,
+    refused: bool,
+) -> None:
+    clock.now = at
+    d = raise_one().dispute
+    hold = ActionInput(reason="awaiting assessment", review_on=review_on)
+    if not refused:
+        held = transactions.apply_trigger(sessions, policy, d.id, "hold", IRO, hold, at).dispute
+        assert held.state == "on_hold"
+        return
+    with pytest.raises(InvalidInput) as refusal:
+        transactions.apply_trigger(sessions, policy, d.id, "hold", IRO, hold, at)
+    [(field, message)] = refusal.value.errors
+    assert field == "review_on" and "must not be in the past" in message
+
+
+@pytest.mark.parametrize(
+    ("referred_on", "refused"),
+    [
+        (date(2018, 6, 3), "must not be in the future"),
+        (date(2018, 6, 2), None),  # today in London, though still 1 June in UTC
+        (date(2017, 6, 2), None),  # a year ago
+        (date(2017, 6, 1), "must be within the last year"),
+        (date(1018, 6, 2), "must be within the last year"),
+    ],
+)
+def test_a_cafcass_referral_date_in_the_future_or_over_a_year_back_is_refused(
+    raise_one: Callable[..., DisputeSnapshot],
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    referred_on: date,
+    refused: str | None,
+) -> None:
+    clock.now = london(2018, 6, 2, 0, 30)
+    d = raise_one().dispute
+    refer = ActionInput(reason="ladder exhausted", referred_on=referred_on)
+    if refused is None:
+        done = transactions.apply_trigger(sessions, policy, d.id, "refer_to_cafcass", IRO, refer, clock.now)
+        assert done.dispute.referred_on == referred_on
+        return
+    with pytest.raises(InvalidInput) as refusal:
+        transactions.apply_trigger(sessions, policy, d.id, "refer_to_cafcass", IRO, refer, clock.now)
+    [(field, message)] = refusal.value.errors
+    assert field == "referred_on" and refused in message

@@ -6,7 +6,9 @@ nothing, the chain always verifies, and what GET offers as allowed is exactly wh
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -41,14 +43,14 @@ FULL_INPUT = ActionInput(
 )
 
 
-def fields_for(trigger: str) -> ActionInput:
-    from datetime import date
-
+def fields_for(trigger: str, now: datetime) -> ActionInput:
+    # Dates that make sense on the day: a hold is reviewed later, a referral was made on or before today.
+    today = now.astimezone(ZoneInfo("Europe/London")).date()
     extra: dict[str, Any] = {}
     if trigger == "hold":
-        extra["review_on"] = date(2018, 6, 1)
+        extra["review_on"] = today + timedelta(days=30)
     if trigger == "refer_to_cafcass":
-        extra["referred_on"] = date(2018, 6, 1)
+        extra["referred_on"] = today
     return ActionInput(**{**FULL_INPUT.__dict__, **extra})
 
 
@@ -82,7 +84,13 @@ class DisputeLife(RuleBasedStateMachine):
         )
         try:
             transactions.apply_trigger(
-                self.sessions, self.policy, self.dispute_id, trigger, who, fields_for(trigger), self.clock.now
+                self.sessions,
+                self.policy,
+                self.dispute_id,
+                trigger,
+                who,
+                fields_for(trigger, self.clock.now),
+                self.clock.now,
             )
         except DomainError:
             assert self._state() == before, f"refused {trigger} by {who.email} changed something"

@@ -17,6 +17,7 @@ from dispute_service.models import AuditText
 from notifications.dispatcher import DispatchReport, dispatch
 from notifications.smtp import SmtpSender
 from states.policy import Policy
+from tests.factories import METRICS_TOKEN
 from tests.mail import Mailbox, full_text
 from tests.processes import free_port
 
@@ -50,7 +51,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture
 def mail_settings(settings: Settings, mailbox: Mailbox) -> Settings:
     return settings.model_copy(
-        update={"smtp_host": "127.0.0.1", "smtp_port": mailbox.port, "public_base_url": "http://testserver"}
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": mailbox.port,
+            "public_base_url": "http://testserver",
+            "metrics_token": METRICS_TOKEN,
+        }
     )
 
 

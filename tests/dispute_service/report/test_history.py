@@ -249,6 +249,12 @@ def test_a_bad_file_names_each_bad_line_and_loads_nothing(
         ({"reference": ""}, "reference is empty"),
         ({"reference": "DR-2016-0001"}, "has the form DR-YYYY-NNNN"),
         ({"reference": "x" * 41}, "reference is longer than 40 characters"),
+        # A reference goes into emails' subjects and Message-IDs: a line break there could forge a header.
+        ({"reference": "ESC-1\nBcc: x@example.com"}, "reference 'ESC-1\\nBcc: x@example.com' may hold"),
+        ({"reference": "ESC\x07-1"}, "may hold letters, digits and . _ / - only"),
+        ({"reference": "ESC 1"}, "may hold letters, digits and . _ / - only"),
+        ({"child_ref": "LCS-9\r\nBcc: x@example.com"}, "child_ref 'LCS-9\\r\\nBcc: x@example.com' may"),
+        ({"child_ref": "-LCS-9"}, "starting with a letter or digit"),
         ({"highest_stage": ""}, "highest_stage is empty"),
         (
             {"resolved_at_stage": "cafcass"},
