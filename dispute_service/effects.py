@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispute_service import outbox
 from dispute_service.audit import REDACTED
 from dispute_service.inputs import ActionInput
-from dispute_service.models import AuditText, Dispute
+from dispute_service.models import AuditText, Dispute, Person
 from dispute_service.stages import (
     after,
     calendar_for,
@@ -257,7 +258,7 @@ def _reassign(
     session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
 ) -> Effect:
     problems = Problems()
-    new_owner = problems.person(session, "owner_email", data.owner_email, None)
+    new_owner = _stage_owner(session, problems, dispute, data.owner_email)
     problems.text_if_given("reason", data.reason)
     problems.raise_if_any()
     previous = outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
@@ -267,11 +268,43 @@ def _reassign(
     return Effect(texts=optional_reason(data.reason), details=details, previous_owners=previous)
 
 
+def _stage_owner(session: Session, problems: Problems, dispute: Dispute, email: str | None) -> str | None:
+    """The person a stage may be handed to: active, holding its owner role, and not the dispute's IRO.
+
+    Anyone else could not act on it (rights follow roles), or would answer to themselves as IRO; and an
+    admin or IRO manager must not be able to take a stage their own roles do not cover.
+    """
+    role = dispute.owner_role
+    allowed = f"this stage may be handed only to an active holder of the {role} role other than the IRO"
+    if email is None or not email.strip():
+        problems.add("owner_email", f"is required: {allowed}")
+        return None
+    # FOR SHARE: a concurrent deactivation or change of roles (FOR UPDATE on the person) waits for this
+    # hand-over to commit and then sees it, or this waits and sees the person as they now are.
+    person = session.scalar(
+        select(Person).where(Person.email == email.strip().lower()).with_for_update(read=True)
+    )
+    if person is None or not person.active:
+        problems.add("owner_email", f"{email} is not an active person in the staff directory; {allowed}")
+    elif role not in person.roles:
+        problems.add("owner_email", f"{email} does not hold the {role} role; {allowed}")
+    elif person.email == dispute.iro_email:
+        problems.add("owner_email", f"{email} is the dispute's IRO; {allowed}")
+    else:
+        return person.email
+    return None
+
+
 def _reassign_iro(
     session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
 ) -> Effect:
     problems = Problems()
     new_iro = problems.person(session, "iro_email", data.iro_email, "iro")
+    if new_iro is not None and new_iro == dispute.owner_email and dispute.owner_role != "iro":
+        # The IRO would be answering to themselves: the stage must go to someone else first.
+        problems.add(
+            "iro_email", f"{new_iro} owns the current stage; reassign the stage to someone else first"
+        )
     problems.text_if_given("reason", data.reason)
     problems.raise_if_any()
     assert new_iro is not None

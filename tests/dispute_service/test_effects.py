@@ -8,16 +8,31 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service import transactions
+from dispute_service.access import Actor
+from dispute_service.errors import InvalidInput
 from dispute_service.inputs import ActionInput
-from dispute_service.models import AuditEntry
+from dispute_service.models import AuditEntry, Person
 from dispute_service.queries import DisputeSnapshot
 from dispute_service.sweep import sweep
 from states.policy import Policy
-from tests.factories import IRO
+from tests.factories import (
+    ADMIN,
+    ADMIN_EMAIL,
+    GONE_EMAIL,
+    HOS_EMAIL,
+    IRO,
+    IRO_MANAGER,
+    TM,
+    TM2_EMAIL,
+    TM_EMAIL,
+    fetch,
+    raise_dispute,
+)
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -124,3 +139,113 @@ def test_extend_shows_the_new_dates_in_the_audit_entry(
         london(2018, 4, 3, 9, 0),
         london(2018, 4, 5, 9, 0),
     )
+
+
+# --- reassign: only to an active holder of the stage's role, never to the IRO --------------------------
+
+
+def _person(sessions: sessionmaker[Session], email: str, roles: list[str], now: datetime) -> Actor:
+    with sessions.begin() as session:
+        session.add(Person(name=email, email=email, roles=roles, active=True, created_at=now, updated_at=now))
+    return Actor(email, frozenset(roles))
+
+
+def _reassign(
+    sessions: sessionmaker[Session], policy: Policy, d: DisputeSnapshot, actor: Actor, to: str, now: datetime
+) -> DisputeSnapshot:
+    return transactions.apply_trigger(
+        sessions, policy, d.dispute.id, "reassign", actor, ActionInput(owner_email=to), now
+    )
+
+
+def _entries(sessions: sessionmaker[Session], d: DisputeSnapshot) -> list[AuditEntry]:
+    with sessions() as session:
+        return list(
+            session.scalars(
+                select(AuditEntry).where(AuditEntry.dispute_id == d.dispute.id).order_by(AuditEntry.seq)
+            )
+        )
+
+
+def test_the_owner_hands_the_stage_to_another_holder_of_its_role(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    d = raise_one()
+    moved = _reassign(sessions, policy, d, TM, TM2_EMAIL, clock.now).dispute
+    assert moved.owner_email == TM2_EMAIL and moved.owner_role == "team_manager"
+    last = _entries(sessions, d)[-1]
+    assert (last.trigger, last.actor_role) == ("reassign", "team_manager")
+
+
+@pytest.mark.parametrize(
+    ("who", "to", "why"),
+    [
+        # An admin cannot take a stage their roles do not cover, nor hand it to someone else outside the role.
+        (ADMIN, ADMIN_EMAIL, "does not hold the team_manager role"),
+        (IRO_MANAGER, HOS_EMAIL, "does not hold the team_manager role"),
+        (TM, GONE_EMAIL, "is not an active person"),
+        (TM, "nobody@example.gov.uk", "is not an active person"),
+    ],
+)
+def test_a_stage_goes_only_to_an_active_holder_of_its_role(
+    raise_one: Callable[..., DisputeSnapshot],
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    who: Actor,
+    to: str,
+    why: str,
+) -> None:
+    d = raise_one()
+    with pytest.raises(InvalidInput) as refused:
+        _reassign(sessions, policy, d, who, to, clock.now)
+    [(field, message)] = refused.value.errors
+    assert field == "owner_email" and why in message
+    assert "only to an active holder of the team_manager role other than the IRO" in message
+    assert fetch(sessions, d.dispute.id).owner_email == TM_EMAIL
+    assert len(_entries(sessions, d)) == 1
+
+
+def test_a_stage_is_never_handed_to_the_disputes_iro(
+    sessions: sessionmaker[Session], staff: list[str], policy: Policy, clock: Any
+) -> None:
+    # Someone who is both an IRO and a team manager raises a dispute: its stage may not come back to them.
+    both = _person(sessions, "both@example.gov.uk", ["iro", "team_manager"], clock.now)
+    d = raise_dispute(sessions, policy, clock.now, actor=both)
+    with pytest.raises(InvalidInput, match="is the dispute's IRO"):
+        _reassign(sessions, policy, d, TM, both.email, clock.now)
+    assert fetch(sessions, d.dispute.id).owner_email == TM_EMAIL
+
+
+def test_an_iro_who_owns_the_stage_cannot_become_the_disputes_iro(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    both = _person(sessions, "both@example.gov.uk", ["iro", "team_manager"], clock.now)
+    d = raise_one()
+    _reassign(sessions, policy, d, TM, both.email, clock.now)
+    with pytest.raises(InvalidInput, match="owns the current stage"):
+        transactions.apply_trigger(
+            sessions,
+            policy,
+            d.dispute.id,
+            "reassign_iro",
+            ADMIN,
+            ActionInput(iro_email=both.email),
+            clock.now,
+        )
+    assert fetch(sessions, d.dispute.id).iro_email == IRO.email
+
+
+def test_a_named_owner_who_lost_the_role_is_recorded_in_the_role_they_hold(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    manager = _person(sessions, "mgr@example.gov.uk", ["iro_manager", "team_manager"], clock.now)
+    d = raise_one()
+    _reassign(sessions, policy, d, TM, manager.email, clock.now)
+    # Their team_manager role goes behind the service's back; the stage still names them.
+    with sessions.begin() as session:
+        session.execute(update(Person).where(Person.email == manager.email).values(roles=["iro_manager"]))
+    now_held = Actor(manager.email, frozenset({"iro_manager"}))
+    _reassign(sessions, policy, d, now_held, TM2_EMAIL, clock.now)
+    last = _entries(sessions, d)[-1]
+    assert (last.actor, last.actor_role) == (manager.email, "iro_manager")
