@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import or_, select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from dispute_service.access import Actor, require_admin
@@ -63,11 +63,18 @@ def update_person(
     email = email.strip().lower()
     if roles is not None:
         _check_roles(roles)
+    lock_directory(session)
     person = session.scalar(select(Person).where(Person.email == email).with_for_update())
     if person is None:
         raise PersonNotFound(email)
-    if active is False and person.active:
-        _refuse_if_holding_open_work(session, email)
+    after = Holding(
+        frozenset(roles if roles is not None else person.roles),
+        active if active is not None else person.active,
+    )
+    refusals = refusals_for(session, {email: after})
+    if refusals:
+        _, message, references = refusals[0]
+        raise PersonConflict(message, references)
     if name is not None:
         person.name = name.strip()
     if roles is not None:
@@ -78,19 +85,103 @@ def update_person(
     return person
 
 
-def _refuse_if_holding_open_work(session: Session, email: str) -> None:
-    held = session.scalars(
-        select(Dispute.reference)
-        .where(Dispute.state.in_([s.value for s in OPEN_STATES]))
-        .where(or_(Dispute.owner_email == email, Dispute.iro_email == email))
-        .order_by(Dispute.reference)
-    ).all()
-    if held:
-        raise PersonConflict(
-            f"{email} still owns a stage or is the IRO of open disputes ({', '.join(held)}); "
-            "reassign them first",
-            held,
+@dataclass(frozen=True)
+class Holding:
+    """What a person holds: their roles, and whether they may sign in at all."""
+
+    roles: frozenset[str]
+    active: bool
+
+    def held(self) -> frozenset[str]:
+        return self.roles if self.active else frozenset()
+
+
+def lock_directory(session: Session) -> None:
+    """Serialise changes to the staff directory. Whether a role is still held by someone else is a read of
+    other people's rows, so two demotions at once could each leave the other as the last holder; SQLite's
+    BEGIN IMMEDIATE already serialises writers, PostgreSQL takes this transaction-scoped lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DIRECTORY_LOCK})
+
+
+# An arbitrary constant naming the staff directory's advisory lock.
+DIRECTORY_LOCK = 0x5EED_D1EC
+
+
+def refusals_for(session: Session, changes: dict[str, Holding]) -> list[tuple[str, str, list[str]]]:
+    """The changes among `changes` (email: what they will hold) that would take away a role in use, each as
+    (email, why, the disputes it is in use for). A role is in use when the person is the named owner of a
+    current stage through it, the last active holder of a role that owns a current stage, or (iro) the IRO
+    of an open dispute; and the last active admin keeps the admin role."""
+    everyone = {p.email: Holding(frozenset(p.roles), p.active) for p in session.scalars(select(Person)).all()}
+    before = {email: everyone[email] for email in changes if email in everyone}
+    after = {**everyone, **changes}
+    lost = {email: before[email].held() - after[email].held() for email in before}
+    lost = {email: roles for email, roles in lost.items() if roles}
+    if not lost:
+        return []
+
+    def holders(role: str) -> set[str]:
+        return {email for email, holding in after.items() if role in holding.held()}
+
+    open_states = [s.value for s in OPEN_STATES]
+    emails = sorted(lost)
+    unheld = sorted({role for roles in lost.values() for role in roles if not holders(role)})
+    named = session.execute(
+        select(Dispute.reference, Dispute.owner_email, Dispute.owner_role).where(
+            Dispute.state.in_(open_states), Dispute.owner_email.in_(emails)
         )
+    ).all()
+    as_iro = session.execute(
+        select(Dispute.reference, Dispute.iro_email).where(
+            Dispute.state.in_(open_states), Dispute.iro_email.in_(emails)
+        )
+    ).all()
+    role_owned = session.execute(
+        select(Dispute.reference, Dispute.owner_role).where(
+            Dispute.state.in_(open_states), Dispute.owner_email.is_(None), Dispute.owner_role.in_(unheld)
+        )
+    ).all()
+
+    refusals: list[tuple[str, str, list[str]]] = []
+    for email in emails:
+        roles = lost[email]
+        verb = "be deactivated" if not after[email].active else "lose the role(s) " + ", ".join(sorted(roles))
+        if "admin" in roles and not holders("admin"):
+            refusals.append(
+                (
+                    email,
+                    f"{email} cannot {verb}: they are the last active admin; "
+                    "make someone else an admin first",
+                    [],
+                )
+            )
+            continue
+        uses: dict[str, set[str]] = {}
+        for reference, owner, role in named:
+            if owner == email and role in roles:
+                uses.setdefault(f"they own the current {role} stage of", set()).add(reference)
+        if "iro" in roles:
+            for reference, iro in as_iro:
+                if iro == email:
+                    uses.setdefault("they are the IRO of", set()).add(reference)
+        for reference, role in role_owned:
+            if role in roles:
+                uses.setdefault(
+                    f"they are the last active holder of the {role} role, which owns the current stage of",
+                    set(),
+                ).add(reference)
+        if uses:
+            references = sorted(set().union(*uses.values()))
+            why = "; ".join(f"{what} {', '.join(sorted(refs))}" for what, refs in uses.items())
+            refusals.append(
+                (
+                    email,
+                    f"{email} cannot {verb}: {why}. Reassign them first, or give the role to someone else",
+                    references,
+                )
+            )
+    return refusals
 
 
 def import_people(session: Session, path: Path, now: datetime) -> tuple[int, int]:
@@ -100,7 +191,20 @@ def import_people(session: Session, path: Path, now: datetime) -> tuple[int, int
     """
     rows = _read_people_csv(path)
     added = updated = 0
+    lock_directory(session)
     existing = {p.email: p for p in session.scalars(select(Person)).all()}
+    # A file is no way round the rules of the API: it may not take away a role in use either.
+    refusals = refusals_for(
+        session,
+        {
+            row.email: Holding(
+                frozenset(row.roles), existing[row.email].active if row.email in existing else row.active
+            )
+            for row in rows
+        },
+    )
+    if refusals:
+        raise InvalidInput([(email, message) for email, message, _ in refusals])
     for row in rows:
         person = existing.get(row.email)
         if person is None:

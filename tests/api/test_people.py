@@ -361,3 +361,88 @@ def test_other_changes_to_someone_with_open_work_are_allowed(
     )
     assert response.status_code == 200, response.text
     assert response.json()["name"] == "Ima Renamed"
+
+
+# --- roles in use --------------------------------------------------------------------------------------
+
+
+def test_the_named_owner_of_a_current_stage_keeps_its_role(
+    client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]]
+) -> None:
+    dispute = raise_dispute()
+    before = _directory(client, token_for)
+    response = client.patch(
+        f"{PEOPLE}/{TM_EMAIL}", json={"roles": ["head_of_service"]}, headers=token_for(ADMIN_EMAIL)
+    )
+    body = _problem(response, 409, "conflict")
+    assert body["disputes"] == [dispute["reference"]]
+    assert "team_manager" in body["detail"] and dispute["reference"] in body["detail"]
+    assert _directory(client, token_for) == before
+    # Another role may be added beside it, and a role not in use may go.
+    added = client.patch(
+        f"{PEOPLE}/{TM_EMAIL}", json={"roles": ["team_manager", "iro"]}, headers=token_for(ADMIN_EMAIL)
+    )
+    assert added.status_code == 200, added.text
+    removed = client.patch(
+        f"{PEOPLE}/{TM_EMAIL}", json={"roles": ["team_manager"]}, headers=token_for(ADMIN_EMAIL)
+    )
+    assert removed.status_code == 200, removed.text
+
+
+def test_the_iro_of_an_open_dispute_keeps_the_iro_role(
+    client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]]
+) -> None:
+    first = raise_dispute()
+    second = raise_dispute(child_ref="LCS-000456")
+    response = client.patch(
+        f"{PEOPLE}/{IRO_EMAIL}", json={"roles": ["iro_manager"]}, headers=token_for(ADMIN_EMAIL)
+    )
+    body = _problem(response, 409, "conflict")
+    assert body["disputes"] == sorted([first["reference"], second["reference"]])
+    assert _directory(client, token_for)[IRO_EMAIL]["roles"] == ["iro"]
+
+
+def test_the_last_holder_of_a_role_that_owns_a_current_stage_keeps_it(
+    client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]]
+) -> None:
+    hos = "hos@example.gov.uk"
+    dispute = raise_dispute(start_stage="head_of_service", reason="Urgent: the plan has drifted for a year")
+    assert dispute["owner"] is None and dispute["owner_role"] == "head_of_service"
+    for change in ({"roles": ["assistant_director"]}, {"active": False}):
+        body = _problem(client.patch(f"{PEOPLE}/{hos}", json=change, headers=token_for(ADMIN_EMAIL)), 409)
+        assert body["disputes"] == [dispute["reference"]]
+        assert "last active holder of the head_of_service role" in body["detail"]
+    assert _directory(client, token_for)[hos] == {
+        "name": "Hana Service",
+        "email": hos,
+        "roles": ["head_of_service"],
+        "active": True,
+    }
+    # Once someone else holds the role, the stage is still covered and the role may go.
+    added = client.post(
+        PEOPLE,
+        json={"name": "Harriet Next", "email": "hos2@example.gov.uk", "roles": ["head_of_service"]},
+        headers=token_for(ADMIN_EMAIL),
+    )
+    assert added.status_code == 201, added.text
+    response = client.patch(f"{PEOPLE}/{hos}", json={"active": False}, headers=token_for(ADMIN_EMAIL))
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("change", [{"active": False}, {"roles": ["iro_manager"]}])
+def test_the_last_active_admin_is_neither_deactivated_nor_demoted(
+    client: TestClient, token_for: Tokens, change: dict[str, Any]
+) -> None:
+    before = _directory(client, token_for)
+    body = _problem(client.patch(f"{PEOPLE}/{ADMIN_EMAIL}", json=change, headers=token_for(ADMIN_EMAIL)), 409)
+    assert "last active admin" in body["detail"]
+    assert _directory(client, token_for) == before
+    # With a second admin, the first may step down.
+    promoted = client.patch(
+        f"{PEOPLE}/iro.manager@example.gov.uk",
+        json={"roles": ["iro_manager", "admin"]},
+        headers=token_for(ADMIN_EMAIL),
+    )
+    assert promoted.status_code == 200, promoted.text
+    response = client.patch(f"{PEOPLE}/{ADMIN_EMAIL}", json=change, headers=token_for(ADMIN_EMAIL))
+    assert response.status_code == 200, response.text
