@@ -23,6 +23,7 @@ from dispute_service.stages import (
     calendar_for,
     current_entry,
     move_to,
+    named_owner,
     reschedule,
     stop_clock,
     sync_entry_deadline,
@@ -39,9 +40,30 @@ class Effect:
     texts: dict[str, str] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     previous_owners: list[str] = field(default_factory=list)
+    # The person the new stage names, when they could not take it (inactive, or no longer in its role).
+    owner_passed_over: str | None = None
 
 
 EffectFn = Callable[[Session, Dispute, Policy, ActionInput, Position, datetime], Effect]
+
+
+def _enter(
+    session: Session, dispute: Dispute, policy: Policy, stage_id: str, now: datetime, details: dict[str, Any]
+) -> str | None:
+    """Move to a new stage, never handing it to someone who cannot act on it: when the person it names is
+    inactive, no longer holds its role, or has since become the dispute's IRO, it goes to the role, the
+    audit details say who was passed over, and that person is returned."""
+    stage = policy.stage(stage_id)
+    named = named_owner(dispute, stage)
+    passed_over = None
+    if named is not None:
+        person = session.scalar(select(Person).where(Person.email == named))
+        is_iro = named == dispute.iro_email and stage.owner_role != "iro"
+        if person is None or not person.active or stage.owner_role not in person.roles or is_iro:
+            passed_over = named
+            details["owner_passed_over"] = named
+    move_to(dispute, policy, stage_id, now, named_may_own=passed_over is None)
+    return passed_over
 
 
 def _acknowledge(
@@ -100,8 +122,10 @@ def _reopen(
         dispute.reopen_until
     ) = dispute.ended_at = None
     dispute.outcome_text_id = None
-    move_to(dispute, policy, target.stage, now)
-    return Effect(texts={"reason": reason}, details=details, previous_owners=previous)
+    passed_over = _enter(session, dispute, policy, target.stage, now, details)
+    return Effect(
+        texts={"reason": reason}, details=details, previous_owners=previous, owner_passed_over=passed_over
+    )
 
 
 def _escalate(
@@ -111,11 +135,10 @@ def _escalate(
     reason = problems.required("reason", data.reason)
     problems.raise_if_any()
     previous = outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
-    move_to(dispute, policy, target.stage, now)
+    details: dict[str, Any] = {"kind": "manual", "to_stage": target.stage}
+    passed_over = _enter(session, dispute, policy, target.stage, now, details)
     return Effect(
-        texts={"reason": reason},
-        details={"kind": "manual", "to_stage": target.stage},
-        previous_owners=previous,
+        texts={"reason": reason}, details=details, previous_owners=previous, owner_passed_over=passed_over
     )
 
 
@@ -126,8 +149,8 @@ def _timeout(
     details: dict[str, Any] = {"kind": "automatic", "to_stage": target.stage}
     if dispute.escalate_at is not None:
         details["escalate_at"] = dispute.escalate_at.isoformat()
-    move_to(dispute, policy, target.stage, now)
-    return Effect(details=details, previous_owners=previous)
+    passed_over = _enter(session, dispute, policy, target.stage, now, details)
+    return Effect(details=details, previous_owners=previous, owner_passed_over=passed_over)
 
 
 def _refer(
@@ -144,7 +167,7 @@ def _refer(
     dispute.cafcass_reference = data.cafcass_reference
     if not data.alongside:
         if target.stage != dispute.stage:
-            move_to(dispute, policy, target.stage, now)
+            _enter(session, dispute, policy, target.stage, now, {})
         stop_clock(dispute)
     details = {
         "alongside": data.alongside,
