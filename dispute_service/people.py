@@ -1,5 +1,6 @@
 """The staff directory: who may act, and in which roles. Admins keep it through the API; operators load it
-from a CSV."""
+from a CSV. Every change is recorded in the people changes (`people_changes`), chained under the audit
+key, which each core that changes the directory is given explicitly."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dispute_service import people_changes
 from dispute_service.access import Actor, require_admin
 from dispute_service.errors import InvalidInput, PersonConflict, PersonNotFound
-from dispute_service.models import Dispute, Person
+from dispute_service.models import Dispute, Person, PersonChange
 from states.vocabulary import OPEN_STATES, ROLES
 
 
@@ -31,10 +34,11 @@ def list_people(session: Session, actor: Actor) -> list[Person]:
     return list(session.scalars(select(Person).order_by(Person.email)).all())
 
 
-def add_person(session: Session, actor: Actor, data: PersonData, now: datetime) -> Person:
+def add_person(session: Session, actor: Actor, data: PersonData, now: datetime, *, audit_key: str) -> Person:
     require_admin(actor, "add people")
     email = data.email.strip().lower()
     _check_roles(data.roles)
+    lock_directory(session)
     if session.scalar(select(Person.id).where(Person.email == email)) is not None:
         raise PersonConflict(f"{email} is already in the staff directory; PATCH it to change it")
     person = Person(
@@ -46,7 +50,27 @@ def add_person(session: Session, actor: Actor, data: PersonData, now: datetime) 
         updated_at=now,
     )
     session.add(person)
+    people_changes.record(
+        session,
+        audit_key,
+        actor=actor.email,
+        channel=actor.channel,
+        person_email=email,
+        kind=people_changes.ADDED,
+        before=None,
+        after=_fields(person),
+        now=now,
+    )
     return person
+
+
+def person_history(session: Session, actor: Actor, email: str) -> list[PersonChange]:
+    """Every change to one person, oldest first; for admins."""
+    require_admin(actor, "read the history of people")
+    email = email.strip().lower()
+    if session.scalar(select(Person.id).where(Person.email == email)) is None:
+        raise PersonNotFound(email)
+    return people_changes.history(session, email)
 
 
 def update_person(
@@ -58,6 +82,7 @@ def update_person(
     name: str | None,
     roles: list[str] | None,
     active: bool | None,
+    audit_key: str,
 ) -> Person:
     require_admin(actor, "change people")
     email = email.strip().lower()
@@ -67,22 +92,50 @@ def update_person(
     person = session.scalar(select(Person).where(Person.email == email).with_for_update())
     if person is None:
         raise PersonNotFound(email)
-    after = Holding(
+    holding = Holding(
         frozenset(roles if roles is not None else person.roles),
         active if active is not None else person.active,
     )
-    refusals = refusals_for(session, {email: after})
+    refusals = refusals_for(session, {email: holding})
     if refusals:
         _, message, references = refusals[0]
         raise PersonConflict(message, references)
-    if name is not None:
+    changes: list[tuple[people_changes.ChangeKind, dict[str, Any], dict[str, Any]]] = []
+    if name is not None and name.strip() != person.name:
+        changes.append((people_changes.NAME_CHANGED, {"name": person.name}, {"name": name.strip()}))
         person.name = name.strip()
-    if roles is not None:
+    if roles is not None and sorted(set(roles)) != sorted(person.roles):
+        changes.append(
+            (people_changes.ROLES_CHANGED, {"roles": sorted(person.roles)}, {"roles": sorted(set(roles))})
+        )
         person.roles = sorted(set(roles))
-    if active is not None:
+    if active is not None and active != person.active:
+        kind = people_changes.REACTIVATED if active else people_changes.DEACTIVATED
+        changes.append((kind, {"active": person.active}, {"active": active}))
         person.active = active
     person.updated_at = now
+    for kind, before, after in changes:
+        people_changes.record(
+            session,
+            audit_key,
+            actor=actor.email,
+            channel=actor.channel,
+            person_email=email,
+            kind=kind,
+            before=before,
+            after=after,
+            now=now,
+        )
     return person
+
+
+def _fields(person: Person) -> dict[str, Any]:
+    return {
+        "name": person.name,
+        "email": person.email,
+        "roles": sorted(person.roles),
+        "active": person.active,
+    }
 
 
 @dataclass(frozen=True)
@@ -98,14 +151,9 @@ class Holding:
 
 def lock_directory(session: Session) -> None:
     """Serialise changes to the staff directory. Whether a role is still held by someone else is a read of
-    other people's rows, so two demotions at once could each leave the other as the last holder; SQLite's
-    BEGIN IMMEDIATE already serialises writers, PostgreSQL takes this transaction-scoped lock."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DIRECTORY_LOCK})
-
-
-# An arbitrary constant naming the staff directory's advisory lock.
-DIRECTORY_LOCK = 0x5EED_D1EC
+    other people's rows, so two demotions at once could each leave the other as the last holder; and each
+    change is chained to the one before. The chain's lock covers both."""
+    people_changes.lock(session)
 
 
 def refusals_for(session: Session, changes: dict[str, Holding]) -> list[tuple[str, str, list[str]]]:
@@ -184,8 +232,9 @@ def refusals_for(session: Session, changes: dict[str, Holding]) -> list[tuple[st
     return refusals
 
 
-def import_people(session: Session, path: Path, now: datetime) -> tuple[int, int]:
-    """Load a CSV with columns name, email, roles (separated by ';'). All or nothing.
+def import_people(session: Session, path: Path, now: datetime, *, audit_key: str) -> tuple[int, int]:
+    """Load a CSV with columns name, email, roles (separated by ';'). All or nothing; its changes are
+    recorded as the command line's.
 
     Returns (added, updated).
     """
@@ -205,23 +254,49 @@ def import_people(session: Session, path: Path, now: datetime) -> tuple[int, int
     )
     if refusals:
         raise InvalidInput([(email, message) for email, message, _ in refusals])
+    changes: list[tuple[str, people_changes.ChangeKind, dict[str, Any] | None, dict[str, Any]]] = []
     for row in rows:
         person = existing.get(row.email)
         if person is None:
-            session.add(
-                Person(
-                    email=row.email,
-                    name=row.name,
-                    roles=row.roles,
-                    active=row.active,
-                    created_at=now,
-                    updated_at=now,
-                )
+            person = Person(
+                email=row.email,
+                name=row.name,
+                roles=row.roles,
+                active=row.active,
+                created_at=now,
+                updated_at=now,
             )
+            session.add(person)
+            changes.append((row.email, people_changes.ADDED, None, _fields(person)))
             added += 1
         else:
+            if row.name != person.name:
+                changes.append(
+                    (row.email, people_changes.NAME_CHANGED, {"name": person.name}, {"name": row.name})
+                )
+            if sorted(row.roles) != sorted(person.roles):
+                changes.append(
+                    (
+                        row.email,
+                        people_changes.ROLES_CHANGED,
+                        {"roles": sorted(person.roles)},
+                        {"roles": sorted(row.roles)},
+                    )
+                )
             person.name, person.roles, person.updated_at = row.name, row.roles, now
             updated += 1
+    for email, kind, before, after in changes:
+        people_changes.record(
+            session,
+            audit_key,
+            actor=people_changes.CLI_ACTOR,
+            channel="import",
+            person_email=email,
+            kind=kind,
+            before=before,
+            after=after,
+            now=now,
+        )
     return added, updated
 
 

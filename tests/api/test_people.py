@@ -446,3 +446,76 @@ def test_the_last_active_admin_is_neither_deactivated_nor_demoted(
     assert promoted.status_code == 200, promoted.text
     response = client.patch(f"{PEOPLE}/{ADMIN_EMAIL}", json=change, headers=token_for(ADMIN_EMAIL))
     assert response.status_code == 200, response.text
+
+
+# --- the history of a person ----------------------------------------------------------------------------
+
+
+def test_admins_read_every_change_to_a_person_oldest_first(
+    client: TestClient, token_for: Tokens, clock: Any
+) -> None:
+    admin = token_for(ADMIN_EMAIL)
+    added = client.post(
+        PEOPLE, json={"name": "Nina New", "email": "nina@example.gov.uk", "roles": ["iro"]}, headers=admin
+    )
+    assert added.status_code == 201, added.text
+    clock.advance(minutes=5)
+    for change in (
+        {"name": "Nina Renamed", "roles": ["iro", "team_manager"]},
+        {"active": False},
+        {"active": True},
+    ):
+        assert client.patch(f"{PEOPLE}/nina@example.gov.uk", json=change, headers=admin).status_code == 200
+    # Someone else's change is not in Nina's history.
+    assert (
+        client.patch(f"{PEOPLE}/{TM_EMAIL}", json={"name": "Tara Renamed"}, headers=admin).status_code == 200
+    )
+
+    response = client.get(f"{PEOPLE}/Nina@Example.gov.uk/history", headers=admin)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["email"] == "nina@example.gov.uk"
+    items = body["items"]
+    assert [(i["seq"], i["kind"], i["actor"], i["channel"]) for i in items] == [
+        (1, "added", ADMIN_EMAIL, "api"),
+        (2, "name_changed", ADMIN_EMAIL, "api"),
+        (3, "roles_changed", ADMIN_EMAIL, "api"),
+        (4, "deactivated", ADMIN_EMAIL, "api"),
+        (5, "reactivated", ADMIN_EMAIL, "api"),
+    ]
+    assert items[0]["before"] is None
+    assert items[0]["after"] == {
+        "name": "Nina New",
+        "email": "nina@example.gov.uk",
+        "roles": ["iro"],
+        "active": True,
+    }
+    assert (items[2]["before"], items[2]["after"]) == ({"roles": ["iro"]}, {"roles": ["iro", "team_manager"]})
+    assert (items[3]["before"], items[3]["after"]) == ({"active": True}, {"active": False})
+    assert items[0]["at"] < items[1]["at"]
+
+
+def test_a_person_with_no_recorded_changes_has_an_empty_history(
+    client: TestClient, token_for: Tokens
+) -> None:
+    response = client.get(f"{PEOPLE}/{IRO_EMAIL}/history", headers=token_for(ADMIN_EMAIL))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"email": IRO_EMAIL, "items": []}
+
+
+@pytest.mark.parametrize("who", [IRO_EMAIL, TM_EMAIL, "iro.manager@example.gov.uk"])
+def test_only_admins_read_the_history(client: TestClient, token_for: Tokens, who: str) -> None:
+    _problem(client.get(f"{PEOPLE}/{TM_EMAIL}/history", headers=token_for(who)), 403, "forbidden")
+    # Not even their own.
+    _problem(client.get(f"{PEOPLE}/{who}/history", headers=token_for(who)), 403, "forbidden")
+
+
+def test_the_history_of_an_unknown_person_is_404_and_needs_a_token(
+    client: TestClient, token_for: Tokens
+) -> None:
+    _problem(
+        client.get(f"{PEOPLE}/nobody@example.gov.uk/history", headers=token_for(ADMIN_EMAIL)),
+        404,
+        "not-found",
+    )
+    _problem(client.get(f"{PEOPLE}/{TM_EMAIL}/history"), 401, "unauthenticated")

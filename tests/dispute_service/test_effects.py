@@ -263,7 +263,9 @@ def _tm_moves_on(sessions: sessionmaker[Session], policy: Policy, d: DisputeSnap
     name them."""
     _reassign(sessions, policy, d, TM, TM2_EMAIL, now)
     with sessions.begin() as session:
-        people.update_person(session, ADMIN, TM_EMAIL, now, name=None, roles=None, active=False)
+        people.update_person(
+            session, ADMIN, TM_EMAIL, now, name=None, roles=None, active=False, audit_key="test-audit-key"
+        )
 
 
 def _emails(sessions: sessionmaker[Session], d: DisputeSnapshot, seq: int) -> dict[str, str]:
@@ -331,7 +333,16 @@ def test_a_reopen_into_an_inactive_persons_stage_gives_it_to_the_role(
         clock.advance(hours=1),
     )
     with sessions.begin() as session:
-        people.update_person(session, ADMIN, TM_EMAIL, clock.now, name=None, roles=None, active=False)
+        people.update_person(
+            session,
+            ADMIN,
+            TM_EMAIL,
+            clock.now,
+            name=None,
+            roles=None,
+            active=False,
+            audit_key="test-audit-key",
+        )
     transactions.apply_trigger(
         sessions, policy, d.dispute.id, "reopen", IRO, ActionInput(reason="Not done"), clock.advance(hours=1)
     )
