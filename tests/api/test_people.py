@@ -1,4 +1,5 @@
-"""The staff directory over HTTP: admin only; nobody holding open work is deactivated."""
+"""The staff directory over HTTP: admin only; a role in use stays with its holder; every change is in the
+person's history."""
 
 from __future__ import annotations
 
