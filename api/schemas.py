@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from dispute_service.people_changes import ChangeKind
 from states.vocabulary import MAX_TEXT, REF_PATTERN
 
 # Re-exported: the routes' query parameters take these from here, as the bodies do.
@@ -177,6 +178,24 @@ class PersonOut(BaseModel):
 class PeopleList(BaseModel):
     items: list[PersonOut]
     total: int
+
+
+class PersonChangeOut(BaseModel):
+    """One change to a person: who made it (an admin's email, or "cli" for a CSV import), when, and the
+    fields it changed, before and after ("before" is null when the person was added)."""
+
+    seq: int
+    at: datetime
+    actor: str
+    channel: str
+    kind: ChangeKind
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+
+class PersonHistory(BaseModel):
+    email: str
+    items: list[PersonChangeOut]
 
 
 class Problem(BaseModel):

@@ -13,6 +13,8 @@ and a request that finds none free waits on the event loop, holding nothing.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -29,7 +31,11 @@ class Worker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.wrap_future(self._executor.submit(fn, *args, **kwargs))
+        # In a copy of the caller's context (as asyncio.to_thread does), so what runs on the thread, and
+        # what its commit logs, carries the request's id bound by the app's middleware.
+        context = contextvars.copy_context()
+        call = functools.partial(fn, *args, **kwargs)
+        return await asyncio.wrap_future(self._executor.submit(context.run, call))
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)

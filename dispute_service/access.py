@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, true
+from sqlalchemy import ColumnElement, exists, or_, select, true
 from sqlalchemy.orm import Session
 
 from dispute_service.errors import Forbidden, ReportForbidden, Unauthenticated
@@ -34,21 +34,26 @@ def authenticate(session: Session, email: str, channel: str = "api") -> Actor:
     return Actor(person.email, frozenset(person.roles), channel)
 
 
+def is_iro(dispute: Dispute, actor: Actor) -> bool:
+    """The dispute's IRO, while they still hold the iro role: losing it ends their part in the dispute."""
+    return dispute.iro_email == actor.email and "iro" in actor.roles
+
+
 def is_owner(dispute: Dispute, actor: Actor) -> bool:
-    if dispute.owner_email is not None:
-        return dispute.owner_email == actor.email
-    return dispute.owner_role in actor.roles
+    """The current stage's owner, through its owner role held now: a named person who has since lost the
+    role owns nothing, so a stage handed over before a change of job does not keep its rights."""
+    if dispute.owner_role not in actor.roles:
+        return False
+    return dispute.owner_email is None or dispute.owner_email == actor.email
 
 
 def relation_to(dispute: Dispute, actor: Actor) -> Relation:
-    return Relation(
-        roles=actor.roles, is_iro=dispute.iro_email == actor.email, is_owner=is_owner(dispute, actor)
-    )
+    return Relation(roles=actor.roles, is_iro=is_iro(dispute, actor), is_owner=is_owner(dispute, actor))
 
 
 def acting_role(dispute: Dispute, actor: Actor) -> str | None:
-    """The capacity recorded in the audit log; None for the scheduler, which holds no role."""
-    if dispute.iro_email == actor.email:
+    """The capacity recorded in the audit log, always a role the actor holds; None for the scheduler."""
+    if is_iro(dispute, actor):
         return "iro"
     if is_owner(dispute, actor):
         return dispute.owner_role
@@ -59,16 +64,21 @@ def acting_role(dispute: Dispute, actor: Actor) -> str | None:
 
 
 def readable_by(actor: Actor) -> ColumnElement[bool]:
-    """Disputes this person may read: theirs as IRO, or any stage they have owned, or all for managers."""
+    """Disputes this person may read: theirs as IRO, or any stage they have owned, or all for managers.
+
+    Each through a role they hold now, as `relation_to` decides, so the list and the single read agree with
+    what the person may do.
+    """
     if actor.roles & READ_ALL_ROLES:
         return true()
+    roles = sorted(actor.roles)
     owned_a_stage = exists().where(
         StageEntry.dispute_id == Dispute.id,
-        or_(
-            StageEntry.owner_email == actor.email,
-            and_(StageEntry.owner_email.is_(None), StageEntry.owner_role.in_(sorted(actor.roles))),
-        ),
+        StageEntry.owner_role.in_(roles),
+        or_(StageEntry.owner_email == actor.email, StageEntry.owner_email.is_(None)),
     )
+    if "iro" not in actor.roles:
+        return owned_a_stage
     return or_(Dispute.iro_email == actor.email, owned_a_stage)
 
 

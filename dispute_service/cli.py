@@ -48,8 +48,9 @@ def people_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
     from dispute_service.errors import InvalidInput
     from dispute_service.transactions import import_people
 
+    settings = Settings()
     try:
-        added, updated = import_people(_sessions(Settings()), file, utc_now())
+        added, updated = import_people(_sessions(settings), file, utc_now(), audit_key=settings.audit_key)
     except InvalidInput as exc:
         for where, message in exc.errors:
             typer.echo(f"{where}: {message}", err=True)
@@ -85,17 +86,21 @@ def due(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Recompute every audit chain and name any entry that does not match."""
+    """Recompute every audit chain and the people changes, and name any entry that does not match."""
+    from dispute_service import people_changes
     from dispute_service.audit import verify_all
 
-    with _sessions(Settings()).begin() as session:
+    settings = Settings()
+    with _sessions(settings).begin() as session:
         checked, problems = verify_all(session)
-    for problem in problems:
+        changes, people_problems = people_changes.verify(session, [settings.audit_key])
+    for problem in [*problems, *people_problems]:
         typer.echo(f"MISMATCH {problem}")
-    if problems:
-        typer.echo(f"{len(problems)} problem(s) in {checked} dispute(s)")
+    if problems or people_problems:
+        found = len(problems) + len(people_problems)
+        typer.echo(f"{found} problem(s) in {checked} dispute(s) and {changes} people change(s)")
         raise typer.Exit(1)
-    typer.echo(f"ok: {checked} dispute(s), every chain verifies")
+    typer.echo(f"ok: {checked} dispute(s), {changes} people change(s), every chain verifies")
 
 
 REPORT_FORMATS = ("table", "json", "csv", "svg")

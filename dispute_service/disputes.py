@@ -66,7 +66,7 @@ def raise_dispute(
         earlier = _replay(session, actor, idempotency_key, request_sha, now)
         if earlier is not None:
             return replace(snapshot(session, earlier, policy, actor, now), replayed=True)
-    start, team_manager = _validate_raise(session, policy, data)
+    start, team_manager = _validate_raise(session, policy, data, actor)
     try:
         # A savepoint, so that losing a race for the idempotency key leaves the transaction usable.
         with session.begin_nested():
@@ -107,7 +107,9 @@ def _replay(session: Session, actor: Actor, key: str, request_sha: str, now: dat
     return session.get(Dispute, stored.dispute_id)
 
 
-def _validate_raise(session: Session, policy: Policy, data: RaiseInput) -> tuple[Stage, str | None]:
+def _validate_raise(
+    session: Session, policy: Policy, data: RaiseInput, actor: Actor
+) -> tuple[Stage, str | None]:
     problems = Problems()
     start = policy.first_stage
     if data.start_stage is not None:
@@ -132,6 +134,9 @@ def _validate_raise(session: Session, policy: Policy, data: RaiseInput) -> tuple
     )
     if data.team_manager_email is not None or needs_team_manager:
         team_manager = problems.person(session, "team_manager_email", data.team_manager_email, "team_manager")
+        if team_manager is not None and team_manager == actor.email:
+            # The IRO challenges the team manager's plan: they cannot also be the one who answers.
+            problems.add("team_manager_email", "must be someone other than the IRO raising the dispute")
     problems.raise_if_any()
     return start, team_manager
 
@@ -170,7 +175,8 @@ def _create(
         version=1,
     )
     session.add(dispute)
-    enter_stage(dispute, policy, start, now)
+    # The team manager was just checked to be an active holder of the role, and the IRO is the caller.
+    enter_stage(dispute, policy, start, now, named_may_own=True)
     texts = {"summary": data.summary}
     if data.reason is not None:
         texts["reason"] = data.reason
@@ -302,6 +308,7 @@ def transition(
         trigger=trigger,
         before=before,
         previous_owners=effect.previous_owners,
+        tell_iro_managers=effect.owner_passed_over is not None,
         audit_seq=entry.seq,
         now=now,
     )

@@ -11,17 +11,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispute_service import outbox
 from dispute_service.audit import REDACTED
 from dispute_service.inputs import ActionInput
-from dispute_service.models import AuditText, Dispute
+from dispute_service.models import AuditText, Dispute, Person
 from dispute_service.stages import (
     after,
     calendar_for,
     current_entry,
     move_to,
+    named_owner,
     reschedule,
     stop_clock,
     sync_entry_deadline,
@@ -38,9 +40,30 @@ class Effect:
     texts: dict[str, str] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     previous_owners: list[str] = field(default_factory=list)
+    # The person the new stage names, when they could not take it (inactive, or no longer in its role).
+    owner_passed_over: str | None = None
 
 
 EffectFn = Callable[[Session, Dispute, Policy, ActionInput, Position, datetime], Effect]
+
+
+def _enter(
+    session: Session, dispute: Dispute, policy: Policy, stage_id: str, now: datetime, details: dict[str, Any]
+) -> str | None:
+    """Move to a new stage, never handing it to someone who cannot act on it: when the person it names is
+    inactive, no longer holds its role, or has since become the dispute's IRO, it goes to the role, the
+    audit details say who was passed over, and that person is returned."""
+    stage = policy.stage(stage_id)
+    named = named_owner(dispute, stage)
+    passed_over = None
+    if named is not None:
+        person = session.scalar(select(Person).where(Person.email == named))
+        is_iro = named == dispute.iro_email and stage.owner_role != "iro"
+        if person is None or not person.active or stage.owner_role not in person.roles or is_iro:
+            passed_over = named
+            details["owner_passed_over"] = named
+    move_to(dispute, policy, stage_id, now, named_may_own=passed_over is None)
+    return passed_over
 
 
 def _acknowledge(
@@ -99,8 +122,10 @@ def _reopen(
         dispute.reopen_until
     ) = dispute.ended_at = None
     dispute.outcome_text_id = None
-    move_to(dispute, policy, target.stage, now)
-    return Effect(texts={"reason": reason}, details=details, previous_owners=previous)
+    passed_over = _enter(session, dispute, policy, target.stage, now, details)
+    return Effect(
+        texts={"reason": reason}, details=details, previous_owners=previous, owner_passed_over=passed_over
+    )
 
 
 def _escalate(
@@ -110,11 +135,10 @@ def _escalate(
     reason = problems.required("reason", data.reason)
     problems.raise_if_any()
     previous = outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
-    move_to(dispute, policy, target.stage, now)
+    details: dict[str, Any] = {"kind": "manual", "to_stage": target.stage}
+    passed_over = _enter(session, dispute, policy, target.stage, now, details)
     return Effect(
-        texts={"reason": reason},
-        details={"kind": "manual", "to_stage": target.stage},
-        previous_owners=previous,
+        texts={"reason": reason}, details=details, previous_owners=previous, owner_passed_over=passed_over
     )
 
 
@@ -125,8 +149,8 @@ def _timeout(
     details: dict[str, Any] = {"kind": "automatic", "to_stage": target.stage}
     if dispute.escalate_at is not None:
         details["escalate_at"] = dispute.escalate_at.isoformat()
-    move_to(dispute, policy, target.stage, now)
-    return Effect(details=details, previous_owners=previous)
+    passed_over = _enter(session, dispute, policy, target.stage, now, details)
+    return Effect(details=details, previous_owners=previous, owner_passed_over=passed_over)
 
 
 def _refer(
@@ -154,7 +178,7 @@ def _refer(
     dispute.cafcass_reference = data.cafcass_reference
     if not data.alongside:
         if target.stage != dispute.stage:
-            move_to(dispute, policy, target.stage, now)
+            _enter(session, dispute, policy, target.stage, now, {})
         stop_clock(dispute)
     details = {
         "alongside": data.alongside,
@@ -271,7 +295,7 @@ def _reassign(
     session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
 ) -> Effect:
     problems = Problems()
-    new_owner = problems.person(session, "owner_email", data.owner_email, None)
+    new_owner = _stage_owner(session, problems, dispute, data.owner_email)
     problems.text_if_given("reason", data.reason)
     problems.raise_if_any()
     previous = outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
@@ -281,11 +305,43 @@ def _reassign(
     return Effect(texts=optional_reason(data.reason), details=details, previous_owners=previous)
 
 
+def _stage_owner(session: Session, problems: Problems, dispute: Dispute, email: str | None) -> str | None:
+    """The person a stage may be handed to: active, holding its owner role, and not the dispute's IRO.
+
+    Anyone else could not act on it (rights follow roles), or would answer to themselves as IRO; and an
+    admin or IRO manager must not be able to take a stage their own roles do not cover.
+    """
+    role = dispute.owner_role
+    allowed = f"this stage may be handed only to an active holder of the {role} role other than the IRO"
+    if email is None or not email.strip():
+        problems.add("owner_email", f"is required: {allowed}")
+        return None
+    # FOR SHARE: a concurrent deactivation or change of roles (FOR UPDATE on the person) waits for this
+    # hand-over to commit and then sees it, or this waits and sees the person as they now are.
+    person = session.scalar(
+        select(Person).where(Person.email == email.strip().lower()).with_for_update(read=True)
+    )
+    if person is None or not person.active:
+        problems.add("owner_email", f"{email} is not an active person in the staff directory; {allowed}")
+    elif role not in person.roles:
+        problems.add("owner_email", f"{email} does not hold the {role} role; {allowed}")
+    elif person.email == dispute.iro_email:
+        problems.add("owner_email", f"{email} is the dispute's IRO; {allowed}")
+    else:
+        return person.email
+    return None
+
+
 def _reassign_iro(
     session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
 ) -> Effect:
     problems = Problems()
     new_iro = problems.person(session, "iro_email", data.iro_email, "iro")
+    if new_iro is not None and new_iro == dispute.owner_email and dispute.owner_role != "iro":
+        # The IRO would be answering to themselves: the stage must go to someone else first.
+        problems.add(
+            "iro_email", f"{new_iro} owns the current stage; reassign the stage to someone else first"
+        )
     problems.text_if_given("reason", data.reason)
     problems.raise_if_any()
     assert new_iro is not None

@@ -72,6 +72,31 @@ class Person(Base):
     updated_at: Mapped[datetime]
 
 
+class PersonChange(Base):
+    """One change to a person in the staff directory: who made it, when, and the fields before and after.
+
+    Append-only like the audit log (the database refuses UPDATE and DELETE, see migration 0003), and one
+    chain across the whole directory, each hash an HMAC under the audit key named by `key_id`.
+    """
+
+    __tablename__ = "people_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[datetime]
+    # The admin's email, or "cli" for the command line's CSV import.
+    actor: Mapped[str] = mapped_column(String(320))
+    channel: Mapped[str] = mapped_column(String(16))
+    person_email: Mapped[str] = mapped_column(String(320), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    # The changed fields as canonical JSON, so the hash covers exactly what is stored; null before "added".
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(16))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
 class PolicyVersion(Base):
     __tablename__ = "policy_versions"
 

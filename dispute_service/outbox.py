@@ -95,8 +95,11 @@ def queue_for_transition(
     previous_owners: Sequence[str],
     audit_seq: int,
     now: datetime,
+    tell_iro_managers: bool = False,
 ) -> None:
-    """Tell the people a change concerns: the new owners, the IRO, and whoever held the stage before."""
+    """Tell the people a change concerns: the new owners, the IRO, and whoever held the stage before; and the
+    IRO managers when the stage could not go to the person it names (`tell_iro_managers`), so that someone
+    who can reassign it knows it went to the whole role instead."""
 
     def send(template: str, recipients: list[str]) -> None:
         queue(session, dispute, audit_seq=audit_seq, template=template, recipients=recipients, now=now)
@@ -113,7 +116,8 @@ def queue_for_transition(
         if dispute.state == State.AWAITING_IRO_DECISION:
             send("ladder_exhausted", [dispute.iro_email, *iro_managers()])
         else:
-            send("escalated", [*owners(), dispute.iro_email, *previous_owners])
+            managers = iro_managers() if tell_iro_managers else []
+            send("escalated", [*owners(), dispute.iro_email, *previous_owners, *managers])
     elif trigger is Trigger.RESPOND:
         send("responded", [dispute.iro_email])
     elif trigger is Trigger.RESOLVE:

@@ -1,5 +1,6 @@
 """The staff directory: who may act, and in which roles. Admins keep it through the API; operators load it
-from a CSV."""
+from a CSV. Every change is recorded in the people changes (`people_changes`), chained under the audit
+key, which each core that changes the directory is given explicitly."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dispute_service import people_changes
 from dispute_service.access import Actor, require_admin
 from dispute_service.errors import InvalidInput, PersonConflict, PersonNotFound
-from dispute_service.models import Dispute, Person
+from dispute_service.models import Dispute, Person, PersonChange
 from states.vocabulary import OPEN_STATES, ROLES
 
 
@@ -32,10 +35,11 @@ def list_people(session: Session, actor: Actor) -> list[Person]:
     return list(session.scalars(select(Person).order_by(Person.email)).all())
 
 
-def add_person(session: Session, actor: Actor, data: PersonData, now: datetime) -> Person:
+def add_person(session: Session, actor: Actor, data: PersonData, now: datetime, *, audit_key: str) -> Person:
     require_admin(actor, "add people")
     email = data.email.strip().lower()
     _check_roles(data.roles)
+    lock_directory(session)
     if session.scalar(select(Person.id).where(Person.email == email)) is not None:
         raise PersonConflict(f"{email} is already in the staff directory; PATCH it to change it")
     person = Person(
@@ -47,7 +51,27 @@ def add_person(session: Session, actor: Actor, data: PersonData, now: datetime) 
         updated_at=now,
     )
     session.add(person)
+    people_changes.record(
+        session,
+        audit_key,
+        actor=actor.email,
+        channel=actor.channel,
+        person_email=email,
+        kind=people_changes.ADDED,
+        before=None,
+        after=_fields(person),
+        now=now,
+    )
     return person
+
+
+def person_history(session: Session, actor: Actor, email: str) -> list[PersonChange]:
+    """Every change to one person, oldest first; for admins."""
+    require_admin(actor, "read the history of people")
+    email = email.strip().lower()
+    if session.scalar(select(Person.id).where(Person.email == email)) is None:
+        raise PersonNotFound(email)
+    return people_changes.history(session, email)
 
 
 def update_person(
@@ -59,66 +83,221 @@ def update_person(
     name: str | None,
     roles: list[str] | None,
     active: bool | None,
+    audit_key: str,
 ) -> Person:
     require_admin(actor, "change people")
     email = email.strip().lower()
     if roles is not None:
         _check_roles(roles)
+    lock_directory(session)
     person = session.scalar(select(Person).where(Person.email == email).with_for_update())
     if person is None:
         raise PersonNotFound(email)
-    if active is False and person.active:
-        _refuse_if_holding_open_work(session, email)
-    if name is not None:
+    holding = Holding(
+        frozenset(roles if roles is not None else person.roles),
+        active if active is not None else person.active,
+    )
+    refusals = refusals_for(session, {email: holding})
+    if refusals:
+        _, message, references = refusals[0]
+        raise PersonConflict(message, references)
+    changes: list[tuple[people_changes.ChangeKind, dict[str, Any], dict[str, Any]]] = []
+    if name is not None and name.strip() != person.name:
+        changes.append((people_changes.NAME_CHANGED, {"name": person.name}, {"name": name.strip()}))
         person.name = name.strip()
-    if roles is not None:
+    if roles is not None and sorted(set(roles)) != sorted(person.roles):
+        changes.append(
+            (people_changes.ROLES_CHANGED, {"roles": sorted(person.roles)}, {"roles": sorted(set(roles))})
+        )
         person.roles = sorted(set(roles))
-    if active is not None:
+    if active is not None and active != person.active:
+        kind = people_changes.REACTIVATED if active else people_changes.DEACTIVATED
+        changes.append((kind, {"active": person.active}, {"active": active}))
         person.active = active
     person.updated_at = now
+    for kind, before, after in changes:
+        people_changes.record(
+            session,
+            audit_key,
+            actor=actor.email,
+            channel=actor.channel,
+            person_email=email,
+            kind=kind,
+            before=before,
+            after=after,
+            now=now,
+        )
     return person
 
 
-def _refuse_if_holding_open_work(session: Session, email: str) -> None:
-    held = session.scalars(
-        select(Dispute.reference)
-        .where(Dispute.state.in_([s.value for s in OPEN_STATES]))
-        .where(or_(Dispute.owner_email == email, Dispute.iro_email == email))
-        .order_by(Dispute.reference)
-    ).all()
-    if held:
-        raise PersonConflict(
-            f"{email} still owns a stage or is the IRO of open disputes ({', '.join(held)}); "
-            "reassign them first",
-            held,
+def _fields(person: Person) -> dict[str, Any]:
+    return {
+        "name": person.name,
+        "email": person.email,
+        "roles": sorted(person.roles),
+        "active": person.active,
+    }
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What a person holds: their roles, and whether they may sign in at all."""
+
+    roles: frozenset[str]
+    active: bool
+
+    def held(self) -> frozenset[str]:
+        return self.roles if self.active else frozenset()
+
+
+def lock_directory(session: Session) -> None:
+    """Serialise changes to the staff directory. Whether a role is still held by someone else is a read of
+    other people's rows, so two demotions at once could each leave the other as the last holder; and each
+    change is chained to the one before. The chain's lock covers both."""
+    people_changes.lock(session)
+
+
+def refusals_for(session: Session, changes: dict[str, Holding]) -> list[tuple[str, str, list[str]]]:
+    """The changes among `changes` (email: what they will hold) that would take away a role in use, each as
+    (email, why, the disputes it is in use for). A role is in use when the person is the named owner of a
+    current stage through it, the last active holder of a role that owns a current stage, or (iro) the IRO
+    of an open dispute; and the last active admin keeps the admin role."""
+    everyone = {p.email: Holding(frozenset(p.roles), p.active) for p in session.scalars(select(Person)).all()}
+    before = {email: everyone[email] for email in changes if email in everyone}
+    after = {**everyone, **changes}
+    lost = {email: before[email].held() - after[email].held() for email in before}
+    lost = {email: roles for email, roles in lost.items() if roles}
+    if not lost:
+        return []
+
+    def holders(role: str) -> set[str]:
+        return {email for email, holding in after.items() if role in holding.held()}
+
+    open_states = [s.value for s in OPEN_STATES]
+    emails = sorted(lost)
+    unheld = sorted({role for roles in lost.values() for role in roles if not holders(role)})
+    named = session.execute(
+        select(Dispute.reference, Dispute.owner_email, Dispute.owner_role).where(
+            Dispute.state.in_(open_states), Dispute.owner_email.in_(emails)
         )
+    ).all()
+    as_iro = session.execute(
+        select(Dispute.reference, Dispute.iro_email).where(
+            Dispute.state.in_(open_states), Dispute.iro_email.in_(emails)
+        )
+    ).all()
+    role_owned = session.execute(
+        select(Dispute.reference, Dispute.owner_role).where(
+            Dispute.state.in_(open_states), Dispute.owner_email.is_(None), Dispute.owner_role.in_(unheld)
+        )
+    ).all()
+
+    refusals: list[tuple[str, str, list[str]]] = []
+    for email in emails:
+        roles = lost[email]
+        verb = "be deactivated" if not after[email].active else "lose the role(s) " + ", ".join(sorted(roles))
+        if "admin" in roles and not holders("admin"):
+            refusals.append(
+                (
+                    email,
+                    f"{email} cannot {verb}: they are the last active admin; "
+                    "make someone else an admin first",
+                    [],
+                )
+            )
+            continue
+        uses: dict[str, set[str]] = {}
+        for reference, owner, role in named:
+            if owner == email and role in roles:
+                uses.setdefault(f"they own the current {role} stage of", set()).add(reference)
+        if "iro" in roles:
+            for reference, iro in as_iro:
+                if iro == email:
+                    uses.setdefault("they are the IRO of", set()).add(reference)
+        for reference, role in role_owned:
+            if role in roles:
+                uses.setdefault(
+                    f"they are the last active holder of the {role} role, which owns the current stage of",
+                    set(),
+                ).add(reference)
+        if uses:
+            references = sorted(set().union(*uses.values()))
+            why = "; ".join(f"{what} {', '.join(sorted(refs))}" for what, refs in uses.items())
+            refusals.append(
+                (
+                    email,
+                    f"{email} cannot {verb}: {why}. Reassign them first, or give the role to someone else",
+                    references,
+                )
+            )
+    return refusals
 
 
-def import_people(session: Session, path: Path, now: datetime) -> tuple[int, int]:
-    """Load a CSV with columns name, email, roles (separated by ';'). All or nothing.
+def import_people(session: Session, path: Path, now: datetime, *, audit_key: str) -> tuple[int, int]:
+    """Load a CSV with columns name, email, roles (separated by ';'). All or nothing; its changes are
+    recorded as the command line's.
 
     Returns (added, updated).
     """
     rows = _read_people_csv(path)
     added = updated = 0
+    lock_directory(session)
     existing = {p.email: p for p in session.scalars(select(Person)).all()}
+    # A file is no way round the rules of the API: it may not take away a role in use either.
+    refusals = refusals_for(
+        session,
+        {
+            row.email: Holding(
+                frozenset(row.roles), existing[row.email].active if row.email in existing else row.active
+            )
+            for row in rows
+        },
+    )
+    if refusals:
+        raise InvalidInput([(email, message) for email, message, _ in refusals])
+    changes: list[tuple[str, people_changes.ChangeKind, dict[str, Any] | None, dict[str, Any]]] = []
     for row in rows:
         person = existing.get(row.email)
         if person is None:
-            session.add(
-                Person(
-                    email=row.email,
-                    name=row.name,
-                    roles=row.roles,
-                    active=row.active,
-                    created_at=now,
-                    updated_at=now,
-                )
+            person = Person(
+                email=row.email,
+                name=row.name,
+                roles=row.roles,
+                active=row.active,
+                created_at=now,
+                updated_at=now,
             )
+            session.add(person)
+            changes.append((row.email, people_changes.ADDED, None, _fields(person)))
             added += 1
         else:
+            if row.name != person.name:
+                changes.append(
+                    (row.email, people_changes.NAME_CHANGED, {"name": person.name}, {"name": row.name})
+                )
+            if sorted(row.roles) != sorted(person.roles):
+                changes.append(
+                    (
+                        row.email,
+                        people_changes.ROLES_CHANGED,
+                        {"roles": sorted(person.roles)},
+                        {"roles": sorted(row.roles)},
+                    )
+                )
             person.name, person.roles, person.updated_at = row.name, row.roles, now
             updated += 1
+    for email, kind, before, after in changes:
+        people_changes.record(
+            session,
+            audit_key,
+            actor=people_changes.CLI_ACTOR,
+            channel="import",
+            person_email=email,
+            kind=kind,
+            before=before,
+            after=after,
+            now=now,
+        )
     return added, updated
 
 

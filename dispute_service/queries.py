@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import Select, String, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from dispute_service.access import Actor, readable_by, relation_to
+from dispute_service.database import after_commit
 from dispute_service.errors import DisputeNotFound
 from dispute_service.models import AuditEntry, AuditText, Dispute
 from dispute_service.policies import policy_for
@@ -26,6 +28,8 @@ from states.policy import Policy
 from states.vocabulary import State
 
 _ONE_DAY = timedelta(days=1)
+
+log = structlog.get_logger("dispute_service.queries")
 
 
 @dataclass(frozen=True)
@@ -120,13 +124,31 @@ def get_dispute(
     session: Session, policy: Policy, dispute_id: uuid.UUID, actor: Actor, now: datetime
 ) -> DisputeSnapshot:
     dispute = readable_dispute(session, dispute_id, actor, for_change=False)
+    log_read(
+        session,
+        "dispute.read",
+        actor,
+        dispute_id=str(dispute.id),
+        reference=dispute.reference,
+        part="dispute",
+    )
     return snapshot(session, dispute, policy, actor, now)
+
+
+def log_read(session: Session, event: str, actor: Actor, **ids: Any) -> None:
+    """Who read what: ids only, never a summary or any other content. Logged once the read's transaction
+    has committed, so a read that failed is not reported as made. The request id comes with the context."""
+    fields = {**ids, "actor": actor.email, "channel": actor.channel}
+    after_commit(session, lambda: log.info(event, **fields))
 
 
 def audit_log(
     session: Session, dispute_id: uuid.UUID, actor: Actor
 ) -> list[tuple[AuditEntry, AuditText | None]]:
     dispute = readable_dispute(session, dispute_id, actor, for_change=False)
+    log_read(
+        session, "dispute.read", actor, dispute_id=str(dispute.id), reference=dispute.reference, part="audit"
+    )
     rows = session.execute(
         select(AuditEntry, AuditText)
         .outerjoin(AuditText, AuditText.id == AuditEntry.text_id)
@@ -144,6 +166,7 @@ def list_disputes(
     page: Sequence[Dispute] = session.scalars(
         query.order_by(Dispute.raised_at.desc(), Dispute.id).limit(filters.limit).offset(filters.offset)
     ).all()
+    log_read(session, "dispute.list", actor, ids=[str(d.id) for d in page], total=total)
     return snapshots(session, page, policy, actor, now), total
 
 

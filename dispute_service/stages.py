@@ -16,23 +16,35 @@ def calendar_for(config: CalendarConfig) -> WorkingCalendar:
     return WorkingCalendar(config)
 
 
-def move_to(dispute: Dispute, policy: Policy, stage_id: str, now: datetime) -> None:
+def move_to(dispute: Dispute, policy: Policy, stage_id: str, now: datetime, *, named_may_own: bool) -> None:
     current_entry(dispute).left_at = now
     dispute.stage = stage_id
     dispute.acknowledged_at = dispute.responded_at = None
     dispute.held_at = dispute.hold_review_on = None
     dispute.hold_remaining_working_days = dispute.hold_remaining_seconds = None
-    enter_stage(dispute, policy, policy.stage(stage_id), now)
+    enter_stage(dispute, policy, policy.stage(stage_id), now, named_may_own=named_may_own)
 
 
-def enter_stage(dispute: Dispute, policy: Policy, stage: Stage, now: datetime) -> None:
-    """Open a new stage entry: its owner and its deadlines, computed once and stored on the row."""
+def named_owner(dispute: Dispute, stage: Stage) -> str | None:
+    """The person a stage names, if any: the IRO for the IRO's stage, the team manager named at raise for a
+    team manager's. Every other stage belongs to its owner role."""
     if stage.owner_role == "iro":
-        owner: str | None = dispute.iro_email
-    elif stage.owner_role == "team_manager":
-        owner = dispute.team_manager_email
-    else:
-        owner = None
+        return dispute.iro_email
+    if stage.owner_role == "team_manager":
+        return dispute.team_manager_email
+    return None
+
+
+def enter_stage(
+    dispute: Dispute, policy: Policy, stage: Stage, now: datetime, *, named_may_own: bool
+) -> None:
+    """Open a new stage entry: its owner and its deadlines, computed once and stored on the row.
+
+    `named_may_own` is the caller's answer (it can ask the directory; this module does not) to whether the
+    person the stage names is active and holds its role. When not, the stage goes to its owner role, so it
+    is never left with someone who cannot act on it.
+    """
+    owner = named_owner(dispute, stage) if named_may_own else None
     dispute.owner_email, dispute.owner_role = owner, stage.owner_role
     dispute.stage_entry_seq += 1
     dispute.stage_entered_at = now

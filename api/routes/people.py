@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import ActorDep, NowDep, TransactionDep
+from api.deps import ActorDep, NowDep, SettingsDep, TransactionDep
 from api.errors import problem_responses
-from api.schemas import PeopleList, PersonIn, PersonOut, PersonPatch
+from api.schemas import PeopleList, PersonChangeOut, PersonHistory, PersonIn, PersonOut, PersonPatch
 from dispute_service import people
 
 router = APIRouter(prefix="/api/v1/people", tags=["people"])
@@ -33,11 +34,13 @@ async def list_(actor: ActorDep, tx: TransactionDep) -> PeopleList:
     responses=problem_responses(401, 403, 409, 422),
     summary="Add a person",
 )
-async def add(body: PersonIn, actor: ActorDep, tx: TransactionDep, now: NowDep) -> PersonOut:
+async def add(
+    body: PersonIn, actor: ActorDep, tx: TransactionDep, now: NowDep, settings: SettingsDep
+) -> PersonOut:
     data = people.PersonData(
         name=body.name, email=str(body.email), roles=list(body.roles), active=body.active
     )
-    return _out(await tx.run(people.add_person, actor, data, now))
+    return _out(await tx.run(people.add_person, actor, data, now, audit_key=settings.audit_key))
 
 
 @router.patch(
@@ -52,8 +55,45 @@ async def patch(
     actor: ActorDep,
     tx: TransactionDep,
     now: NowDep,
+    settings: SettingsDep,
 ) -> PersonOut:
     roles: list[str] | None = list(body.roles) if body.roles is not None else None
     return _out(
-        await tx.run(people.update_person, actor, email, now, name=body.name, roles=roles, active=body.active)
+        await tx.run(
+            people.update_person,
+            actor,
+            email,
+            now,
+            name=body.name,
+            roles=roles,
+            active=body.active,
+            audit_key=settings.audit_key,
+        )
+    )
+
+
+@router.get(
+    "/{email}/history",
+    response_model=PersonHistory,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Every change to a person, oldest first",
+)
+async def history(
+    email: Annotated[str, Path(max_length=320)], actor: ActorDep, tx: TransactionDep
+) -> PersonHistory:
+    changes = await tx.run(people.person_history, actor, email)
+    return PersonHistory(
+        email=email.strip().lower(),
+        items=[
+            PersonChangeOut(
+                seq=c.seq,
+                at=c.at,
+                actor=c.actor,
+                channel=c.channel,
+                kind=c.kind,
+                before=json.loads(c.before) if c.before is not None else None,
+                after=json.loads(c.after),
+            )
+            for c in changes
+        ],
     )

@@ -95,7 +95,9 @@ async def annual(
     output_format: Annotated[Literal["json", "csv", "svg"], Query(alias="format")] = "json",
 ) -> Response:
     began = time.perf_counter()
-    report = await tx.run(annual_report, policy, year, start_month=settings.report_year_start_month)
+    report = await tx.run(
+        annual_report, policy, year, start_month=settings.report_year_start_month, reader=actor
+    )
     response: Response
     if output_format == "csv":
         response = Response(

@@ -46,7 +46,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from dispute_service.access import Actor
 from dispute_service.models import AuditEntry, Dispute
+from dispute_service.queries import log_read
 from dispute_service.stages import calendar_for
 from states.calendar import WorkingCalendar
 from states.policy import Policy
@@ -202,10 +204,14 @@ def sentence(case_type: str, this_year: int, previous_year: int) -> str:
     return f"The number of escalations has stayed the same this year at {this_year} for {who}."
 
 
-def annual_report(session: Session, policy: Policy, year: int, *, start_month: int = 4) -> AnnualReport:
+def annual_report(
+    session: Session, policy: Policy, year: int, *, start_month: int = 4, reader: Actor | None = None
+) -> AnnualReport:
     """The report for the reporting year that starts on the 1st of `start_month` in `year`.
 
-    Its queries must all see the same moment: run it in a `read_snapshot` transaction.
+    Its queries must all see the same moment: run it in a `read_snapshot` transaction. A `reader` (a
+    person, over the API) is logged as having read it; the command line, whose output may be the report's
+    JSON itself, is not.
     """
     calendar = calendar_for(policy.calendar)
     period = ReportingYear(year, start_month, calendar.tz)
@@ -237,6 +243,8 @@ def annual_report(session: Session, policy: Policy, year: int, *, start_month: i
             for ct in CASE_TYPES
         ],
     )
+    if reader is not None:
+        log_read(session, "report.read", reader, report="annual", year=period.label)
     return report
 
 

@@ -1,4 +1,5 @@
-"""The staff directory over HTTP: admin only; nobody holding open work is deactivated."""
+"""The staff directory over HTTP: admin only; a role in use stays with its holder; every change is in the
+person's history."""
 
 from __future__ import annotations
 
@@ -361,3 +362,161 @@ def test_other_changes_to_someone_with_open_work_are_allowed(
     )
     assert response.status_code == 200, response.text
     assert response.json()["name"] == "Ima Renamed"
+
+
+# --- roles in use --------------------------------------------------------------------------------------
+
+
+def test_the_named_owner_of_a_current_stage_keeps_its_role(
+    client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]]
+) -> None:
+    dispute = raise_dispute()
+    before = _directory(client, token_for)
+    response = client.patch(
+        f"{PEOPLE}/{TM_EMAIL}", json={"roles": ["head_of_service"]}, headers=token_for(ADMIN_EMAIL)
+    )
+    body = _problem(response, 409, "conflict")
+    assert body["disputes"] == [dispute["reference"]]
+    assert "team_manager" in body["detail"] and dispute["reference"] in body["detail"]
+    assert _directory(client, token_for) == before
+    # Another role may be added beside it, and a role not in use may go.
+    added = client.patch(
+        f"{PEOPLE}/{TM_EMAIL}", json={"roles": ["team_manager", "iro"]}, headers=token_for(ADMIN_EMAIL)
+    )
+    assert added.status_code == 200, added.text
+    removed = client.patch(
+        f"{PEOPLE}/{TM_EMAIL}", json={"roles": ["team_manager"]}, headers=token_for(ADMIN_EMAIL)
+    )
+    assert removed.status_code == 200, removed.text
+
+
+def test_the_iro_of_an_open_dispute_keeps_the_iro_role(
+    client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]]
+) -> None:
+    first = raise_dispute()
+    second = raise_dispute(child_ref="LCS-000456")
+    response = client.patch(
+        f"{PEOPLE}/{IRO_EMAIL}", json={"roles": ["iro_manager"]}, headers=token_for(ADMIN_EMAIL)
+    )
+    body = _problem(response, 409, "conflict")
+    assert body["disputes"] == sorted([first["reference"], second["reference"]])
+    assert _directory(client, token_for)[IRO_EMAIL]["roles"] == ["iro"]
+
+
+def test_the_last_holder_of_a_role_that_owns_a_current_stage_keeps_it(
+    client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]]
+) -> None:
+    hos = "hos@example.gov.uk"
+    dispute = raise_dispute(start_stage="head_of_service", reason="Urgent: the plan has drifted for a year")
+    assert dispute["owner"] is None and dispute["owner_role"] == "head_of_service"
+    for change in ({"roles": ["assistant_director"]}, {"active": False}):
+        body = _problem(client.patch(f"{PEOPLE}/{hos}", json=change, headers=token_for(ADMIN_EMAIL)), 409)
+        assert body["disputes"] == [dispute["reference"]]
+        assert "last active holder of the head_of_service role" in body["detail"]
+    assert _directory(client, token_for)[hos] == {
+        "name": "Hana Service",
+        "email": hos,
+        "roles": ["head_of_service"],
+        "active": True,
+    }
+    # Once someone else holds the role, the stage is still covered and the role may go.
+    added = client.post(
+        PEOPLE,
+        json={"name": "Harriet Next", "email": "hos2@example.gov.uk", "roles": ["head_of_service"]},
+        headers=token_for(ADMIN_EMAIL),
+    )
+    assert added.status_code == 201, added.text
+    response = client.patch(f"{PEOPLE}/{hos}", json={"active": False}, headers=token_for(ADMIN_EMAIL))
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("change", [{"active": False}, {"roles": ["iro_manager"]}])
+def test_the_last_active_admin_is_neither_deactivated_nor_demoted(
+    client: TestClient, token_for: Tokens, change: dict[str, Any]
+) -> None:
+    before = _directory(client, token_for)
+    body = _problem(client.patch(f"{PEOPLE}/{ADMIN_EMAIL}", json=change, headers=token_for(ADMIN_EMAIL)), 409)
+    assert "last active admin" in body["detail"]
+    assert _directory(client, token_for) == before
+    # With a second admin, the first may step down.
+    promoted = client.patch(
+        f"{PEOPLE}/iro.manager@example.gov.uk",
+        json={"roles": ["iro_manager", "admin"]},
+        headers=token_for(ADMIN_EMAIL),
+    )
+    assert promoted.status_code == 200, promoted.text
+    response = client.patch(f"{PEOPLE}/{ADMIN_EMAIL}", json=change, headers=token_for(ADMIN_EMAIL))
+    assert response.status_code == 200, response.text
+
+
+# --- the history of a person ----------------------------------------------------------------------------
+
+
+def test_admins_read_every_change_to_a_person_oldest_first(
+    client: TestClient, token_for: Tokens, clock: Any
+) -> None:
+    admin = token_for(ADMIN_EMAIL)
+    added = client.post(
+        PEOPLE, json={"name": "Nina New", "email": "nina@example.gov.uk", "roles": ["iro"]}, headers=admin
+    )
+    assert added.status_code == 201, added.text
+    clock.advance(minutes=5)
+    for change in (
+        {"name": "Nina Renamed", "roles": ["iro", "team_manager"]},
+        {"active": False},
+        {"active": True},
+    ):
+        assert client.patch(f"{PEOPLE}/nina@example.gov.uk", json=change, headers=admin).status_code == 200
+    # Someone else's change is not in Nina's history.
+    assert (
+        client.patch(f"{PEOPLE}/{TM_EMAIL}", json={"name": "Tara Renamed"}, headers=admin).status_code == 200
+    )
+
+    response = client.get(f"{PEOPLE}/Nina@Example.gov.uk/history", headers=admin)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["email"] == "nina@example.gov.uk"
+    items = body["items"]
+    assert [(i["seq"], i["kind"], i["actor"], i["channel"]) for i in items] == [
+        (1, "added", ADMIN_EMAIL, "api"),
+        (2, "name_changed", ADMIN_EMAIL, "api"),
+        (3, "roles_changed", ADMIN_EMAIL, "api"),
+        (4, "deactivated", ADMIN_EMAIL, "api"),
+        (5, "reactivated", ADMIN_EMAIL, "api"),
+    ]
+    assert items[0]["before"] is None
+    assert items[0]["after"] == {
+        "name": "Nina New",
+        "email": "nina@example.gov.uk",
+        "roles": ["iro"],
+        "active": True,
+    }
+    assert (items[2]["before"], items[2]["after"]) == ({"roles": ["iro"]}, {"roles": ["iro", "team_manager"]})
+    assert (items[3]["before"], items[3]["after"]) == ({"active": True}, {"active": False})
+    assert items[0]["at"] < items[1]["at"]
+
+
+def test_a_person_with_no_recorded_changes_has_an_empty_history(
+    client: TestClient, token_for: Tokens
+) -> None:
+    response = client.get(f"{PEOPLE}/{IRO_EMAIL}/history", headers=token_for(ADMIN_EMAIL))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"email": IRO_EMAIL, "items": []}
+
+
+@pytest.mark.parametrize("who", [IRO_EMAIL, TM_EMAIL, "iro.manager@example.gov.uk"])
+def test_only_admins_read_the_history(client: TestClient, token_for: Tokens, who: str) -> None:
+    _problem(client.get(f"{PEOPLE}/{TM_EMAIL}/history", headers=token_for(who)), 403, "forbidden")
+    # Not even their own.
+    _problem(client.get(f"{PEOPLE}/{who}/history", headers=token_for(who)), 403, "forbidden")
+
+
+def test_the_history_of_an_unknown_person_is_404_and_needs_a_token(
+    client: TestClient, token_for: Tokens
+) -> None:
+    _problem(
+        client.get(f"{PEOPLE}/nobody@example.gov.uk/history", headers=token_for(ADMIN_EMAIL)),
+        404,
+        "not-found",
+    )
+    _problem(client.get(f"{PEOPLE}/{TM_EMAIL}/history"), 401, "unauthenticated")
