@@ -9,8 +9,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from dispute_service.config import Settings
 from dispute_service.database import make_engine, make_session_factory, normalise_url, upgrade
 from dispute_service.models import Person
 from states.policy import Policy, load_default_policy
-from tests.factories import GONE_EMAIL, STAFF, TEST_SECRET
+from tests.factories import GONE_EMAIL, STAFF, TEST_SECRET, FakeClock
 
 PG_ENV = "DISPUTES_TEST_POSTGRES_URL"
 
@@ -127,20 +126,6 @@ def settings(db_url: str) -> Settings:
         scheduler_enabled=False,
         log_format="json",
     )
-
-
-@dataclass
-class FakeClock:
-    """Injected time: tests move it by hand, so nothing sleeps and nothing depends on luck."""
-
-    now: datetime = field(default_factory=lambda: datetime(2018, 1, 8, 10, 0, tzinfo=UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> datetime:
-        self.now += timedelta(**kwargs)
-        return self.now
 
 
 @pytest.fixture

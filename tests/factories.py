@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -111,3 +112,17 @@ STAGES = (
     "assistant_director",
     "cafcass",
 )
+
+
+@dataclass
+class FakeClock:
+    """Injected time: tests move it by hand, so nothing sleeps and nothing depends on luck."""
+
+    now: datetime = field(default_factory=lambda: datetime(2018, 1, 8, 10, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now

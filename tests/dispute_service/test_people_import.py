@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispute_service.errors import InvalidInput
 from dispute_service.models import Person
 from dispute_service.transactions import import_people
-from tests.conftest import FakeClock
+from tests.factories import TEST_SECRET, FakeClock
 
 
 def _write(tmp_path: Path, rows: list[tuple[str, str, str]]) -> Path:
@@ -57,7 +57,7 @@ def test_a_cell_that_is_not_one_address_is_refused_naming_its_line(
         ],
     )
     with pytest.raises(InvalidInput) as refused:
-        import_people(sessions, path, clock.now)
+        import_people(sessions, path, clock.now, audit_key=TEST_SECRET)
     # The record on line 3 may take two lines of the file (a quoted line break): the next starts after it.
     breaks = email.count("\n")
     assert [where for where, _ in refused.value.errors] == ["line 3", f"line {5 + breaks}"]
@@ -70,7 +70,7 @@ def test_an_address_is_normalised_as_the_api_normalises_it(
 ) -> None:
     written = ["  IRO@Example.GOV.uk ", "Tara.Manager@EXAMPLE.gov.uk", "mañana@example.gov.uk"]
     path = _write(tmp_path, [(f"Person {i}", e, "iro") for i, e in enumerate(written)])
-    assert import_people(sessions, path, clock.now) == (3, 0)
+    assert import_people(sessions, path, clock.now, audit_key=TEST_SECRET) == (3, 0)
     as_the_api = sorted(TypeAdapter(EmailStr).validate_python(e.strip()).lower() for e in written)
     assert _emails(sessions) == as_the_api
     assert "iro@example.gov.uk" in as_the_api
