@@ -75,7 +75,9 @@ def serve(
         )
         from dispute_service.demo import load_demo
 
-        loaded = load_demo(_sessions(settings), settings.loaded_policy, utc_now())
+        loaded = load_demo(
+            _sessions(settings), settings.loaded_policy, utc_now(), audit_key=settings.audit_key
+        )
         typer.echo("demo data loaded" if loaded else "demo data already present")
     # No `server` header: it would tell a scanner which server and version to try.
     uvicorn.run(application, host=host, port=port, log_config=None, access_log=False, server_header=False)

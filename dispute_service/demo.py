@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispute_service import transactions
+from dispute_service import people, transactions
 from dispute_service.access import Actor
 from dispute_service.inputs import ActionInput, RaiseInput
 from dispute_service.models import Person
@@ -26,14 +26,22 @@ DEMO_PEOPLE = [
 ]
 
 
-def load_demo(sessions: sessionmaker[Session], policy: Policy, now: datetime) -> bool:
+# The demo loader adds its people as an admin would, so they are in the people changes like anyone's.
+DEMO_LOADER = Actor("demo", frozenset({"admin"}), "demo")
+
+
+def load_demo(sessions: sessionmaker[Session], policy: Policy, now: datetime, *, audit_key: str) -> bool:
     """Load the demo once; a database that already has people is left alone. Returns whether it loaded."""
     with sessions.begin() as session:
         if session.scalar(select(func.count()).select_from(Person)):
             return False
         for name, email, roles in DEMO_PEOPLE:
-            session.add(
-                Person(name=name, email=email, roles=roles, active=True, created_at=now, updated_at=now)
+            people.add_person(
+                session,
+                DEMO_LOADER,
+                people.PersonData(name=name, email=email, roles=roles),
+                now,
+                audit_key=audit_key,
             )
     iro = Actor("iro@example.gov.uk", frozenset({"iro"}))
     tm = Actor("tm@example.gov.uk", frozenset({"team_manager"}))

@@ -28,7 +28,7 @@ step "$TM" respond '{"response": "A permanence planning meeting is booked."}'
 # 3. The IRO is not satisfied and escalates four times, up to the Assistant Director.
 for _ in 1 2 3 4; do step "$IRO" escalate '{"reason": "Not satisfied: no date for the final hearing."}'; done
 # 4. The IRO refers the case to CAFCASS, then records CAFCASS's outcome and closes the dispute.
-step "$IRO" refer_to_cafcass '{"reason": "Ladder exhausted without a plan.", "referred_on": "2026-11-26"}'
+step "$IRO" refer_to_cafcass "{\"reason\": \"Ladder exhausted without a plan.\", \"referred_on\": \"$(date +%F)\"}"
 step "$IRO" close '{"outcome": "CAFCASS secured a revised plan."}'
 
 # 5. The audit log: one entry per change, each chained to the one before.
