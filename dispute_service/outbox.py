@@ -116,8 +116,9 @@ def queue_for_transition(
         if dispute.state == State.AWAITING_IRO_DECISION:
             send("ladder_exhausted", [dispute.iro_email, *iro_managers()])
         else:
-            managers = iro_managers() if tell_iro_managers else []
-            send("escalated", [*owners(), dispute.iro_email, *previous_owners, *managers])
+            send("escalated", [*owners(), dispute.iro_email, *previous_owners])
+            if tell_iro_managers:
+                send("owner_unavailable", iro_managers())
     elif trigger is Trigger.RESPOND:
         send("responded", [dispute.iro_email])
     elif trigger is Trigger.RESOLVE:

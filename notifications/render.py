@@ -22,6 +22,7 @@ SUBJECTS = {
     "ladder_exhausted": "Dispute {reference} has reached the end of the ladder: the IRO decides",
     "referred": "Dispute {reference}: the case has been referred to CAFCASS",
     "assigned": "Dispute {reference} assigned to you",
+    "owner_unavailable": "Dispute {reference} at {stage_title}: the named person cannot take it",
 }
 
 LINK_LABELS = {

@@ -351,7 +351,7 @@ def _passed_over(sessions: sessionmaker[Session], d: DisputeSnapshot) -> tuple[D
     assert json.loads(last.details)["owner_passed_over"] == TM_EMAIL
     emails = _emails(sessions, d, last.seq)
     # The role's active holders own it now, and the IRO managers hear that it went to the role.
-    assert emails.get(IRO_MANAGER_EMAIL) == "escalated" and emails.get(TM2_EMAIL) == "escalated"
+    assert emails.get(IRO_MANAGER_EMAIL) == "owner_unavailable" and emails.get(TM2_EMAIL) == "escalated"
     assert TM_EMAIL not in emails
     return row, last
 

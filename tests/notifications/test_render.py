@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service import transactions
 from dispute_service.inputs import ActionInput
+from dispute_service.models import Person
 from notifications.dispatcher import DispatchReport
 from states.policy import Policy
-from tests.factories import TM, raise_dispute
+from tests.factories import IRO, IRO_MANAGER_EMAIL, TM, TM_EMAIL, raise_dispute
 from tests.mail import Mailbox, full_text, links_in
 
 
@@ -45,3 +47,25 @@ def test_emails_hold_references_only(
     for message in mailbox.messages:
         body = full_text(message)
         assert "SECRET" not in body and "Jamie" not in body and d.child_ref in body
+
+
+def test_the_iro_managers_hear_when_a_stage_goes_to_its_role_instead_of_its_named_person(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+) -> None:
+    d = raise_dispute(sessions, policy, clock.now).dispute
+    with sessions.begin() as session:
+        session.execute(update(Person).where(Person.email == TM_EMAIL).values(active=False))
+    transactions.apply_trigger(
+        sessions, policy, d.id, "escalate", IRO, ActionInput(reason="SECRET"), clock.now
+    )
+    send_mail()
+    [message] = mailbox.to(IRO_MANAGER_EMAIL)
+    assert message["Subject"] == (f"Dispute {d.reference} at Team Manager: the named person cannot take it")
+    body = full_text(message)
+    assert "can no longer act on it" in body and "reassign" in body and d.child_ref in body
+    assert not links_in(message), "an IRO manager acts through the service, not a link meant for an owner"
