@@ -52,7 +52,9 @@ def create_app(settings: Settings, *, mode: Mode, clock: Clock = utc_now) -> Fas
             settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
         )
         app.state.engine = engine
-        app.state.sessions = make_session_factory(engine)
+        app.state.sessions = make_session_factory(
+            engine, audit_key=settings.audit_key, audit_keyring=settings.retired_audit_keys()
+        )
         app.state.workers = Workers(settings.db_pool_size + settings.db_max_overflow)
         app.state.metrics = Metrics(app.state.sessions, clock)
         app.state.scheduler = None

@@ -1,14 +1,22 @@
 """The tamper-evident audit chain: each entry's hash covers its fields and the previous entry's hash.
 
+Two chains run through every entry: the dispute's own (`seq`, `prev_hash`) and one across all disputes in
+commit order (`gseq`, `gprev_hash`), whose head is the single `audit_head` row. Each hash is an
+HMAC-SHA-256 under the audit key named by `key_id`, so someone with database access alone can neither
+rewrite an entry and rehash it, nor delete a dispute or a run of entries without leaving a gap in the
+global chain. Entries written before the keyed format (null `gseq`) keep the plain SHA-256 formula; a keyed
+`seal` entry per dispute commits to their head (migration 0004).
+
 Free text is hashed separately and only its SHA-256 enters the chain, so a redaction changes no hash.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,12 +25,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispute_service.access import Actor
-from dispute_service.models import AuditEntry, AuditText, Dispute
+from dispute_service.database import AUDIT_KEY_INFO, AUDIT_KEYRING_INFO
+from dispute_service.models import AuditEntry, AuditHead, AuditText, Dispute
 from states.machine import Position
 from states.vocabulary import Trigger
 
 GENESIS_HASH = "0" * 64
 REDACTED = "[redacted]"
+# The single row of `audit_head`.
+HEAD_ID = 1
+# Entries that record what the service did, not a change to the dispute: they leave its version alone.
+SEAL = "seal"
+BOOKKEEPING = frozenset({"remind", Trigger.DEFER.value, SEAL})
 
 
 def sha256_text(text: str) -> str:
@@ -45,8 +59,25 @@ def _time(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def entry_hash(entry: AuditEntry) -> str:
-    payload = {
+def key_id(key: str) -> str:
+    """A short public name for a key: enough to pick it from a keyring, nothing towards guessing it (the
+    same as the people changes' `key_id`)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
+
+
+def session_key(session: Session) -> str:
+    """The current audit key, put on the session factory by `database.make_session_factory`."""
+    return str(session.info[AUDIT_KEY_INFO])
+
+
+def session_keys(session: Session) -> dict[str, str]:
+    """Every key an entry may be signed with, by id: the current one and the retired ones."""
+    keys = [session_key(session), *session.info.get(AUDIT_KEYRING_INFO, ())]
+    return {key_id(k): k for k in keys}
+
+
+def _payload(entry: AuditEntry) -> dict[str, Any]:
+    return {
         "dispute_id": str(entry.dispute_id),
         "seq": entry.seq,
         "at": _time(entry.at),
@@ -67,7 +98,39 @@ def entry_hash(entry: AuditEntry) -> str:
         "details": entry.details,
         "prev_hash": entry.prev_hash,
     }
-    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+def legacy_entry_hash(entry: AuditEntry) -> str:
+    """The unkeyed formula of entries written before the keyed format; only ever checked, never written."""
+    return hashlib.sha256(canonical_json(_payload(entry)).encode("utf-8")).hexdigest()
+
+
+def entry_hash(entry: AuditEntry, key: str) -> str:
+    """HMAC-SHA-256 under `key` over the entry's fields, both chains' links and the key's id."""
+    payload = _payload(entry)
+    payload.update(key_id=entry.key_id, gseq=entry.gseq, gprev_hash=entry.gprev_hash)
+    return hmac.new(key.encode("utf-8"), canonical_json(payload).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def lock_head(session: Session) -> AuditHead:
+    """The global head, locked until this transaction ends: FOR UPDATE on PostgreSQL, and SQLite's BEGIN
+    IMMEDIATE already holds the write lock. Read afresh, as a session kept open across transactions would
+    otherwise hand back the head as it was."""
+    return session.execute(
+        select(AuditHead)
+        .where(AuditHead.id == HEAD_ID)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def sign(entry: AuditEntry, head: AuditHead, key: str) -> None:
+    """Chain `entry` to the global head and sign it; the head then points at it."""
+    entry.key_id = key_id(key)
+    entry.gseq = head.gseq + 1
+    entry.gprev_hash = head.hash
+    entry.hash = entry_hash(entry, key)
+    head.gseq, head.hash = entry.gseq, entry.hash
 
 
 def append(
@@ -83,7 +146,8 @@ def append(
     details: dict[str, Any],
     now: datetime,
 ) -> AuditEntry:
-    """Chain a new entry to the dispute's head. The row lock (or SQLite's write lock) makes seq gap-free.
+    """Chain a new entry to the dispute's head and to the global head, signed with the session's audit key.
+    The row lock (or SQLite's write lock) makes seq gap-free; the head's lock makes gseq follow commits.
 
     The first text is the entry's own; any others are named in its details, so the chain covers them too.
     """
@@ -124,7 +188,8 @@ def append(
     )
     # The relationship fills dispute_id only at flush; the hash needs it now.
     entry.dispute_id = dispute.id
-    entry.hash = entry_hash(entry)
+    # Locked last, after the dispute's own row, by every writer: one order, so no deadlock between them.
+    sign(entry, lock_head(session), session_key(session))
     session.add(entry)
     dispute.audit_seq, dispute.audit_hash = entry.seq, entry.hash
     if trigger == Trigger.RESOLVE and main is not None:
@@ -136,22 +201,83 @@ def append(
 
 
 @dataclass(frozen=True)
-class Problem:
-    dispute_id: uuid.UUID
-    reference: str
-    seq: int | None
-    message: str
+class Checkpoint:
+    """The global chain's head at a moment: kept somewhere the database's administrators cannot write, it
+    shows later whether the entries up to it are still there, unchanged."""
+
+    gseq: int
+    hash: str
+    at: datetime
 
     def __str__(self) -> str:
+        return f"{self.gseq}:{self.hash}"
+
+    def fields(self) -> dict[str, Any]:
+        return {"gseq": self.gseq, "hash": self.hash, "time": _time(self.at)}
+
+    @staticmethod
+    def parse(value: str) -> tuple[int, str]:
+        gseq, sep, digest = value.strip().partition(":")
+        if not sep or not gseq.isdigit() or len(digest) != 64:
+            raise ValueError("a checkpoint is GSEQ:HASH, as `audit checkpoint` prints it")
+        return int(gseq), digest.lower()
+
+
+def checkpoint(session: Session, now: datetime) -> Checkpoint:
+    head = session.get_one(AuditHead, HEAD_ID)
+    return Checkpoint(head.gseq, head.hash, now)
+
+
+@dataclass(frozen=True)
+class Problem:
+    dispute_id: uuid.UUID | None
+    reference: str | None
+    seq: int | None
+    message: str
+    gseq: int | None = None
+
+    def __str__(self) -> str:
+        if self.dispute_id is None:
+            where = f"global chain at gseq {self.gseq}" if self.gseq is not None else "global chain"
+            return f"{where}: {self.message}"
         where = f"entry {self.seq}" if self.seq is not None else "chain"
         return f"{self.reference} ({self.dispute_id}) {where}: {self.message}"
 
 
-def verify_dispute(session: Session, dispute: Dispute) -> Iterator[Problem]:
-    """Recompute one chain; name every entry that does not match, and entries missing from either end."""
+def _details(entry: AuditEntry) -> dict[str, Any]:
+    try:
+        value = json.loads(entry.details)
+    except ValueError:
+        return {}  # already named: the hash cannot match altered details
+    return value if isinstance(value, dict) else {}
 
-    def problem(seq: int | None, message: str) -> Problem:
-        return Problem(dispute.id, dispute.reference, seq, message)
+
+def _text_refs(entry: AuditEntry, details: Mapping[str, Any]) -> Iterator[tuple[str, int, str | None]]:
+    """Every text the entry commits to: (what it is, its id, the SHA-256 the chain holds for it)."""
+    if entry.text_id is not None:
+        yield "its text", entry.text_id, entry.text_sha256
+    for name, value in details.items():
+        if name.endswith("_text_id") and name != "redacted_text_id" and isinstance(value, int):
+            kind = name.removesuffix("_text_id")
+            yield f"its {kind} text", value, details.get(f"{kind}_sha256")
+
+
+def verify_dispute(
+    session: Session, dispute: Dispute, keys: Mapping[str, str] | None = None
+) -> Iterator[Problem]:
+    """Recompute one dispute's chain and check what it covers: each entry's hash under its key, the texts
+    the entries reference, the redactions, and the dispute row's fields against what the chain last says.
+    Names every entry that does not match, and entries missing from either end."""
+    keys = session_keys(session) if keys is None else keys
+
+    def problem(entry: AuditEntry | None, message: str) -> Problem:
+        return Problem(
+            dispute.id,
+            dispute.reference,
+            entry.seq if entry else None,
+            message,
+            entry.gseq if entry else None,
+        )
 
     entries = session.scalars(
         select(AuditEntry).where(AuditEntry.dispute_id == dispute.id).order_by(AuditEntry.seq)
@@ -159,36 +285,193 @@ def verify_dispute(session: Session, dispute: Dispute) -> Iterator[Problem]:
     texts = {
         t.id: t for t in session.scalars(select(AuditText).where(AuditText.dispute_id == dispute.id)).all()
     }
+    redactions = {
+        _details(e).get("redacted_text_id"): e.seq for e in entries if e.trigger == Trigger.REDACT.value
+    }
     prev = GENESIS_HASH
     expected_seq = 1
+    keyed_seen = False
+    version = 0
     for entry in entries:
+        details = _details(entry)
         if entry.seq != expected_seq:
-            yield problem(entry.seq, f"sequence gap: expected entry {expected_seq}")
+            yield problem(entry, f"sequence gap: expected entry {expected_seq}")
         if entry.prev_hash != prev:
-            yield problem(entry.seq, "prev_hash does not match the previous entry's hash")
-        if entry_hash(entry) != entry.hash:
-            yield problem(entry.seq, "hash does not match the entry's contents (the entry was altered)")
-        if entry.text_id is not None:
-            text = texts.get(entry.text_id)
-            if text is None:
-                yield problem(entry.seq, "its text is missing")
-            elif text.redacted_at is None and sha256_text(text.body) != entry.text_sha256:
-                yield problem(entry.seq, "its text does not match the hash recorded in the chain")
+            yield problem(entry, "prev_hash does not match the previous entry's hash")
+        if entry.key_id is None:
+            if keyed_seen:
+                yield problem(entry, "an unkeyed entry after keyed ones (rewritten in the legacy format)")
+            if entry.gseq is not None or entry.gprev_hash is not None:
+                yield problem(entry, "an unkeyed entry with a place in the global chain")
+            if legacy_entry_hash(entry) != entry.hash:
+                yield problem(entry, "hash does not match the entry's contents (the entry was altered)")
+        else:
+            if not keyed_seen and entry.seq > 1 and entry.trigger != SEAL:
+                yield problem(entry, "the first keyed entry after legacy ones is not their seal")
+            keyed_seen = True
+            key = keys.get(entry.key_id)
+            if entry.gseq is None or entry.gprev_hash is None:
+                yield problem(entry, "a keyed entry outside the global chain")
+            if key is None:
+                yield problem(entry, f"signed with an unknown key (key id {entry.key_id})")
+            elif not hmac.compare_digest(entry_hash(entry, key), entry.hash):
+                yield problem(entry, "hash does not match the entry's contents (the entry was altered)")
+        if entry.trigger == SEAL and (
+            details.get("legacy_seq") != entry.seq - 1 or details.get("legacy_hash") != entry.prev_hash
+        ):
+            yield problem(entry, "the seal does not commit to the legacy entries before it")
+        for what, text_id, digest in _text_refs(entry, details):
+            yield from (problem(entry, m) for m in _text_faults(what, texts.get(text_id), digest, redactions))
+        if entry.trigger not in BOOKKEEPING:
+            version += 1
         prev = entry.hash
         expected_seq = entry.seq + 1
+    if entries and not keyed_seen:
+        yield problem(
+            None, "no entry is keyed: its keyed entries were removed, or it was written around them"
+        )
     if dispute.audit_seq != len(entries) or dispute.audit_hash != prev:
         yield problem(
             None,
             f"the dispute records {dispute.audit_seq} entries ending in {dispute.audit_hash[:12]}, "
             f"but the log has {len(entries)} ending in {prev[:12]}: entries are missing from the end",
         )
+    if entries:
+        yield from (problem(None, m) for m in _row_faults(dispute, entries, version))
 
 
-def verify_all(session: Session) -> tuple[int, list[Problem]]:
-    """Check every chain. Returns the number of disputes checked and every problem found."""
+def _text_faults(
+    what: str, text: AuditText | None, digest: str | None, redactions: Mapping[Any, int]
+) -> Iterator[str]:
+    if text is None:
+        yield f"{what} is missing"
+    elif text.redacted_at is not None or text.body == REDACTED:
+        if text.id not in redactions:
+            yield f"{what} (text {text.id}) is marked redacted, but no redact entry names it"
+        elif text.body != REDACTED:
+            yield f"{what} (text {text.id}) is marked redacted, but its body is not the redaction marker"
+        elif text.redacted_at is None:
+            yield f"{what} (text {text.id}) was blanked without being marked redacted"
+    elif sha256_text(text.body) != digest:
+        yield f"{what} (text {text.id}) does not match the hash recorded in the chain"
+
+
+def _row_faults(dispute: Dispute, entries: Iterable[AuditEntry], version: int) -> Iterator[str]:
+    """The dispute row against its chain: a field changed by a direct UPDATE, or a tail of entries removed
+    with the head moved back, leaves the row saying something no entry says."""
+    last: AuditEntry | None = None
+    iro: str | None = None
+    child_ref: str | None = None
+    for entry in entries:
+        details = _details(entry)
+        if entry.trigger == Trigger.RAISE.value:
+            iro = entry.actor
+            child_ref = details.get("child_ref", child_ref)
+        elif entry.trigger == Trigger.REASSIGN_IRO.value:
+            iro = details.get("iro_after", iro)
+        elif entry.trigger == Trigger.AMEND.value and isinstance(details.get("after"), dict):
+            child_ref = details["after"].get("child_ref", child_ref)
+        last = entry
+    assert last is not None
+    said = f"the last entry ({last.seq}) says"
+    checks: list[tuple[str, Any, Any, str]] = [
+        ("stage", dispute.stage, last.to_stage, said),
+        ("state", dispute.state, last.to_state, said),
+        ("due_at", dispute.due_at, last.due_at_after, said),
+        ("escalate_at", dispute.escalate_at, last.escalate_at_after, said),
+        ("version", dispute.version, version, "the chain has that many changes"),
+    ]
+    if iro is not None:
+        checks.append(("iro_email", dispute.iro_email, iro, "the chain's raise and IRO reassignments say"))
+    if child_ref is not None:
+        # Disputes raised before the raise entry recorded the child reference are not checked for it.
+        checks.append(("child_ref", dispute.child_ref, child_ref, "the chain's raise and amendments say"))
+    for name, is_now, recorded, source in checks:
+        if is_now != recorded:
+            yield f"the dispute's {name} is {_shown(is_now)} but {source} {_shown(recorded)}"
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(_time(value) if isinstance(value, datetime) else value, default=str)
+
+
+def verify_global(session: Session) -> tuple[list[Problem], tuple[int, str]]:
+    """Walk the chain across all disputes in gseq order: a gap is a deleted dispute or run of entries.
+    Returns the problems and the chain's last (gseq, hash)."""
+    problems: list[Problem] = []
+    prev_gseq, prev = 0, GENESIS_HASH
+    rows = session.execute(
+        select(AuditEntry.gseq, AuditEntry.gprev_hash, AuditEntry.hash, AuditEntry.dispute_id, AuditEntry.seq)
+        .where(AuditEntry.gseq.is_not(None))
+        .order_by(AuditEntry.gseq)
+        .execution_options(yield_per=2000)
+    )
+    for gseq, gprev_hash, digest, dispute_id, seq in rows:
+        assert gseq is not None  # the query's own condition
+        where = f"(dispute {dispute_id} entry {seq})"
+        if gseq != prev_gseq + 1:
+            missing = f"{prev_gseq + 1}" if gseq == prev_gseq + 2 else f"{prev_gseq + 1} to {gseq - 1}"
+            problems.append(
+                Problem(None, None, None, f"entries {missing} are missing (deleted) {where}", gseq)
+            )
+        elif gprev_hash != prev:
+            problems.append(
+                Problem(
+                    None, None, None, f"gprev_hash does not match the previous entry's hash {where}", gseq
+                )
+            )
+        prev_gseq, prev = gseq, digest
+    head = session.get(AuditHead, HEAD_ID)
+    if head is None:
+        problems.append(Problem(None, None, None, "the head row is missing"))
+    elif (head.gseq, head.hash) != (prev_gseq, prev):
+        problems.append(
+            Problem(
+                None,
+                None,
+                None,
+                f"the head records gseq {head.gseq} ending in {head.hash[:12]}, but the chain ends at gseq "
+                f"{prev_gseq} in {prev[:12]}: entries are missing from the end, or the head was moved",
+            )
+        )
+    return problems, (prev_gseq, prev)
+
+
+def verify_checkpoint(session: Session, gseq: int, digest: str, last_gseq: int) -> list[Problem]:
+    """Whether the database still holds the checkpoint's entry, unchanged; the global walk checks that the
+    chain extends it."""
+    found = session.scalar(select(AuditEntry.hash).where(AuditEntry.gseq == gseq))
+    if found is None:
+        return [
+            Problem(
+                None,
+                None,
+                None,
+                f"the checkpoint's entry is not in the database, which ends at gseq {last_gseq}: "
+                f"entries {last_gseq + 1} to {gseq} are missing (deleted, or a restore is behind it)",
+                gseq,
+            )
+        ]
+    if found != digest:
+        return [
+            Problem(
+                None, None, None, f"the checkpoint's hash {digest[:12]} is not the entry's {found[:12]}", gseq
+            )
+        ]
+    return []
+
+
+def verify_all(session: Session, checkpoint: tuple[int, str] | None = None) -> tuple[int, list[Problem]]:
+    """Check every chain: each dispute's, and the global one (against `checkpoint`, a (gseq, hash) taken
+    earlier, when given). Returns the number of disputes checked and every problem found."""
+    keys = session_keys(session)
     problems: list[Problem] = []
     checked = 0
     for dispute in session.scalars(select(Dispute).order_by(Dispute.raised_at)).yield_per(500):
         checked += 1
-        problems.extend(verify_dispute(session, dispute))
+        problems.extend(verify_dispute(session, dispute, keys))
+    global_problems, (last_gseq, _) = verify_global(session)
+    problems.extend(global_problems)
+    if checkpoint is not None:
+        problems.extend(verify_checkpoint(session, *checkpoint, last_gseq))
     return checked, problems

@@ -29,7 +29,11 @@ app.add_typer(audit_app, name="audit")
 
 
 def _sessions(settings: Settings) -> sessionmaker[Session]:
-    return make_session_factory(make_engine(settings.database_url, pool_size=2, max_overflow=2))
+    return make_session_factory(
+        make_engine(settings.database_url, pool_size=2, max_overflow=2),
+        audit_key=settings.audit_key,
+        audit_keyring=settings.retired_audit_keys(),
+    )
 
 
 @app.command()
@@ -38,7 +42,8 @@ def migrate() -> None:
     from dispute_service.database import upgrade
 
     settings = Settings()
-    upgrade(settings.database_url)
+    # The audit key signs the seals that migration 0004 writes on each dispute's legacy chain.
+    upgrade(settings.database_url, audit_key=settings.audit_key)
     typer.echo("database is up to date")
 
 
@@ -85,22 +90,50 @@ def due(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="GSEQ:HASH from `audit checkpoint` or an `audit.checkpoint` log line: fail unless the "
+            "database still holds that entry with that hash, and the global chain extends it"
+        ),
+    ] = None,
+) -> None:
     """Recompute every audit chain and the people changes, and name any entry that does not match."""
     from dispute_service import people_changes
-    from dispute_service.audit import verify_all
+    from dispute_service.audit import Checkpoint, verify_all
 
     settings = Settings()
+    try:
+        against = Checkpoint.parse(checkpoint) if checkpoint is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--checkpoint'") from None
+    keys = [settings.audit_key, *settings.retired_audit_keys()]
     with _sessions(settings).begin() as session:
-        checked, problems = verify_all(session)
-        changes, people_problems = people_changes.verify(session, [settings.audit_key])
+        checked, problems = verify_all(session, against)
+        changes, people_problems = people_changes.verify(session, keys)
     for problem in [*problems, *people_problems]:
         typer.echo(f"MISMATCH {problem}")
     if problems or people_problems:
         found = len(problems) + len(people_problems)
         typer.echo(f"{found} problem(s) in {checked} dispute(s) and {changes} people change(s)")
         raise typer.Exit(1)
-    typer.echo(f"ok: {checked} dispute(s), {changes} people change(s), every chain verifies")
+    extends = f", and extend checkpoint {against[0]}" if against else ""
+    typer.echo(f"ok: {checked} dispute(s), {changes} people change(s), every chain verifies{extends}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Print the global audit chain's head (gseq, hash, time) as the service logs it: keep it where the
+    database's administrators cannot write, and give it to `audit verify --checkpoint` later."""
+    import json
+
+    from dispute_service.audit import checkpoint
+
+    settings = Settings()
+    with _sessions(settings).begin() as session:
+        point = checkpoint(session, utc_now())
+    typer.echo(json.dumps({"event": "audit.checkpoint", **point.fields(), "checkpoint": str(point)}))
 
 
 REPORT_FORMATS = ("table", "json", "csv", "svg")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from functools import cached_property
 from pathlib import Path
@@ -53,6 +54,11 @@ class Settings(BaseSettings):
 
     # The key of the keyed hash chains (the audit log, the people changes); kept outside the database.
     audit_key: str = DEV_SECRET
+    # Retired audit keys, so entries signed before a rotation still verify: "id:key,id:key" (the id is the
+    # first 8 hex digits of the key's SHA-256, as `key_id` on each entry; a bare "key" is accepted too).
+    audit_keyring: str = ""
+    # How often the service logs `audit.checkpoint` (the global chain's head), to be shipped off the database.
+    checkpoint_minutes: float = Field(default=60.0, gt=0)
     # A token may live this long at most, from `iat` to `exp`.
     token_max_hours: float = Field(default=12.0, gt=0)
     # Unset: /metrics answers 404. Set: it needs `Authorization: Bearer <this>`.
@@ -65,6 +71,20 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: float = Field(default=60.0, gt=0)
     link_uses_per_address: int = Field(default=10, ge=1)
     link_uses_per_client: int = Field(default=30, ge=1)
+
+    def retired_audit_keys(self) -> list[str]:
+        """The keyring's keys; an id that is not its key's own is refused, as a sign of a mistyped key."""
+        keys = []
+        for item in filter(None, (part.strip() for part in self.audit_keyring.split(","))):
+            given, sep, key = item.partition(":")
+            if not sep:
+                given, key = "", item
+            if given and hashlib.sha256(key.encode("utf-8")).hexdigest()[:8] != given:
+                raise ValueError(
+                    f"DISPUTES_AUDIT_KEYRING: the key given for id {given} does not have that id"
+                )
+            keys.append(key)
+        return keys
 
     @cached_property
     def loaded_policy(self) -> Policy:

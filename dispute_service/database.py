@@ -3,7 +3,7 @@ timeout and BEGIN IMMEDIATE, so that the read that decides a change is made unde
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+
+from dispute_service.config import DEV_SECRET
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -78,8 +80,22 @@ def _apply_sqlite_recipe(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    sessions = sessionmaker(engine, expire_on_commit=False)
+# Where `audit.append` and `audit.verify_all` find the audit key and the retired ones: on the session
+# factory's `info`, which every session it opens copies. The app, the command line, tests and benches all
+# open their sessions here, so the key reaches the one function that signs entries without being threaded
+# through every use case's signature. The default is the development key, which a strict server refuses.
+AUDIT_KEY_INFO = "audit_key"
+AUDIT_KEYRING_INFO = "audit_keyring"
+
+
+def make_session_factory(
+    engine: Engine, *, audit_key: str = DEV_SECRET, audit_keyring: Sequence[str] = ()
+) -> sessionmaker[Session]:
+    sessions = sessionmaker(
+        engine,
+        expire_on_commit=False,
+        info={AUDIT_KEY_INFO: audit_key, AUDIT_KEYRING_INFO: tuple(audit_keyring)},
+    )
     event.listen(sessions, "after_commit", _run_after_commit)
     event.listen(sessions, "after_transaction_end", _forget_after_commit)
     return sessions
@@ -127,5 +143,9 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head", *, audit_key: str | None = None) -> None:
+    """Migrate. `audit_key` signs the seals migration 0004 writes; without it, the settings' key is used."""
+    cfg = alembic_config(url)
+    if audit_key is not None:
+        cfg.attributes[AUDIT_KEY_INFO] = audit_key
+    command.upgrade(cfg, revision)

@@ -239,11 +239,29 @@ class AuditEntry(Base):
     details: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The keyed format (migration 0004): the id of the key whose HMAC `hash` is, and the entry's place in
+    # the one chain across all disputes. All three are null on entries written before it (legacy SHA-256).
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    gseq: Mapped[int | None] = mapped_column(Integer)
+    gprev_hash: Mapped[str | None] = mapped_column(String(64))
 
     dispute: Mapped[Dispute] = relationship(lazy="raise")
 
 
 Index("ix_audit_entries_trigger_at", AuditEntry.trigger, AuditEntry.at)
+# Unique: two entries can never take the same place in the global chain, even from racing writers.
+Index("ix_audit_entries_gseq", AuditEntry.gseq, unique=True)
+
+
+class AuditHead(Base):
+    """The head of the global audit chain: one row, locked by every transaction that appends an entry, so
+    that gseq follows commit order and no two entries chain to the same predecessor."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    gseq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class Notification(Base):

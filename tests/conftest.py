@@ -141,8 +141,8 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return make_session_factory(engine)
+def sessions(engine: Engine, settings: Settings) -> sessionmaker[Session]:
+    return make_session_factory(engine, audit_key=settings.audit_key)
 
 
 @pytest.fixture

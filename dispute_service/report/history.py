@@ -342,7 +342,7 @@ def _dispute(session: Session, policy: Policy, policy_id: int, row: HistoryRow, 
         )
         dispute.version = dispute.audit_seq
 
-    event(Trigger.RAISE, None, {"start_stage": stage.id}, raised_at)
+    event(Trigger.RAISE, None, {"start_stage": stage.id, "child_ref": dispute.child_ref}, raised_at)
     if row.outcome is None or row.closed_on is None:
         return dispute
     closed_at = datetime.combine(row.closed_on, EVENT_TIME, tzinfo=tz).astimezone(UTC)

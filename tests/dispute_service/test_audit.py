@@ -16,7 +16,7 @@ from dispute_service.cli import app
 from dispute_service.inputs import ActionInput
 from dispute_service.queries import DisputeSnapshot
 from states.policy import Policy
-from tests.factories import IRO, TM
+from tests.factories import IRO, TEST_SECRET, TM
 
 
 @pytest.fixture
@@ -39,7 +39,9 @@ def chain(
 
 
 def verify(db_url: str) -> Any:
-    return CliRunner().invoke(app, ["audit", "verify"], env={"DISPUTES_DATABASE_URL": db_url})
+    return CliRunner().invoke(
+        app, ["audit", "verify"], env={"DISPUTES_DATABASE_URL": db_url, "DISPUTES_AUDIT_KEY": TEST_SECRET}
+    )
 
 
 @pytest.mark.parametrize(
