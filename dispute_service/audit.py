@@ -353,7 +353,7 @@ def _text_faults(
         elif text.redacted_at is None:
             yield f"{what} (text {text.id}) was blanked without being marked redacted"
     elif sha256_text(text.body) != digest:
-        yield f"{what} (text {text.id}) does not match the hash recorded in the chain"
+        yield f"{what} does not match the hash recorded in the chain (text {text.id})"
 
 
 def _row_faults(dispute: Dispute, entries: Iterable[AuditEntry], version: int) -> Iterator[str]:
