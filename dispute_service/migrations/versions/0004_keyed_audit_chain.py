@@ -77,7 +77,10 @@ _ENTRY_COLUMNS = (
 ).split()
 _entries = sa.table(
     "audit_entries",
-    *(sa.column(name, UTCDateTime() if name in _TIMES else None) for name in _ENTRY_COLUMNS),
+    *(
+        sa.column(name, UTCDateTime() if name in _TIMES else sa.Uuid() if name == "dispute_id" else None)
+        for name in _ENTRY_COLUMNS
+    ),
 )
 
 
