@@ -10,8 +10,9 @@ the median of the next runs, for the last complete year and for a year in the mi
     .venv/bin/python bench/report.py                           # 1,000,000 on SQLite, then PostgreSQL
     .venv/bin/python bench/report.py --count 100000 --only sqlite
 
-The audit entries chain by hash as real ones do, but the hashes are not the canonical ones (the bench
-never verifies them), and the free-text table is left empty: the report never reads it.
+The audit entries are keyed and chained as real ones are (each dispute's chain and the global one, under
+the settings' audit key), but their text hashes are made up and the free-text table is left empty: the
+report never reads it.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import create_engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 
+from dispute_service import audit
+from dispute_service.config import Settings
 from dispute_service.database import make_engine, make_session_factory, normalise_url, upgrade
-from dispute_service.models import AuditEntry, Dispute, PolicyVersion
+from dispute_service.models import AuditEntry, AuditHead, Dispute, PolicyVersion
 from dispute_service.report.formats import to_csv, to_svg
 from dispute_service.transactions import annual_report
 from states.policy import load_default_policy
@@ -72,7 +75,8 @@ class Walk:
         self, at: datetime, trigger: str, to_stage: int, to_state: str, details: dict[str, Any], actor: str
     ) -> None:
         self.seq += 1
-        digest = hashlib.sha256(f"{self.head}{self.seq}{trigger}".encode()).hexdigest()
+        # Stands in for a text's hash; the entry's own hash is made by `sign`, in the global order.
+        digest = hashlib.sha256(f"{self.dispute_id}{self.seq}{trigger}".encode()).hexdigest()
         has_text = trigger in ("raise", "respond", "escalate", "resolve", "withdraw", "reopen", "amend")
         due = at + timedelta(days=7) if to_stage != self.stage or trigger == "raise" else None
         self.entries.append(
@@ -95,11 +99,16 @@ class Walk:
                 "text_id": None,
                 "text_sha256": digest[::-1] if has_text else None,
                 "details": json.dumps(details, sort_keys=True, separators=(",", ":")),
-                "prev_hash": self.head,
-                "hash": digest,
             }
         )
-        self.head, self.stage, self.state = digest, to_stage, to_state
+        self.stage, self.state = to_stage, to_state
+
+    def sign(self, head: list[Any], key: str) -> None:
+        """Chain the entries to the dispute's head and the global `head` ([gseq, hash]), as audit.append."""
+        for entry in self.entries:
+            entry.update(prev_hash=self.head, key_id=audit.key_id(key), gseq=head[0] + 1, gprev_hash=head[1])
+            entry["hash"] = self.head = audit.row_hash(entry, key)
+            head[:] = [entry["gseq"], entry["hash"]]
 
 
 def walk(rng: random.Random, number: int, year: int, policy_id: int) -> Walk | None:
@@ -223,9 +232,11 @@ def walk(rng: random.Random, number: int, year: int, policy_id: int) -> Walk | N
 
 
 def history(
-    count: int, years: int, policy_id: int
+    count: int, years: int, policy_id: int, head: list[Any]
 ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
-    """Chunks of (dispute rows, audit rows), year by year, the same every run."""
+    """Chunks of (dispute rows, audit rows), year by year, the same every run. `head` is the global chain's
+    [gseq, hash], advanced as the entries are signed; the loaders store it in `audit_head` at the end."""
+    key = Settings().audit_key
     rng = random.Random(20180331)
     per_year = count // years
     disputes: list[dict[str, Any]] = []
@@ -235,6 +246,8 @@ def history(
             w = walk(rng, number, year, policy_id)
             if w is None:
                 continue
+            w.sign(head, key)
+            w.row["audit_hash"] = w.head
             disputes.append(w.row)
             entries.extend(w.entries)
             if len(disputes) >= CHUNK:
@@ -295,10 +308,11 @@ class Loader:
         self.disputes += len(disputes)
         self.entries += len(entries)
 
-    def finish(self) -> None:
+    def finish(self, head: list[Any]) -> None:
         started = time.perf_counter()
         self.raw.close()
         with self.engine.begin() as conn:
+            conn.execute(update(AuditHead).values(gseq=head[0], hash=head[1]))
             for _, sql in self.indexes:
                 conn.execute(text(sql))
             if self.label == "sqlite":
@@ -380,13 +394,14 @@ def main() -> None:
         if args.only in (None, "postgres"):
             loaders.append(Loader("postgres", cleanup.enter_context(scratch_database(args.postgres))))
         started = time.perf_counter()
-        for disputes, entries in history(args.count, args.years, loaders[0].policy_id):
+        head: list[Any] = [0, audit.GENESIS_HASH]
+        for disputes, entries in history(args.count, args.years, loaders[0].policy_id, head):
             for loader in loaders:
                 loader.load(disputes, entries)
         generating = time.perf_counter() - started - sum(loader.seconds for loader in loaders)
         print(f"generated the history in {generating:.0f} s")
         for loader in loaders:
-            loader.finish()
+            loader.finish(head)
         for loader in loaders:
             time_reports(loader, args.years, args.runs)
 

@@ -76,40 +76,42 @@ def session_keys(session: Session) -> dict[str, str]:
     return {key_id(k): k for k in keys}
 
 
-def _payload(entry: AuditEntry) -> dict[str, Any]:
+_FIELDS = (
+    "seq actor actor_role channel trigger from_stage to_stage from_state to_state text_id text_sha256 "
+    "details prev_hash"
+).split()
+_TIMES = ("at", "due_at_before", "due_at_after", "escalate_at_before", "escalate_at_after")
+
+
+def _payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    payload = {name: row[name] for name in _FIELDS}
+    payload.update({name: _time(row[name]) for name in _TIMES})
+    payload["dispute_id"] = str(row["dispute_id"])
+    return payload
+
+
+def _columns(entry: AuditEntry) -> dict[str, Any]:
     return {
-        "dispute_id": str(entry.dispute_id),
-        "seq": entry.seq,
-        "at": _time(entry.at),
-        "actor": entry.actor,
-        "actor_role": entry.actor_role,
-        "channel": entry.channel,
-        "trigger": entry.trigger,
-        "from_stage": entry.from_stage,
-        "to_stage": entry.to_stage,
-        "from_state": entry.from_state,
-        "to_state": entry.to_state,
-        "due_at_before": _time(entry.due_at_before),
-        "due_at_after": _time(entry.due_at_after),
-        "escalate_at_before": _time(entry.escalate_at_before),
-        "escalate_at_after": _time(entry.escalate_at_after),
-        "text_id": entry.text_id,
-        "text_sha256": entry.text_sha256,
-        "details": entry.details,
-        "prev_hash": entry.prev_hash,
+        name: getattr(entry, name)
+        for name in (*_FIELDS, *_TIMES, "dispute_id", "key_id", "gseq", "gprev_hash")
     }
+
+
+def row_hash(row: Mapping[str, Any], key: str) -> str:
+    """`entry_hash` of an entry given as a mapping of its columns, for bulk loaders that write rows."""
+    payload = _payload(row)
+    payload.update(key_id=row["key_id"], gseq=row["gseq"], gprev_hash=row["gprev_hash"])
+    return hmac.new(key.encode("utf-8"), canonical_json(payload).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def legacy_entry_hash(entry: AuditEntry) -> str:
     """The unkeyed formula of entries written before the keyed format; only ever checked, never written."""
-    return hashlib.sha256(canonical_json(_payload(entry)).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(_payload(_columns(entry))).encode("utf-8")).hexdigest()
 
 
 def entry_hash(entry: AuditEntry, key: str) -> str:
     """HMAC-SHA-256 under `key` over the entry's fields, both chains' links and the key's id."""
-    payload = _payload(entry)
-    payload.update(key_id=entry.key_id, gseq=entry.gseq, gprev_hash=entry.gprev_hash)
-    return hmac.new(key.encode("utf-8"), canonical_json(payload).encode("utf-8"), hashlib.sha256).hexdigest()
+    return row_hash(_columns(entry), key)
 
 
 def lock_head(session: Session) -> AuditHead:
