@@ -126,6 +126,16 @@ class DisputeList(BaseModel):
     total: int
 
 
+class AuditTextOut(BaseModel):
+    """One free text an entry keeps; its words are withheld once redacted."""
+
+    text_id: int
+    kind: str
+    text: str | None
+    redacted: bool
+    sha256: str
+
+
 class AuditItem(BaseModel):
     seq: int
     at: datetime
@@ -146,6 +156,8 @@ class AuditItem(BaseModel):
     text: str | None
     text_redacted: bool
     text_sha256: str | None
+    # Every text the entry keeps, its own first: a raise above the first stage keeps the IRO's reason too.
+    texts: list[AuditTextOut] = []
     details: dict[str, Any]
     prev_hash: str
     hash: str

@@ -6,6 +6,7 @@ their own.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -144,18 +145,24 @@ def log_read(session: Session, event: str, actor: Actor, **ids: Any) -> None:
 
 def audit_log(
     session: Session, dispute_id: uuid.UUID, actor: Actor
-) -> list[tuple[AuditEntry, AuditText | None]]:
+) -> list[tuple[AuditEntry, list[AuditText]]]:
+    """Each entry with every text it keeps: its own first, then those its details name (the reason an IRO
+    gave for starting above the first stage, say)."""
     dispute = readable_dispute(session, dispute_id, actor, for_change=False)
     log_read(
         session, "dispute.read", actor, dispute_id=str(dispute.id), reference=dispute.reference, part="audit"
     )
-    rows = session.execute(
-        select(AuditEntry, AuditText)
-        .outerjoin(AuditText, AuditText.id == AuditEntry.text_id)
-        .where(AuditEntry.dispute_id == dispute.id)
-        .order_by(AuditEntry.seq)
+    entries = session.scalars(
+        select(AuditEntry).where(AuditEntry.dispute_id == dispute.id).order_by(AuditEntry.seq)
     ).all()
-    return [(entry, text) for entry, text in rows]
+    texts = {t.id: t for t in session.scalars(select(AuditText).where(AuditText.dispute_id == dispute.id))}
+    found = []
+    for entry in entries:
+        details = json.loads(entry.details)
+        named = [v for k, v in sorted(details.items()) if k.endswith("_text_id") and isinstance(v, int)]
+        ids = ([entry.text_id] if entry.text_id is not None else []) + named
+        found.append((entry, [texts[i] for i in ids if i in texts]))
+    return found
 
 
 def list_disputes(

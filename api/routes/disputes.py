@@ -15,6 +15,7 @@ from api.schemas import (
     ActionIn,
     AuditItem,
     AuditList,
+    AuditTextOut,
     CaseType,
     Category,
     DisputeList,
@@ -169,7 +170,8 @@ async def act(
 )
 async def audit(dispute_id: DisputeId, actor: ActorDep, tx: TransactionDep) -> AuditList:
     items = []
-    for entry, text in await tx.run(queries.audit_log, dispute_id, actor):
+    for entry, texts in await tx.run(queries.audit_log, dispute_id, actor):
+        text = next((t for t in texts if t.id == entry.text_id), None)
         items.append(
             AuditItem(
                 seq=entry.seq,
@@ -191,6 +193,16 @@ async def audit(dispute_id: DisputeId, actor: ActorDep, tx: TransactionDep) -> A
                 text=text.body if text else None,
                 text_redacted=bool(text and text.redacted_at),
                 text_sha256=entry.text_sha256,
+                texts=[
+                    AuditTextOut(
+                        text_id=t.id,
+                        kind=t.kind,
+                        text=None if t.redacted_at else t.body,
+                        redacted=t.redacted_at is not None,
+                        sha256=t.sha256,
+                    )
+                    for t in texts
+                ],
                 details=json.loads(entry.details),
                 prev_hash=entry.prev_hash,
                 hash=entry.hash,
