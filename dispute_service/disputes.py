@@ -26,6 +26,7 @@ from dispute_service.errors import (
     Forbidden,
     InvalidInput,
     NotAllowedNow,
+    PreconditionRequired,
     UnknownTrigger,
     VersionConflict,
 )
@@ -39,7 +40,12 @@ from states.calendar import WorkingCalendar
 from states.machine import Position, Request, TriggerRefused, machine_for
 from states.permissions import allowed_actions, may_ever_use
 from states.policy import Policy, Stage
-from states.vocabulary import ACTION_TRIGGERS, State, Trigger
+from states.vocabulary import (
+    ACTION_TRIGGERS,
+    AIMED_TRIGGERS,
+    State,
+    Trigger,
+)
 
 log = structlog.get_logger("dispute_service.disputes")
 
@@ -231,10 +237,25 @@ def apply_trigger(
     now: datetime,
     *,
     expected_version: int | None = None,
+    require_aim: bool = False,
 ) -> DisputeSnapshot:
-    """A person's action on a dispute. Refusals come in order: 404, 403, 409, 422, and change nothing."""
+    """A person's action on a dispute. Refusals come in order: 404, 403, 428, 409, 422, and change nothing.
+
+    `require_aim` is the API's: there a caller must say which version an aimed action was meant for. The
+    links are aimed by their stage entry, and the scheduler, imports and command line are not asked.
+    """
     dispute = readable_dispute(session, dispute_id, actor, for_change=True)
-    act(session, policy, dispute, trigger, actor, data, now, expected_version=expected_version)
+    act(
+        session,
+        policy,
+        dispute,
+        trigger,
+        actor,
+        data,
+        now,
+        expected_version=expected_version,
+        require_aim=require_aim,
+    )
     return snapshot(session, dispute, policy, actor, now)
 
 
@@ -248,12 +269,16 @@ def act(
     now: datetime,
     *,
     expected_version: int | None = None,
+    require_aim: bool = False,
 ) -> None:
     """A person's action on a dispute already loaded for change: whether they may, then the transition."""
     if trigger not in ACTION_TRIGGERS:
         raise UnknownTrigger(trigger, [t.value for t in ACTION_TRIGGERS])
     if not may_ever_use(trigger, relation_to(dispute, actor)):
         raise Forbidden(trigger, actor.email)
+    if require_aim and expected_version is None and trigger in AIMED_TRIGGERS:
+        # Fifty unaimed escalations would otherwise climb fifty rungs, one after another.
+        raise PreconditionRequired(trigger)
     if expected_version is not None and expected_version != dispute.version:
         raise VersionConflict(expected_version, dispute.version)
     transition(session, policy, dispute, Trigger(trigger), actor, data, now)

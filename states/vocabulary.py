@@ -50,6 +50,18 @@ class Trigger(StrEnum):
 
 # `raise` is POST /disputes; `timeout` and `defer` belong to the scheduler. None is ever offered to a caller.
 SYSTEM_TRIGGERS: tuple[Trigger, ...] = (Trigger.TIMEOUT, Trigger.DEFER)
+# The actions that move a dispute to a place the caller must have seen: over the API they say which
+# version they were aimed at, so a doubled or retried request never skips a rung.
+AIMED_TRIGGERS: frozenset[Trigger] = frozenset(
+    {
+        Trigger.ESCALATE,
+        Trigger.REOPEN,
+        Trigger.REFER_TO_CAFCASS,
+        Trigger.CLOSE,
+        Trigger.WITHDRAW,
+        Trigger.RESOLVE,
+    }
+)
 ACTION_TRIGGERS: tuple[Trigger, ...] = tuple(
     t for t in Trigger if t is not Trigger.RAISE and t not in SYSTEM_TRIGGERS
 )

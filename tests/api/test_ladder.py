@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.audit import verify_all
+from states.vocabulary import AIMED_TRIGGERS
 from tests.factories import IRO_EMAIL, TM_EMAIL, raise_body
 
 Tokens = Callable[[str], dict[str, str]]
@@ -17,6 +18,10 @@ Tokens = Callable[[str], dict[str, str]]
 def act(
     client: TestClient, tokens: Tokens, who: str, dispute: dict[str, Any], trigger: str, **body: Any
 ) -> dict[str, Any]:
+    if trigger in AIMED_TRIGGERS and "expected_version" not in body:
+        # Aimed at the version the caller sees now, as a client that has just read the dispute would be.
+        current = client.get(f"/api/v1/disputes/{dispute['id']}", headers=tokens(who))
+        body["expected_version"] = int(current.headers["ETag"].strip('"'))
     response = client.post(
         f"/api/v1/disputes/{dispute['id']}/actions/{trigger}", json=body, headers=tokens(who)
     )
@@ -113,7 +118,9 @@ def test_reopen_is_refused_after_the_window(
     d = act(client, token_for, TM_EMAIL, d, "resolve", outcome="Done.", outcome_code="action_agreed")
     clock.advance(days=30)
     response = client.post(
-        f"/api/v1/disputes/{d['id']}/actions/reopen", json={"reason": "late"}, headers=token_for(IRO_EMAIL)
+        f"/api/v1/disputes/{d['id']}/actions/reopen",
+        json={"reason": "late", "expected_version": d["version"]},
+        headers=token_for(IRO_EMAIL),
     )
     assert response.status_code == 409
     assert "reopen" not in response.json()["allowed_actions"]
