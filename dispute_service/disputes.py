@@ -34,6 +34,7 @@ from dispute_service.inputs import ActionInput, RaiseInput
 from dispute_service.models import Dispute, IdempotencyKey, ReferenceCounter
 from dispute_service.policies import policy_for, version_id
 from dispute_service.queries import DisputeSnapshot, readable_dispute, situation_of, snapshot
+from dispute_service.reminders import iro_decision_reminder_at
 from dispute_service.stages import calendar_for, enter_stage
 from dispute_service.validation import Problems, present
 from states.calendar import WorkingCalendar
@@ -43,6 +44,7 @@ from states.policy import Policy, Stage
 from states.vocabulary import (
     ACTION_TRIGGERS,
     AIMED_TRIGGERS,
+    BOOKKEEPING_TRIGGERS,
     State,
     Trigger,
 )
@@ -183,6 +185,9 @@ def _create(
     session.add(dispute)
     # The team manager was just checked to be an active holder of the role, and the IRO is the caller.
     enter_stage(dispute, policy, start, now, named_may_own=True)
+    if dispute.state == State.AWAITING_IRO_DECISION:
+        # Raised straight to the IRO's decision: they are reminded of it as at the end of any ladder.
+        dispute.next_reminder_at = iro_decision_reminder_at(policy, now)
     texts = {"summary": data.summary}
     if data.reason is not None:
         texts["reason"] = data.reason
@@ -311,10 +316,17 @@ def transition(
     before_times = (dispute.due_at, dispute.escalate_at)
     # The capacity the actor acts in, before the effect can change who the IRO or the owner is.
     role = acting_role(dispute, actor)
+    by_owner = relation_to(dispute, actor).is_owner
     effect = EFFECTS[trigger](session, dispute, dispute_policy, data, target, now)
     dispute.stage, dispute.state = target.stage, target.state.value
+    if target.state is State.AWAITING_IRO_DECISION and before.state is not State.AWAITING_IRO_DECISION:
+        # The ladder is exhausted and nothing moves on its own: the IRO is reminded until they decide.
+        dispute.next_reminder_at = iro_decision_reminder_at(dispute_policy, now)
     dispute.updated_at = now
-    dispute.version += 1
+    if trigger not in BOOKKEEPING_TRIGGERS:
+        # The version counts changes to the dispute: a deferral is recorded, but changes nothing that a
+        # caller aiming at this version could have missed.
+        dispute.version += 1
     entry = audit.append(
         session,
         dispute,
@@ -334,6 +346,7 @@ def transition(
         before=before,
         previous_owners=effect.previous_owners,
         tell_iro_managers=effect.owner_passed_over is not None,
+        by_owner=by_owner,
         audit_seq=entry.seq,
         now=now,
     )
