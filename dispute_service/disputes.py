@@ -243,24 +243,73 @@ def apply_trigger(
     *,
     expected_version: int | None = None,
     require_aim: bool = False,
+    idempotency_key: str | None = None,
 ) -> DisputeSnapshot:
     """A person's action on a dispute. Refusals come in order: 404, 403, 428, 409, 422, and change nothing.
 
     `require_aim` is the API's: there a caller must say which version an aimed action was meant for. The
     links are aimed by their stage entry, and the scheduler, imports and command line are not asked.
+    With an `idempotency_key`, a retry of the same request is answered from the first and changes nothing.
     """
     dispute = readable_dispute(session, dispute_id, actor, for_change=True)
-    act(
-        session,
-        policy,
-        dispute,
-        trigger,
-        actor,
-        data,
-        now,
-        expected_version=expected_version,
-        require_aim=require_aim,
+    if idempotency_key is None:
+        act(
+            session,
+            policy,
+            dispute,
+            trigger,
+            actor,
+            data,
+            now,
+            expected_version=expected_version,
+            require_aim=require_aim,
+        )
+        return snapshot(session, dispute, policy, actor, now)
+    # The key's table records the dispute, not the trigger, so the trigger and the dispute are part of
+    # what is hashed: the same key on another action or dispute is a different request.
+    request_sha = audit.sha256_text(
+        audit.canonical_json(
+            {
+                "dispute_id": dispute_id,
+                "trigger": trigger,
+                "expected_version": expected_version,
+                "input": data.__dict__,
+            }
+        )
     )
+    # After the read check, so a caller who lost access cannot read the dispute through a replay.
+    if _replay(session, actor, idempotency_key, request_sha, now) is not None:
+        return replace(snapshot(session, dispute, policy, actor, now), replayed=True)
+    try:
+        # The action and its key together in a savepoint: losing a race for the key undoes this action,
+        # which the winner has already made, and leaves the transaction usable for the replay.
+        with session.begin_nested():
+            act(
+                session,
+                policy,
+                dispute,
+                trigger,
+                actor,
+                data,
+                now,
+                expected_version=expected_version,
+                require_aim=require_aim,
+            )
+            session.add(
+                IdempotencyKey(
+                    caller=actor.email,
+                    key=idempotency_key,
+                    request_sha256=request_sha,
+                    dispute_id=dispute.id,
+                    created_at=now,
+                )
+            )
+            session.flush()
+    except IntegrityError:
+        if _replay(session, actor, idempotency_key, request_sha, now) is None:
+            raise
+        session.refresh(dispute)
+        return replace(snapshot(session, dispute, policy, actor, now), replayed=True)
     return snapshot(session, dispute, policy, actor, now)
 
 

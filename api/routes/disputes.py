@@ -197,6 +197,13 @@ async def act(
             description='The ETag of the version this action is aimed at, e.g. "3" (or expected_version)',
         ),
     ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=255,
+            description="Retrying with the same key and body within 24 hours replays the first answer",
+        ),
+    ] = None,
 ) -> DisputeOut:
     body = body or ActionIn()
     expected_version = aimed_version(body.expected_version, if_match)
@@ -211,8 +218,11 @@ async def act(
         now,
         expected_version=expected_version,
         require_aim=True,
+        idempotency_key=idempotency_key,
     )
     response.headers["ETag"] = etag(snapshot.dispute.version)
+    if snapshot.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return to_out(snapshot, policy)
 
 

@@ -113,3 +113,20 @@ def test_fifty_escalations_aimed_at_one_version_move_the_dispute_exactly_one_sta
     assert audit_seqs(sessions, d["id"]) == [1, 2]
     with sessions() as session:
         assert verify_all(session) == (1, [])
+
+
+def test_fifty_retries_with_one_idempotency_key_move_the_dispute_once_and_all_get_its_answer(
+    client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    raise_dispute: Callable[..., dict[str, Any]],
+    sessions: sessionmaker[Session],
+) -> None:
+    d = raise_dispute()
+    headers = {**token_for(IRO_EMAIL), "Idempotency-Key": "one-escalation"}
+    url = f"/api/v1/disputes/{d['id']}/actions/escalate"
+    body = {"reason": "race", "expected_version": d["version"]}
+    responses = fire_together([lambda: client.post(url, json=body, headers=headers)] * THREADS)
+    assert Counter(r.status_code for r in responses) == {200: THREADS}
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == THREADS - 1
+    assert {(r.json()["stage"], r.json()["version"]) for r in responses} == {("team_manager", 2)}
+    assert audit_seqs(sessions, d["id"]) == [1, 2]

@@ -183,3 +183,29 @@ def test_idempotency_key_replays_and_refuses_a_different_body(client: TestClient
     different = client.post("/api/v1/disputes", json=raise_body(child_ref="LCS-9"), headers=headers)
     assert different.status_code == 422
     assert different.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_a_retried_action_with_the_same_idempotency_key_is_answered_from_the_first_and_changes_nothing_more(
+    client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]]
+) -> None:
+    d = raise_dispute()
+    url = f"/api/v1/disputes/{d['id']}/actions"
+    headers = {**token_for(IRO_EMAIL), "Idempotency-Key": "escalate-once"}
+    body = {"reason": "No plan", "expected_version": d["version"]}
+    first = client.post(f"{url}/escalate", json=body, headers=headers)
+    again = client.post(f"{url}/escalate", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200, again.text
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # The retry carries the now stale version, yet is answered as the first was, not with a 409.
+    assert again.json()["stage"] == first.json()["stage"] == "team_manager"
+    assert again.json()["version"] == first.json()["version"] == d["version"] + 1
+    audit = client.get(f"/api/v1/disputes/{d['id']}/audit", headers=token_for(IRO_EMAIL)).json()["items"]
+    assert [e["trigger"] for e in audit] == ["raise", "escalate"]
+    # The same key with another body, or on another action, is a different request.
+    other = client.post(f"{url}/escalate", json={**body, "reason": "Other"}, headers=headers)
+    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "Idempotency-Key"
+    ack = client.post(f"{url}/acknowledge", json={}, headers={**token_for(TM_EMAIL), "Idempotency-Key": "k"})
+    assert ack.status_code == 200
+    withdraw = client.post(f"{url}/withdraw", json=body, headers=headers)
+    assert withdraw.status_code == 422
