@@ -23,6 +23,7 @@ from dispute_service.errors import (
     NotAllowedNow,
     PersonConflict,
     PersonNotFound,
+    PreconditionRequired,
     ReportForbidden,
     Unauthenticated,
     UnknownTrigger,
@@ -43,6 +44,7 @@ _MAP: dict[type[DomainError], tuple[int, str, str]] = {
     PersonNotFound: (404, "not-found", "Not found"),
     Forbidden: (403, "forbidden", "Not permitted"),
     ReportForbidden: (403, "forbidden", "Not permitted"),
+    PreconditionRequired: (428, "precondition-required", "Precondition required"),
     NotAllowedNow: (409, "not-allowed-now", "Not allowed now"),
     VersionConflict: (409, "version-conflict", "Version conflict"),
     PersonConflict: (409, "conflict", "Conflict"),
@@ -60,6 +62,8 @@ _DESCRIPTIONS = {
     404: "Unknown, or not yours to read",
     409: "Not allowed now (with allowed_actions), a stale expected_version, or a conflict",
     413: "The request body is larger than its cap",
+    428: "An aimed action (escalate, reopen, refer_to_cafcass, close, withdraw, resolve) sent with neither "
+    "expected_version nor If-Match",
     422: "Invalid input (with errors naming each field)",
 }
 

@@ -28,15 +28,15 @@ from dispute_service.access import Actor
 from dispute_service.database import AUDIT_KEY_INFO, AUDIT_KEYRING_INFO
 from dispute_service.models import AuditEntry, AuditHead, AuditText, Dispute
 from states.machine import Position
-from states.vocabulary import Trigger
+from states.vocabulary import BOOKKEEPING_TRIGGERS, Trigger
 
 GENESIS_HASH = "0" * 64
 REDACTED = "[redacted]"
 # The single row of `audit_head`.
 HEAD_ID = 1
+SEAL = Trigger.SEAL.value
 # Entries that record what the service did, not a change to the dispute: they leave its version alone.
-SEAL = "seal"
-BOOKKEEPING = frozenset({"remind", Trigger.DEFER.value, SEAL})
+BOOKKEEPING = frozenset(t.value for t in BOOKKEEPING_TRIGGERS)
 
 
 def sha256_text(text: str) -> str:

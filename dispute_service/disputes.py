@@ -26,6 +26,7 @@ from dispute_service.errors import (
     Forbidden,
     InvalidInput,
     NotAllowedNow,
+    PreconditionRequired,
     UnknownTrigger,
     VersionConflict,
 )
@@ -33,13 +34,20 @@ from dispute_service.inputs import ActionInput, RaiseInput
 from dispute_service.models import Dispute, IdempotencyKey, ReferenceCounter
 from dispute_service.policies import policy_for, version_id
 from dispute_service.queries import DisputeSnapshot, readable_dispute, situation_of, snapshot
+from dispute_service.reminders import iro_decision_reminder_at
 from dispute_service.stages import calendar_for, enter_stage
 from dispute_service.validation import Problems, present
 from states.calendar import WorkingCalendar
 from states.machine import Position, Request, TriggerRefused, machine_for
 from states.permissions import allowed_actions, may_ever_use
 from states.policy import Policy, Stage
-from states.vocabulary import ACTION_TRIGGERS, State, Trigger
+from states.vocabulary import (
+    ACTION_TRIGGERS,
+    AIMED_TRIGGERS,
+    BOOKKEEPING_TRIGGERS,
+    State,
+    Trigger,
+)
 
 log = structlog.get_logger("dispute_service.disputes")
 
@@ -177,6 +185,9 @@ def _create(
     session.add(dispute)
     # The team manager was just checked to be an active holder of the role, and the IRO is the caller.
     enter_stage(dispute, policy, start, now, named_may_own=True)
+    if dispute.state == State.AWAITING_IRO_DECISION:
+        # Raised straight to the IRO's decision: they are reminded of it as at the end of any ladder.
+        dispute.next_reminder_at = iro_decision_reminder_at(policy, now)
     texts = {"summary": data.summary}
     if data.reason is not None:
         texts["reason"] = data.reason
@@ -232,10 +243,74 @@ def apply_trigger(
     now: datetime,
     *,
     expected_version: int | None = None,
+    require_aim: bool = False,
+    idempotency_key: str | None = None,
 ) -> DisputeSnapshot:
-    """A person's action on a dispute. Refusals come in order: 404, 403, 409, 422, and change nothing."""
+    """A person's action on a dispute. Refusals come in order: 404, 403, 428, 409, 422, and change nothing.
+
+    `require_aim` is the API's: there a caller must say which version an aimed action was meant for. The
+    links are aimed by their stage entry, and the scheduler, imports and command line are not asked.
+    With an `idempotency_key`, a retry of the same request is answered from the first and changes nothing.
+    """
     dispute = readable_dispute(session, dispute_id, actor, for_change=True)
-    act(session, policy, dispute, trigger, actor, data, now, expected_version=expected_version)
+    if idempotency_key is None:
+        act(
+            session,
+            policy,
+            dispute,
+            trigger,
+            actor,
+            data,
+            now,
+            expected_version=expected_version,
+            require_aim=require_aim,
+        )
+        return snapshot(session, dispute, policy, actor, now)
+    # The key's table records the dispute, not the trigger, so the trigger and the dispute are part of
+    # what is hashed: the same key on another action or dispute is a different request.
+    request_sha = audit.sha256_text(
+        audit.canonical_json(
+            {
+                "dispute_id": dispute_id,
+                "trigger": trigger,
+                "expected_version": expected_version,
+                "input": data.__dict__,
+            }
+        )
+    )
+    # After the read check, so a caller who lost access cannot read the dispute through a replay.
+    if _replay(session, actor, idempotency_key, request_sha, now) is not None:
+        return replace(snapshot(session, dispute, policy, actor, now), replayed=True)
+    try:
+        # The action and its key together in a savepoint: losing a race for the key undoes this action,
+        # which the winner has already made, and leaves the transaction usable for the replay.
+        with session.begin_nested():
+            act(
+                session,
+                policy,
+                dispute,
+                trigger,
+                actor,
+                data,
+                now,
+                expected_version=expected_version,
+                require_aim=require_aim,
+            )
+            session.add(
+                IdempotencyKey(
+                    caller=actor.email,
+                    key=idempotency_key,
+                    request_sha256=request_sha,
+                    dispute_id=dispute.id,
+                    created_at=now,
+                )
+            )
+            session.flush()
+    except IntegrityError:
+        if _replay(session, actor, idempotency_key, request_sha, now) is None:
+            raise
+        session.refresh(dispute)
+        return replace(snapshot(session, dispute, policy, actor, now), replayed=True)
     return snapshot(session, dispute, policy, actor, now)
 
 
@@ -249,12 +324,16 @@ def act(
     now: datetime,
     *,
     expected_version: int | None = None,
+    require_aim: bool = False,
 ) -> None:
     """A person's action on a dispute already loaded for change: whether they may, then the transition."""
     if trigger not in ACTION_TRIGGERS:
         raise UnknownTrigger(trigger, [t.value for t in ACTION_TRIGGERS])
     if not may_ever_use(trigger, relation_to(dispute, actor)):
         raise Forbidden(trigger, actor.email)
+    if require_aim and expected_version is None and trigger in AIMED_TRIGGERS:
+        # Fifty unaimed escalations would otherwise climb fifty rungs, one after another.
+        raise PreconditionRequired(trigger)
     if expected_version is not None and expected_version != dispute.version:
         raise VersionConflict(expected_version, dispute.version)
     transition(session, policy, dispute, Trigger(trigger), actor, data, now)
@@ -287,11 +366,16 @@ def transition(
     before_times = (dispute.due_at, dispute.escalate_at)
     # The capacity the actor acts in, before the effect can change who the IRO or the owner is.
     role = acting_role(dispute, actor)
+    by_owner = relation_to(dispute, actor).is_owner
     effect = EFFECTS[trigger](session, dispute, dispute_policy, data, target, now)
     dispute.stage, dispute.state = target.stage, target.state.value
+    if target.state is State.AWAITING_IRO_DECISION and before.state is not State.AWAITING_IRO_DECISION:
+        # The ladder is exhausted and nothing moves on its own: the IRO is reminded until they decide.
+        dispute.next_reminder_at = iro_decision_reminder_at(dispute_policy, now)
     dispute.updated_at = now
-    # The version counts changes to the dispute; `audit verify` recounts it from the chain.
-    if trigger.value not in audit.BOOKKEEPING:
+    if trigger not in BOOKKEEPING_TRIGGERS:
+        # The version counts changes to the dispute: a deferral is recorded, but changes nothing that a
+        # caller aiming at this version could have missed.
         dispute.version += 1
     entry = audit.append(
         session,
@@ -312,6 +396,7 @@ def transition(
         before=before,
         previous_owners=effect.previous_owners,
         tell_iro_managers=effect.owner_passed_over is not None,
+        by_owner=by_owner,
         audit_seq=entry.seq,
         now=now,
     )

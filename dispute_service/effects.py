@@ -18,6 +18,7 @@ from dispute_service import outbox
 from dispute_service.audit import REDACTED
 from dispute_service.inputs import ActionInput
 from dispute_service.models import AuditText, Dispute, Person
+from dispute_service.reminders import hold_review_at
 from dispute_service.stages import (
     after,
     calendar_for,
@@ -228,6 +229,7 @@ def _hold(
         # A review already overdue when the hold starts would never prompt anyone.
         problems.add("review_on", f"must not be in the past (today is {today.isoformat()})")
     problems.raise_if_any()
+    assert data.review_on is not None
     stage = policy.stage(dispute.stage)
     dispute.held_at = now
     dispute.hold_review_on = data.review_on
@@ -241,7 +243,9 @@ def _hold(
         )
     elif dispute.due_at is not None:
         dispute.hold_remaining_seconds = max(0, int((dispute.due_at - now).total_seconds()))
-    dispute.due_at = dispute.escalate_at = dispute.next_reminder_at = None
+    dispute.due_at = dispute.escalate_at = None
+    # The clock is stopped, but the IRO is reminded on the review date, and each working day after it.
+    dispute.next_reminder_at = hold_review_at(policy, data.review_on)
     return Effect(
         texts={"reason": reason},
         details={

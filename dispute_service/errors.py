@@ -39,6 +39,18 @@ class NotAllowedNow(DomainError):
         self.allowed_actions = list(allowed_actions)
 
 
+class PreconditionRequired(DomainError):
+    """An action that moves a dispute along, sent without saying which version of the dispute it was
+    aimed at: a retried or doubled request could otherwise skip a rung nobody meant to skip."""
+
+    def __init__(self, trigger: str) -> None:
+        super().__init__(
+            f"{trigger} needs the version of the dispute it is aimed at: send expected_version in the body "
+            'or an If-Match header with the dispute\'s ETag (for example If-Match: "3")'
+        )
+        self.trigger = trigger
+
+
 class VersionConflict(DomainError):
     def __init__(self, expected: int, current: int) -> None:
         super().__init__(

@@ -96,10 +96,12 @@ def queue_for_transition(
     audit_seq: int,
     now: datetime,
     tell_iro_managers: bool = False,
+    by_owner: bool = False,
 ) -> None:
     """Tell the people a change concerns: the new owners, the IRO, and whoever held the stage before; and the
     IRO managers when the stage could not go to the person it names (`tell_iro_managers`), so that someone
-    who can reassign it knows it went to the whole role instead."""
+    who can reassign it knows it went to the whole role instead. `by_owner` says the stage's owner made the
+    change themselves, so they need no email about it."""
 
     def send(template: str, recipients: list[str]) -> None:
         queue(session, dispute, audit_seq=audit_seq, template=template, recipients=recipients, now=now)
@@ -123,6 +125,17 @@ def queue_for_transition(
         send("responded", [dispute.iro_email])
     elif trigger is Trigger.RESOLVE:
         send("resolved", [dispute.iro_email])
+        # An owner still answering for the stage would otherwise go on working on a dispute that has ended.
+        # At the end of the ladder nobody below the IRO holds it, so nobody else is told.
+        if not by_owner and before.state in (State.AWAITING_RESPONSE, State.RESPONDED, State.ON_HOLD):
+            send("resolved_by_iro", owners())
+    elif trigger in (Trigger.HOLD, Trigger.RESUME, Trigger.EXTEND):
+        # The owner's clock stopped, started again or moved: they learn the new due date (none on hold).
+        template = {Trigger.HOLD: "held", Trigger.RESUME: "resumed", Trigger.EXTEND: "extended"}[trigger]
+        send(template, owners())
+    elif trigger is Trigger.REASSIGN_IRO:
+        # The effect has already made the new IRO the dispute's IRO.
+        send("iro_assigned", [dispute.iro_email])
     elif trigger is Trigger.REFER_TO_CAFCASS:
         send("referred", iro_managers())
     elif trigger in (Trigger.WITHDRAW, Trigger.CLOSE):

@@ -23,6 +23,13 @@ SUBJECTS = {
     "referred": "Dispute {reference}: the case has been referred to CAFCASS",
     "assigned": "Dispute {reference} assigned to you",
     "owner_unavailable": "Dispute {reference} at {stage_title}: the named person cannot take it",
+    "held": "Dispute {reference} is on hold: the clock is stopped",
+    "resumed": "Dispute {reference} has resumed: your response is needed",
+    "extended": "Dispute {reference}: the due date has been extended",
+    "iro_assigned": "Dispute {reference}: you are now its IRO",
+    "resolved_by_iro": "Dispute {reference} resolved by the IRO at {stage_title}",
+    "hold_review": "Reminder: dispute {reference} is on hold and due for review",
+    "decision_reminder": "Reminder: dispute {reference} waits for your decision at the end of the ladder",
 }
 
 LINK_LABELS = {

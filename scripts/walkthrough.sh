@@ -10,17 +10,26 @@ IRO=$($DS token iro@example.gov.uk | awk '{print $NF}')
 TM=$($DS token tm@example.gov.uk | awk '{print $NF}')
 
 # 1. The IRO raises a dispute. The team manager named here owns the first stage.
-ID=$(curl -sf -X POST "$API/disputes" \
+RAISED=$(curl -sf -X POST "$API/disputes" \
   -H "Authorization: Bearer $IRO" -H "Content-Type: application/json" \
   -H "Idempotency-Key: walkthrough-$(date +%s)" \
   -d '{"child_ref": "LCS-204816", "case_type": "looked_after",
        "categories": ["permanency_delay"], "summary": "Permanence plan not progressed since the last review.",
-       "team_manager_email": "tm@example.gov.uk"}' | json '["id"]')
+       "team_manager_email": "tm@example.gov.uk"}')
+ID=$(echo "$RAISED" | json '["id"]')
+VERSION=$(echo "$RAISED" | json '["version"]')
 echo "raised $ID"
 
-step() { printf '%-18s -> ' "$2"; curl -sf -X POST "$API/disputes/$ID/actions/$2" \
-  -H "Authorization: Bearer $1" -H "Content-Type: application/json" -d "$3" \
-  | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['stage'], d['state'], 'due', d['due_at'])"; }
+# Each action is aimed at the version the previous answer returned (If-Match), so a repeated or stray
+# request can never move the dispute a second rung; the answer gives the version for the next one.
+step() {
+  local out
+  printf '%-18s -> ' "$2"
+  out=$(curl -sf -X POST "$API/disputes/$ID/actions/$2" -H "If-Match: \"$VERSION\"" \
+    -H "Authorization: Bearer $1" -H "Content-Type: application/json" -d "$3")
+  VERSION=$(echo "$out" | json '["version"]')
+  echo "$out" | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['stage'], d['state'], 'due', d['due_at'])"
+}
 
 # 2. The team manager acknowledges and responds.
 step "$TM" acknowledge '{}'

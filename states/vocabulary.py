@@ -46,10 +46,29 @@ class Trigger(StrEnum):
     REDACT = "redact"
     # The scheduler's own: an escalation day that became non-working (a closure day added since) moves on.
     DEFER = "defer"
+    # Bookkeeping of the scheduler and of the audit: a reminder sent, and the seal that commits a legacy
+    # chain to the keyed one. They add audit entries and change nothing of the dispute.
+    REMIND = "remind"
+    SEAL = "seal"
 
 
-# `raise` is POST /disputes; `timeout` and `defer` belong to the scheduler. None is ever offered to a caller.
-SYSTEM_TRIGGERS: tuple[Trigger, ...] = (Trigger.TIMEOUT, Trigger.DEFER)
+# `raise` is POST /disputes; `timeout`, `defer` and `remind` belong to the scheduler and `seal` to the audit.
+# None is ever offered to a caller.
+SYSTEM_TRIGGERS: tuple[Trigger, ...] = (Trigger.TIMEOUT, Trigger.DEFER, Trigger.REMIND, Trigger.SEAL)
+# Entries that record something about a dispute without changing it, so they leave its version alone.
+BOOKKEEPING_TRIGGERS: frozenset[Trigger] = frozenset({Trigger.DEFER, Trigger.REMIND, Trigger.SEAL})
+# The actions that move a dispute to a place the caller must have seen: over the API they say which
+# version they were aimed at, so a doubled or retried request never skips a rung.
+AIMED_TRIGGERS: frozenset[Trigger] = frozenset(
+    {
+        Trigger.ESCALATE,
+        Trigger.REOPEN,
+        Trigger.REFER_TO_CAFCASS,
+        Trigger.CLOSE,
+        Trigger.WITHDRAW,
+        Trigger.RESOLVE,
+    }
+)
 ACTION_TRIGGERS: tuple[Trigger, ...] = tuple(
     t for t in Trigger if t is not Trigger.RAISE and t not in SYSTEM_TRIGGERS
 )

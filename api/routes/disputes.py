@@ -23,6 +23,7 @@ from api.schemas import (
     RaiseIn,
 )
 from dispute_service import disputes, queries
+from dispute_service.errors import InvalidInput
 from dispute_service.inputs import ActionInput, RaiseInput
 from dispute_service.queries import DisputeFilters, DisputeSnapshot
 from states.policy import Policy
@@ -68,6 +69,7 @@ async def raise_dispute(
         year_start_month=settings.report_year_start_month,
     )
     response.headers["Location"] = f"/api/v1/disputes/{snapshot.dispute.id}"
+    response.headers["ETag"] = etag(snapshot.dispute.version)
     if snapshot.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return to_out(snapshot, policy)
@@ -125,16 +127,58 @@ DisputeId = Annotated[uuid.UUID, Path(description="The dispute's id (a UUID)")]
     summary="One dispute",
 )
 async def get(
-    dispute_id: DisputeId, actor: ActorDep, tx: TransactionDep, policy: PolicyDep, now: NowDep
+    dispute_id: DisputeId,
+    response: Response,
+    actor: ActorDep,
+    tx: TransactionDep,
+    policy: PolicyDep,
+    now: NowDep,
 ) -> DisputeOut:
-    return to_out(await tx.run(queries.get_dispute, policy, dispute_id, actor, now), policy)
+    snapshot = await tx.run(queries.get_dispute, policy, dispute_id, actor, now)
+    # The version, so an aimed action can send it back in If-Match.
+    response.headers["ETag"] = etag(snapshot.dispute.version)
+    return to_out(snapshot, policy)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def version_in_if_match(value: str | None) -> int | None:
+    """The version an If-Match header names: `"3"`, `W/"3"` or a bare `3`. `*` names no version, so it
+    counts as absent; anything else is not an ETag this service gave out."""
+    if value is None or value.strip() == "*":
+        return None
+    tags = [t.strip() for t in value.split(",") if t.strip()]
+    versions = set()
+    for tag in tags:
+        bare = tag.removeprefix("W/").strip('"')
+        if not bare.isdigit() or len(bare) > 18:
+            raise InvalidInput([("If-Match", f'{tag[:40]!r} is not an ETag of this dispute, such as "3"')])
+        versions.add(int(bare))
+    if len(versions) != 1:
+        # Aimed at several versions at once is aimed at none: the caller must say which one they saw.
+        raise InvalidInput([("If-Match", "must name exactly one version of the dispute")])
+    return versions.pop()
+
+
+def aimed_version(body_version: int | None, if_match: str | None) -> int | None:
+    header_version = version_in_if_match(if_match)
+    if body_version is not None and header_version is not None and body_version != header_version:
+        raise InvalidInput([("If-Match", "names a different version from expected_version")])
+    return body_version if body_version is not None else header_version
 
 
 @router.post(
     "/{dispute_id}/actions/{trigger}",
     response_model=DisputeOut,
-    responses=problem_responses(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 422, 428),
     summary="Apply an action (acknowledge, respond, resolve, escalate, ...)",
+    description=(
+        "escalate, reopen, refer_to_cafcass, close, withdraw and resolve must say which version of the "
+        "dispute they are aimed at, with expected_version in the body or an If-Match header carrying the "
+        "ETag of GET /api/v1/disputes/{id}; without either they get 428, and a stale one 409."
+    ),
 )
 async def act(
     dispute_id: DisputeId,
@@ -145,9 +189,25 @@ async def act(
     tx: TransactionDep,
     policy: PolicyDep,
     now: NowDep,
+    response: Response,
     body: ActionIn | None = None,
+    if_match: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description='The ETag of the version this action is aimed at, e.g. "3" (or expected_version)',
+        ),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=255,
+            description="Retrying with the same key and body within 24 hours replays the first answer",
+        ),
+    ] = None,
 ) -> DisputeOut:
     body = body or ActionIn()
+    expected_version = aimed_version(body.expected_version, if_match)
     data = ActionInput(**{k: v for k, v in body.model_dump().items() if k != "expected_version"})
     snapshot = await tx.run(
         disputes.apply_trigger,
@@ -157,8 +217,13 @@ async def act(
         actor,
         data,
         now,
-        expected_version=body.expected_version,
+        expected_version=expected_version,
+        require_aim=True,
+        idempotency_key=idempotency_key,
     )
+    response.headers["ETag"] = etag(snapshot.dispute.version)
+    if snapshot.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return to_out(snapshot, policy)
 
 

@@ -73,7 +73,7 @@ def test_one_winner_per_version(
         assert verify_all(session) == (1, [])
 
 
-def test_no_lost_update_without_expected_version(
+def test_fifty_unaimed_escalations_all_get_428_and_nothing_moves(
     client: TestClient,
     token_for: Callable[[str], dict[str, str]],
     raise_dispute: Callable[..., dict[str, Any]],
@@ -83,15 +83,50 @@ def test_no_lost_update_without_expected_version(
     headers = token_for(IRO_EMAIL)
     url = f"/api/v1/disputes/{d['id']}/actions/escalate"
     responses = fire_together([lambda: client.post(url, json={"reason": "race"}, headers=headers)] * THREADS)
-    statuses = Counter(r.status_code for r in responses)
-    # Five rungs above quality_assurance: every escalation lands once, in order, and the rest are refused.
-    assert statuses == {200: 5, 409: THREADS - 5}, statuses
-    stages = sorted(r.json()["stage"] for r in responses if r.status_code == 200)
-    assert stages == sorted(
-        ["team_manager", "head_of_corporate_parenting", "head_of_service", "assistant_director", "cafcass"]
-    )
+    # Unaimed, fifty escalations would climb every rung one after another: none may land.
+    assert Counter(r.status_code for r in responses) == {428: THREADS}
+    assert all(r.json()["type"] == "/problems/precondition-required" for r in responses)
     final = client.get(f"/api/v1/disputes/{d['id']}", headers=headers).json()
-    assert (final["stage"], final["state"], final["version"]) == ("cafcass", "awaiting_iro_decision", 6)
-    assert audit_seqs(sessions, d["id"]) == [1, 2, 3, 4, 5, 6]
+    assert (final["stage"], final["state"], final["version"]) == ("quality_assurance", "awaiting_response", 1)
+    assert audit_seqs(sessions, d["id"]) == [1]
+
+
+def test_fifty_escalations_aimed_at_one_version_move_the_dispute_exactly_one_stage(
+    client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    raise_dispute: Callable[..., dict[str, Any]],
+    sessions: sessionmaker[Session],
+) -> None:
+    d = raise_dispute()
+    headers = token_for(IRO_EMAIL)
+    url = f"/api/v1/disputes/{d['id']}/actions/escalate"
+    aimed = {**headers, "If-Match": f'"{d["version"]}"'}
+    calls = [lambda: client.post(url, json={"reason": "race"}, headers=aimed)] * (THREADS // 2) + [
+        lambda: client.post(url, json={"reason": "race", "expected_version": d["version"]}, headers=headers)
+    ] * (THREADS - THREADS // 2)
+    responses = fire_together(calls)
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {200: 1, 409: THREADS - 1}, statuses
+    assert all(r.json()["type"].endswith("/version-conflict") for r in responses if r.status_code == 409)
+    final = client.get(f"/api/v1/disputes/{d['id']}", headers=headers).json()
+    assert (final["stage"], final["version"]) == ("team_manager", 2)
+    assert audit_seqs(sessions, d["id"]) == [1, 2]
     with sessions() as session:
         assert verify_all(session) == (1, [])
+
+
+def test_fifty_retries_with_one_idempotency_key_move_the_dispute_once_and_all_get_its_answer(
+    client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    raise_dispute: Callable[..., dict[str, Any]],
+    sessions: sessionmaker[Session],
+) -> None:
+    d = raise_dispute()
+    headers = {**token_for(IRO_EMAIL), "Idempotency-Key": "one-escalation"}
+    url = f"/api/v1/disputes/{d['id']}/actions/escalate"
+    body = {"reason": "race", "expected_version": d["version"]}
+    responses = fire_together([lambda: client.post(url, json=body, headers=headers)] * THREADS)
+    assert Counter(r.status_code for r in responses) == {200: THREADS}
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == THREADS - 1
+    assert {(r.json()["stage"], r.json()["version"]) for r in responses} == {("team_manager", 2)}
+    assert audit_seqs(sessions, d["id"]) == [1, 2]

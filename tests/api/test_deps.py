@@ -66,7 +66,8 @@ def test_every_route_that_reads_or_writes_runs_exactly_one_transaction(
     ("trigger", "who", "body", "status"),
     [
         ("respond", TM_EMAIL, {}, 422),  # the trigger's own field is missing
-        ("reopen", IRO_EMAIL, {"reason": "why"}, 409),  # not allowed in this state
+        ("reopen", IRO_EMAIL, {"reason": "why", "expected_version": 1}, 409),  # not allowed in this state
+        ("escalate", IRO_EMAIL, {"reason": "why"}, 428),  # not aimed at a version
         ("acknowledge", TM_EMAIL, {"expected_version": 7}, 409),  # a stale version
         ("resolve", "iro2@example.gov.uk", {}, 404),  # not theirs to read
     ],
@@ -101,7 +102,7 @@ def test_an_action_commits_its_change_its_audit_entry_and_its_emails_together(
     with record_transactions(engine) as seen:
         response = client.post(
             f"/api/v1/disputes/{dispute['id']}/actions/escalate",
-            json={"reason": "SECRET no plan"},
+            json={"reason": "SECRET no plan", "expected_version": dispute["version"]},
             headers=token_for(IRO_EMAIL),
         )
     assert response.status_code == 200, response.text

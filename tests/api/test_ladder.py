@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.audit import verify_all
+from states.vocabulary import AIMED_TRIGGERS
 from tests.factories import IRO_EMAIL, TM_EMAIL, raise_body
 
 Tokens = Callable[[str], dict[str, str]]
@@ -17,6 +18,10 @@ Tokens = Callable[[str], dict[str, str]]
 def act(
     client: TestClient, tokens: Tokens, who: str, dispute: dict[str, Any], trigger: str, **body: Any
 ) -> dict[str, Any]:
+    if trigger in AIMED_TRIGGERS and "expected_version" not in body:
+        # Aimed at the version the caller sees now, as a client that has just read the dispute would be.
+        current = client.get(f"/api/v1/disputes/{dispute['id']}", headers=tokens(who))
+        body["expected_version"] = int(current.headers["ETag"].strip('"'))
     response = client.post(
         f"/api/v1/disputes/{dispute['id']}/actions/{trigger}", json=body, headers=tokens(who)
     )
@@ -113,7 +118,9 @@ def test_reopen_is_refused_after_the_window(
     d = act(client, token_for, TM_EMAIL, d, "resolve", outcome="Done.", outcome_code="action_agreed")
     clock.advance(days=30)
     response = client.post(
-        f"/api/v1/disputes/{d['id']}/actions/reopen", json={"reason": "late"}, headers=token_for(IRO_EMAIL)
+        f"/api/v1/disputes/{d['id']}/actions/reopen",
+        json={"reason": "late", "expected_version": d["version"]},
+        headers=token_for(IRO_EMAIL),
     )
     assert response.status_code == 409
     assert "reopen" not in response.json()["allowed_actions"]
@@ -176,3 +183,29 @@ def test_idempotency_key_replays_and_refuses_a_different_body(client: TestClient
     different = client.post("/api/v1/disputes", json=raise_body(child_ref="LCS-9"), headers=headers)
     assert different.status_code == 422
     assert different.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_a_retried_action_with_the_same_idempotency_key_is_answered_from_the_first_and_changes_nothing_more(
+    client: TestClient, token_for: Tokens, raise_dispute: Callable[..., dict[str, Any]]
+) -> None:
+    d = raise_dispute()
+    url = f"/api/v1/disputes/{d['id']}/actions"
+    headers = {**token_for(IRO_EMAIL), "Idempotency-Key": "escalate-once"}
+    body = {"reason": "No plan", "expected_version": d["version"]}
+    first = client.post(f"{url}/escalate", json=body, headers=headers)
+    again = client.post(f"{url}/escalate", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200, again.text
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    # The retry carries the now stale version, yet is answered as the first was, not with a 409.
+    assert again.json()["stage"] == first.json()["stage"] == "team_manager"
+    assert again.json()["version"] == first.json()["version"] == d["version"] + 1
+    audit = client.get(f"/api/v1/disputes/{d['id']}/audit", headers=token_for(IRO_EMAIL)).json()["items"]
+    assert [e["trigger"] for e in audit] == ["raise", "escalate"]
+    # The same key with another body, or on another action, is a different request.
+    other = client.post(f"{url}/escalate", json={**body, "reason": "Other"}, headers=headers)
+    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "Idempotency-Key"
+    ack = client.post(f"{url}/acknowledge", json={}, headers={**token_for(TM_EMAIL), "Idempotency-Key": "k"})
+    assert ack.status_code == 200
+    withdraw = client.post(f"{url}/withdraw", json=body, headers=headers)
+    assert withdraw.status_code == 422

@@ -34,6 +34,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
         "409",
         "413",
         "422",
+        # An aimed action sent with neither expected_version nor If-Match.
+        "428",
     },
     ("get", "/api/v1/disputes/{dispute_id}/audit"): {"200", "401", "404", "422"},
     # Takes no parameters and no body, so it has no way to give a 422.
@@ -51,7 +53,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
 }
 # Email link pages answer a person with a plain HTML page, not problem details.
 HTML_PAGES = {"/links/{token}", "/links/done"}
-PROBLEM_STATUSES = {"401", "403", "404", "409", "413", "422"}
+PROBLEM_STATUSES = {"401", "403", "404", "409", "413", "422", "428"}
 
 
 @pytest.fixture(scope="module")

@@ -301,7 +301,7 @@ def test_deactivating_the_iro_of_an_open_dispute_is_refused_until_it_is_withdraw
     withdrawn = client.post(
         f"/api/v1/disputes/{dispute['id']}/actions/withdraw",
         json={"reason": "The local authority has agreed the plan."},
-        headers=token_for(IRO_EMAIL),
+        headers={**token_for(IRO_EMAIL), "If-Match": read.headers["ETag"]},
     )
     assert withdrawn.status_code == 200, withdrawn.text
     assert withdrawn.json()["state"] == "withdrawn"
@@ -343,7 +343,7 @@ def test_the_409_names_every_open_dispute_and_only_open_ones(
     third = raise_dispute(child_ref="LCS-000789")
     withdrawn = client.post(
         f"/api/v1/disputes/{second['id']}/actions/withdraw",
-        json={"reason": "Sorted."},
+        json={"reason": "Sorted.", "expected_version": second["version"]},
         headers=token_for(IRO_EMAIL),
     )
     assert withdrawn.status_code == 200, withdrawn.text

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.models import AuditEntry, AuditText, Dispute, Notification
+from states.vocabulary import AIMED_TRIGGERS
 from tests.factories import IRO_EMAIL, TM_EMAIL, raise_body
 
 Tokens = Callable[[str], dict[str, str]]
@@ -51,6 +52,9 @@ def problem(response: Any, status: int) -> dict[str, Any]:
 def post_action(
     client: TestClient, dispute: dict[str, Any], trigger: str, headers: dict[str, str], **body: Any
 ) -> Any:
+    if trigger in AIMED_TRIGGERS:
+        # Aimed at the version the test last saw, so each refusal is the one the test is about.
+        body.setdefault("expected_version", dispute["version"])
     return client.post(f"/api/v1/disputes/{dispute['id']}/actions/{trigger}", json=body, headers=headers)
 
 
@@ -183,6 +187,65 @@ class TestRefusals:
             409,
         )
         assert body["type"].endswith("/version-conflict") and body["current_version"] == dispute["version"]
+
+    @pytest.mark.parametrize("trigger", sorted(AIMED_TRIGGERS))
+    def test_an_unaimed_action_is_428_naming_both_ways_to_aim_it(
+        self, client: TestClient, dispute: dict[str, Any], token_for: Tokens, trigger: str
+    ) -> None:
+        # Bypasses post_action, which aims every request; `close` is not allowed now either, and 428 comes
+        # before that 409.
+        response = client.post(
+            f"/api/v1/disputes/{dispute['id']}/actions/{trigger}",
+            json={"reason": "x"},
+            headers=token_for(IRO_EMAIL),
+        )
+        body = problem(response, 428)
+        assert body["type"] == "/problems/precondition-required"
+        assert "expected_version" in body["detail"] and "If-Match" in body["detail"]
+
+    def test_403_and_404_come_before_428(
+        self, client: TestClient, dispute: dict[str, Any], token_for: Tokens
+    ) -> None:
+        url = f"/api/v1/disputes/{dispute['id']}/actions/escalate"
+        problem(client.post(url, json={"reason": "x"}, headers=token_for(TM_EMAIL)), 403)
+        problem(client.post(url, json={"reason": "x"}, headers=token_for("iro2@example.gov.uk")), 404)
+
+    def test_a_stale_if_match_is_409_and_a_malformed_one_422(
+        self, client: TestClient, dispute: dict[str, Any], token_for: Tokens
+    ) -> None:
+        url = f"/api/v1/disputes/{dispute['id']}/actions/escalate"
+        stale = {**token_for(IRO_EMAIL), "If-Match": f'W/"{dispute["version"] + 1}"'}
+        body = problem(client.post(url, json={"reason": "x"}, headers=stale), 409)
+        assert body["type"].endswith("/version-conflict") and body["current_version"] == dispute["version"]
+        for bad in ('"abc"', '"1", "2"'):
+            malformed = {**token_for(IRO_EMAIL), "If-Match": bad}
+            assert (
+                problem(client.post(url, json={"reason": "x"}, headers=malformed), 422)["errors"][0]["field"]
+                == "If-Match"
+            )
+        disagreeing = {**token_for(IRO_EMAIL), "If-Match": f'"{dispute["version"]}"'}
+        problem(
+            client.post(url, json={"reason": "x", "expected_version": 9}, headers=disagreeing),
+            422,
+        )
+        # `*` names no version, so it does not aim the action.
+        star = {**token_for(IRO_EMAIL), "If-Match": "*"}
+        problem(client.post(url, json={"reason": "x"}, headers=star), 428)
+
+
+def test_the_etag_of_a_read_aims_an_action_and_the_answer_carries_the_next_one(
+    client: TestClient, raise_dispute: Callable[..., dict[str, Any]], token_for: Tokens
+) -> None:
+    d = raise_dispute()
+    read = client.get(f"/api/v1/disputes/{d['id']}", headers=token_for(IRO_EMAIL))
+    assert read.headers["ETag"] == f'"{d["version"]}"'
+    weak = {**token_for(IRO_EMAIL), "If-Match": f"W/{read.headers['ETag']}"}
+    moved = client.post(f"/api/v1/disputes/{d['id']}/actions/escalate", json={"reason": "x"}, headers=weak)
+    assert moved.status_code == 200, moved.text
+    assert moved.headers["ETag"] == f'"{moved.json()["version"]}"' == f'"{d["version"] + 1}"'
+    # Actions that do not move the dispute along need no aim.
+    tm = client.post(f"/api/v1/disputes/{d['id']}/actions/acknowledge", headers=token_for(TM_EMAIL))
+    assert tm.status_code == 200, tm.text
 
 
 def test_refer_to_cafcass_is_refused_for_other_case_types(

@@ -152,7 +152,9 @@ def test_the_report_counts_disputes_raised_and_moved_over_the_api(
     clock.now = datetime(2018, 3, 31, 23, 30, tzinfo=UTC)  # 00:30 BST on 1 April: 2018-19
     raise_dispute(case_type="care_leaver", categories=["independent_living"])
     moved = client.post(
-        f"/api/v1/disputes/{first['id']}/actions/escalate", json={"reason": "No answer"}, headers=iro
+        f"/api/v1/disputes/{first['id']}/actions/escalate",
+        json={"reason": "No answer", "expected_version": first["version"]},
+        headers=iro,
     )
     assert moved.status_code == 200, moved.text
     manager = token_for("iro.manager@example.gov.uk")

@@ -118,7 +118,9 @@ def test_hold_three_working_days_then_resume_across_easter(
         entries = session.scalars(
             select(AuditEntry).where(AuditEntry.dispute_id == d.id).order_by(AuditEntry.seq)
         ).all()
-    hold, resume = entries[1], entries[2]
+    # The review date (Thursday) reminded the IRO while the clock was stopped: a bookkeeping entry.
+    hold, remind, resume = entries[1], entries[2], entries[3]
+    assert remind.trigger == "remind" and remind.at == london(2018, 3, 30, 12, 0)
     assert (hold.due_at_before, hold.due_at_after) == (london(2018, 3, 29, 17, 0), None)
     assert (resume.due_at_before, resume.due_at_after) == (None, london(2018, 4, 5, 17, 0))
     assert (resume.escalate_at_before, resume.escalate_at_after) == (None, london(2018, 4, 6, 9, 0))

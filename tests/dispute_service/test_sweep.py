@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -18,7 +19,7 @@ from dispute_service.models import AuditEntry, Dispute, Notification, StageEntry
 from dispute_service.queries import DisputeSnapshot
 from dispute_service.sweep import overdue_deadlines, sweep
 from states.policy import Policy, parse_policy
-from tests.factories import IRO, fetch, fire_timer
+from tests.factories import IRO, TM, fetch, fire_timer
 from tests.recording import record_transactions
 
 LONDON = ZoneInfo("Europe/London")
@@ -63,7 +64,10 @@ def test_christmas_2017_climbs_to_cafcass_by_timeouts_alone(
         "cafcass",
     ]
     assert all(e.channel == "scheduler" and e.actor == "system" for e in timeouts)
-    assert [e.trigger for e in entries] == ["raise", *["timeout"] * 5]
+    # Each owner reminder is a bookkeeping entry of its own, among the changes.
+    reminded = [e for e in entries if e.trigger == "remind"]
+    assert len(reminded) == 10 and all(e.channel == "scheduler" and e.actor == "system" for e in reminded)
+    assert [e.trigger for e in entries if e.trigger != "remind"] == ["raise", *["timeout"] * 5]
     with sessions() as session:
         final = session.get(Dispute, d.id)
         assert final is not None
@@ -89,7 +93,7 @@ def test_a_closure_day_added_later_moves_the_escalation_and_the_audit_says_why(
     assert closed.calendar.closure_days == (date(2018, 1, 4),)
     run_until(sessions, closed, clock, datetime(2018, 1, 5, 12, 0, tzinfo=UTC), timedelta(minutes=30))
 
-    entries = audit(sessions, d.id)
+    entries = [e for e in audit(sessions, d.id) if e.trigger != "remind"]
     assert [e.trigger for e in entries] == ["raise", "defer", "timeout"]
     defer, timeout = entries[1], entries[2]
     assert defer.at == datetime(2018, 1, 4, 9, 0, tzinfo=UTC)
@@ -99,6 +103,8 @@ def test_a_closure_day_added_later_moves_the_escalation_and_the_audit_says_why(
     )
     assert "2018-01-04 is no longer a working day (closure day)" in defer.details
     assert timeout.at == datetime(2018, 1, 5, 9, 0, tzinfo=UTC) and timeout.to_stage == "team_manager"
+    # The deferral is bookkeeping: raise and timeout are the dispute's only two versions.
+    assert fetch(sessions, d.id).version == 2
 
 
 def test_a_sweep_after_downtime_escalates_each_overdue_dispute_once(
@@ -258,3 +264,87 @@ def test_each_timer_fires_in_one_transaction_of_its_own(
             s.split()[1] for s in statements if s.startswith("UPDATE")
         }
         assert {"disputes", "stage_entries", "audit_entries", "notifications"} <= tables
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=LONDON).astimezone(UTC)
+
+
+def reminders_of(sessions: sessionmaker[Session], dispute_id: Any) -> list[tuple[datetime, dict[str, Any]]]:
+    return [(e.at, json.loads(e.details)) for e in audit(sessions, dispute_id) if e.trigger == "remind"]
+
+
+def mails(sessions: sessionmaker[Session], template: str) -> list[str]:
+    with sessions() as session:
+        query = select(Notification.recipient).where(Notification.template == template)
+        return list(session.scalars(query.order_by(Notification.id)))
+
+
+def test_a_hold_reminds_the_iro_on_its_review_date_and_each_working_day_after_until_it_resumes(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    clock.now = local(2018, 3, 5, 10, 0)
+    d = raise_one().dispute
+    transactions.apply_trigger(
+        sessions, policy, d.id, "hold", IRO, ActionInput(reason="r", review_on=date(2018, 3, 9)), clock.now
+    )
+    # Friday 9 March is the review date; the weekend is skipped; the IRO resumes on Tuesday at noon.
+    run_until(sessions, policy, clock, local(2018, 3, 13, 12, 0), timedelta(minutes=30))
+    transactions.apply_trigger(sessions, policy, d.id, "resume", IRO, ActionInput(), clock.now)
+    run_until(sessions, policy, clock, local(2018, 3, 16, 12, 0), timedelta(minutes=30))
+
+    reminded = reminders_of(sessions, d.id)
+    assert [at for at, _ in reminded if _["reminder"] == "hold_review"] == [
+        local(2018, 3, 9, 9, 0),
+        local(2018, 3, 12, 9, 0),
+        local(2018, 3, 13, 9, 0),
+    ]
+    assert all(details["to"] == "iro" for _, details in reminded if details["reminder"] == "hold_review")
+    assert mails(sessions, "hold_review") == [IRO.email] * 3
+    # Hold and resume are the only changes after the raise: the reminders left the version alone.
+    assert fetch(sessions, d.id).version == 3
+
+
+def test_a_dispute_at_the_end_of_the_ladder_reminds_the_iro_after_remind_iro_after_and_again(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    clock.now = local(2018, 3, 5, 10, 0)
+    d = raise_one(start_stage="assistant_director", reason="urgent").dispute
+    moved = transactions.apply_trigger(
+        sessions, policy, d.id, "escalate", IRO, ActionInput(reason="r"), clock.now
+    ).dispute
+    assert (moved.stage, moved.state) == ("cafcass", "awaiting_iro_decision")
+    # remind_iro_after is 5 working days: 17:00 on Monday 12 March, then Monday 19 March.
+    run_until(sessions, policy, clock, local(2018, 3, 20, 12, 0), timedelta(hours=1))
+    reminded = reminders_of(sessions, d.id)
+    assert [at for at, _ in reminded] == [local(2018, 3, 12, 17, 0), local(2018, 3, 19, 17, 0)]
+    assert all(
+        details == {**details, "reminder": "decision_reminder", "to": "iro"} for _, details in reminded
+    )
+    assert mails(sessions, "decision_reminder") == [IRO.email] * 2
+    with sessions() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.trigger == "remind")).all()
+        assert all((e.actor, e.channel) == ("system", "scheduler") for e in entries)
+
+
+def test_an_iro_reminder_whose_day_became_a_closure_day_waits_for_the_next_working_day_and_says_so(
+    raise_one: Callable[..., DisputeSnapshot], sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    clock.now = local(2018, 3, 5, 10, 0)
+    d = raise_one().dispute
+    transactions.apply_trigger(sessions, policy, d.id, "respond", TM, ActionInput(response="done"), clock.now)
+    assert fetch(sessions, d.id).next_reminder_at == local(2018, 3, 12, 17, 0)
+    # The council closes on Monday 12 March after the response came in.
+    closed = parse_policy(policy.text.replace("closure_days = []", 'closure_days = ["2018-03-12"]'))
+    run_until(sessions, closed, clock, local(2018, 3, 13, 18, 0), timedelta(hours=1))
+
+    entries = [e for e in audit(sessions, d.id) if e.trigger in ("defer", "remind")]
+    assert [(e.trigger, e.at) for e in entries] == [
+        ("defer", local(2018, 3, 12, 17, 0)),
+        ("remind", local(2018, 3, 13, 9, 0)),
+    ]
+    deferred = json.loads(entries[0].details)
+    assert (deferred["reminder"], deferred["to"]) == ("iro_reminder", "iro")
+    assert "2018-03-12 is no longer a working day (closure day)" in deferred["reason"]
+    assert mails(sessions, "iro_reminder") == [IRO.email]
+    assert fetch(sessions, d.id).version == 2  # raise and respond; the deferral and reminder are bookkeeping

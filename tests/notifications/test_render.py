@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -69,3 +70,33 @@ def test_the_iro_managers_hear_when_a_stage_goes_to_its_role_instead_of_its_name
     body = full_text(message)
     assert "can no longer act on it" in body and "reassign" in body and d.child_ref in body
     assert not links_in(message), "an IRO manager acts through the service, not a link meant for an owner"
+
+
+def test_the_owner_gets_hold_resume_and_extend_by_smtp_with_the_new_due_date_and_no_free_text(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+) -> None:
+    d = raise_dispute(sessions, policy, clock.now).dispute
+    review_on = (clock.now + timedelta(days=7)).date()
+    for trigger, data in (
+        ("hold", ActionInput(reason="SECRET-HOLD Jamie", review_on=review_on)),
+        ("resume", ActionInput(reason="SECRET-RESUME")),
+        ("extend", ActionInput(reason="SECRET-EXTEND", working_days=2)),
+    ):
+        transactions.apply_trigger(sessions, policy, d.id, trigger, IRO, data, clock.now)
+    send_mail()
+    mine = [m for m in mailbox.messages if m["To"] == TM_EMAIL and "raised" not in m["Subject"]]
+    subjects = [m["Subject"] for m in mine]
+    assert subjects == [
+        f"Dispute {d.reference} is on hold: the clock is stopped",
+        f"Dispute {d.reference} has resumed: your response is needed",
+        f"Dispute {d.reference}: the due date has been extended",
+    ]
+    held, resumed, extended = (full_text(m) for m in mine)
+    assert "clock is stopped" in held and "Due:" not in held
+    assert "Please respond by" in resumed and "Please respond by" in extended
+    assert all("SECRET" not in text and "Jamie" not in text for text in (held, resumed, extended))
