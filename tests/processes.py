@@ -52,11 +52,25 @@ def wait_until(check: Callable[[], bool], seconds: float, what: str) -> None:
     raise AssertionError(f"timed out after {seconds}s waiting for {what}")
 
 
+def holds_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    """`check` stays true, polled over `seconds` of real time: for what must not happen, such as a change."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert check(), f"{what} stopped holding"
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.1)
+
+
 class Server:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, *, options: tuple[str, ...] = ("--no-migrate",)
+    ) -> None:
         self.port = free_port()
         self.env = env
         self.log = log
+        # `serve`'s options after the port: by default the tests' own migrated database, not migrated again.
+        self.options = options
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,7 +80,7 @@ class Server:
     def start(self) -> None:
         handle = self.log.open("ab")
         self.process = subprocess.Popen(
-            [str(BIN), "serve", "--port", str(self.port), "--no-migrate"],
+            [str(BIN), "serve", "--port", str(self.port), *self.options],
             env=self.env,
             stdout=handle,
             stderr=subprocess.STDOUT,

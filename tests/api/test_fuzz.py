@@ -113,38 +113,46 @@ def test_generated_requests_get_no_5xx_and_problem_details(
 
 
 ACT = "/api/v1/disputes/{id}/actions"
-NAMED = [
-    # id, method, path, body, who
-    ("offset-2**63", "GET", "/api/v1/disputes?offset=9223372036854775808", None, IRO_EMAIL),
-    ("offset-huge", "GET", "/api/v1/disputes?offset=99999999999999999999", None, IRO_EMAIL),
-    ("limit-huge", "GET", "/api/v1/disputes?limit=99999999999999999999", None, IRO_EMAIL),
-    ("child_ref-nul", "GET", "/api/v1/disputes?child_ref=a%00b", None, IRO_EMAIL),
+# What each named input must get, beyond no 5xx: a 422 naming the field; a list of exactly this many of
+# the test's disputes; or, for the JSON null body, the action done as if the body were empty.
+Invalid = str
+Listed = int
+ACTED = "acted"
+NAMED: list[tuple[str, str, str, Any, str, Invalid | Listed]] = [
+    # id, method, path, body, who, what it gets
+    ("offset-2**63", "GET", "/api/v1/disputes?offset=9223372036854775808", None, IRO_EMAIL, "offset"),
+    ("offset-huge", "GET", "/api/v1/disputes?offset=99999999999999999999", None, IRO_EMAIL, "offset"),
+    ("limit-huge", "GET", "/api/v1/disputes?limit=99999999999999999999", None, IRO_EMAIL, "limit"),
+    ("child_ref-nul", "GET", "/api/v1/disputes?child_ref=a%00b", None, IRO_EMAIL, "child_ref"),
     (
         "raised-to-the-last-day",
         "GET",
         "/api/v1/disputes?raised_to=9999-12-31&raised_from=0001-01-01",
         None,
         IRO_EMAIL,
+        1,  # every day there is: the test's dispute
     ),
-    ("iro-nul", "GET", "/api/v1/disputes?iro=a%00b", None, ADMIN_EMAIL),
-    ("owner-nul", "GET", "/api/v1/disputes?owner=a%00b", None, ADMIN_EMAIL),
-    ("state-nul", "GET", "/api/v1/disputes?state=a%00b", None, ADMIN_EMAIL),
-    ("stage-nul", "GET", "/api/v1/disputes?stage=a%00b", None, ADMIN_EMAIL),
+    ("iro-nul", "GET", "/api/v1/disputes?iro=a%00b", None, ADMIN_EMAIL, "iro"),
+    ("owner-nul", "GET", "/api/v1/disputes?owner=a%00b", None, ADMIN_EMAIL, "owner"),
+    ("state-nul", "GET", "/api/v1/disputes?state=a%00b", None, ADMIN_EMAIL, "state"),
+    ("stage-nul", "GET", "/api/v1/disputes?stage=a%00b", None, ADMIN_EMAIL, "stage"),
     (
         "dates-reversed",
         "GET",
         "/api/v1/disputes?raised_from=9999-12-31&raised_to=0001-01-01",
         None,
         IRO_EMAIL,
+        0,  # an empty range, not an error
     ),
-    ("bad-uuid", "GET", "/api/v1/disputes/not-a-uuid", None, IRO_EMAIL),
-    ("raise-summary-nul", "POST", "/api/v1/disputes", raise_body(summary="a\x00b"), IRO_EMAIL),
+    ("bad-uuid", "GET", "/api/v1/disputes/not-a-uuid", None, IRO_EMAIL, "dispute_id"),
+    ("raise-summary-nul", "POST", "/api/v1/disputes", raise_body(summary="a\x00b"), IRO_EMAIL, "summary"),
     (
         "raise-reason-nul",
         "POST",
         "/api/v1/disputes",
         raise_body(start_stage="team_manager", reason="a\x00b"),
         IRO_EMAIL,
+        "reason",
     ),
     (
         "raise-start-stage-nul",
@@ -152,62 +160,110 @@ NAMED = [
         "/api/v1/disputes",
         raise_body(start_stage="a\x00b", reason="r"),
         IRO_EMAIL,
+        "start_stage",
     ),
-    ("raise-not-an-object", "POST", "/api/v1/disputes", [1, 2], IRO_EMAIL),
+    ("raise-not-an-object", "POST", "/api/v1/disputes", [1, 2], IRO_EMAIL, "body"),
     (
         "person-name-nul",
         "POST",
         "/api/v1/people",
         {"name": "a\x00b", "email": "n@example.gov.uk", "roles": ["iro"]},
         ADMIN_EMAIL,
+        "name",
     ),
-    ("patch-path-nul", "PATCH", "/api/v1/people/a%00b@example.gov.uk", {"name": "x"}, ADMIN_EMAIL),
-    ("patch-name-nul", "PATCH", f"/api/v1/people/{TM_EMAIL}", {"name": "a\x00b"}, ADMIN_EMAIL),
-    ("unknown-trigger-nul", "POST", f"{ACT}/a%00b", {}, IRO_EMAIL),
-    ("withdraw-reason-nul", "POST", f"{ACT}/withdraw", {"reason": "a\x00b"}, IRO_EMAIL),
-    ("hold-reason-nul", "POST", f"{ACT}/hold", {"reason": "a\x00b", "review_on": "2018-02-01"}, IRO_EMAIL),
-    ("respond-nul", "POST", f"{ACT}/respond", {"response": "a\x00b"}, TM_EMAIL),
+    ("patch-path-nul", "PATCH", "/api/v1/people/a%00b@example.gov.uk", {"name": "x"}, ADMIN_EMAIL, "email"),
+    ("patch-name-nul", "PATCH", f"/api/v1/people/{TM_EMAIL}", {"name": "a\x00b"}, ADMIN_EMAIL, "name"),
+    ("unknown-trigger-nul", "POST", f"{ACT}/a%00b", {}, IRO_EMAIL, "trigger"),
+    ("withdraw-reason-nul", "POST", f"{ACT}/withdraw", {"reason": "a\x00b"}, IRO_EMAIL, "reason"),
+    (
+        "hold-reason-nul",
+        "POST",
+        f"{ACT}/hold",
+        {"reason": "a\x00b", "review_on": "2018-02-01"},
+        IRO_EMAIL,
+        "reason",
+    ),
+    ("respond-nul", "POST", f"{ACT}/respond", {"response": "a\x00b"}, TM_EMAIL, "response"),
     (
         "refer-reference-nul",
         "POST",
         f"{ACT}/refer_to_cafcass",
         {"reason": "r", "referred_on": "2018-01-08", "cafcass_reference": "a\x00b"},
         IRO_EMAIL,
+        "cafcass_reference",
     ),
-    ("redact-text-id-2**31", "POST", f"{ACT}/redact", {"text_id": 2**31, "reason": "r"}, ADMIN_EMAIL),
-    ("redact-text-id-2**63", "POST", f"{ACT}/redact", {"text_id": 2**63, "reason": "r"}, ADMIN_EMAIL),
+    (
+        "redact-text-id-2**31",
+        "POST",
+        f"{ACT}/redact",
+        {"text_id": 2**31, "reason": "r"},
+        ADMIN_EMAIL,
+        "text_id",
+    ),
+    (
+        "redact-text-id-2**63",
+        "POST",
+        f"{ACT}/redact",
+        {"text_id": 2**63, "reason": "r"},
+        ADMIN_EMAIL,
+        "text_id",
+    ),
     (
         "expected-version-huge",
         "POST",
         f"{ACT}/withdraw",
         {"reason": "r", "expected_version": 2**70},
         IRO_EMAIL,
+        "expected_version",
     ),
-    ("extend-days-huge", "POST", f"{ACT}/extend", {"reason": "r", "working_days": 2**70}, IRO_EMAIL),
-    ("body-json-null", "POST", f"{ACT}/acknowledge", None, TM_EMAIL),
+    (
+        "extend-days-huge",
+        "POST",
+        f"{ACT}/extend",
+        {"reason": "r", "working_days": 2**70},
+        IRO_EMAIL,
+        "working_days",
+    ),
+    ("body-json-null", "POST", f"{ACT}/acknowledge", None, TM_EMAIL, ACTED),
 ]
 
 
-@pytest.mark.parametrize(("name", "method", "path", "body", "who"), NAMED, ids=[n[0] for n in NAMED])
-def test_named_bad_input_gets_no_5xx(
+@pytest.mark.parametrize(
+    ("name", "method", "path", "body", "who", "expected"), NAMED, ids=[n[0] for n in NAMED]
+)
+def test_named_bad_input_gets_what_it_should_and_no_5xx(
     client: TestClient,
     token_for: Tokens,
     raise_dispute: Callable[..., dict[str, Any]],
     backend: str,
-    request: pytest.FixtureRequest,
     name: str,
     method: str,
     path: str,
     body: Any,
     who: str,
+    expected: Invalid | Listed,
 ) -> None:
-    if "{id}" in path:
-        path = path.replace("{id}", raise_dispute()["id"])
-    response = client.request(method, path, json=body, headers=token_for(who))
+    dispute = raise_dispute()
+    response = client.request(method, path.replace("{id}", dispute["id"]), json=body, headers=token_for(who))
     assert_problem_unless_ok(response)
-    if name.endswith("-nul"):
-        # Refused as invalid input on both engines: PostgreSQL cannot store NUL in text.
+    after = client.get(f"/api/v1/disputes/{dispute['id']}", headers=token_for(IRO_EMAIL)).json()
+    if expected == ACTED:
+        assert response.status_code == 200, response.text
+        assert response.json()["id"] == dispute["id"]
+        assert after["version"] == dispute["version"] + 1
+        assert after["acknowledged_at"] is not None
+    elif isinstance(expected, int):
+        assert response.status_code == 200, response.text
+        assert [d["id"] for d in response.json()["items"]] == [dispute["id"]][:expected]
+        assert response.json()["total"] == expected
+    else:
+        # Refused as invalid input on both engines (PostgreSQL cannot store NUL in text, nor numbers past
+        # its integers), naming the field, and nothing changed.
         assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == [expected]
+        assert after["version"] == dispute["version"]
+        listed = client.get("/api/v1/disputes", headers=token_for(ADMIN_EMAIL)).json()
+        assert listed["total"] == 1
 
 
 @pytest.mark.parametrize(

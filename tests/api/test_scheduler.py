@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
 from api.app import Mode, create_app
+from api.scheduler import EscalationScheduler
 from dispute_service.config import Settings
 from dispute_service.logs import quiet_libraries
 from tests.factories import IRO_EMAIL, METRICS_TOKEN, SCRAPER, raise_body
@@ -105,3 +106,26 @@ def test_an_idle_scheduler_logs_nothing_at_info(
             assert last_sweep() > first, "the scheduler ran"
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
     assert [e for e in events if e["log_level"] != "debug"] == []
+
+
+def test_the_sweep_lag_is_how_long_past_its_deadline_the_oldest_escalation_fired(
+    settings: Settings, clock: Any, staff: list[str], token_for: Callable[[str], dict[str, str]]
+) -> None:
+    # The scheduler is left stopped and one sweep is run by hand, so the clock alone decides the lag: a
+    # running one would sweep again and set it back to 0 once nothing is due.
+    scraped = settings.model_copy(update={"metrics_token": METRICS_TOKEN})
+    with TestClient(create_app(scraped, mode=Mode.STRICT, clock=clock)) as client:
+        early = client.post("/api/v1/disputes", json=raise_body(), headers=token_for(IRO_EMAIL)).json()
+        clock.advance(days=1)
+        client.post("/api/v1/disputes", json=raise_body(), headers=token_for(IRO_EMAIL))
+        state = client.app.state  # type: ignore[attr-defined]
+        scheduler = EscalationScheduler(state.sessions, state.policy, clock, state.metrics, interval=60)
+
+        # The oldest deadline passed a day and 1234 seconds ago; the later one too, by less.
+        clock.now = datetime.fromisoformat(early["escalate_at"]) + timedelta(seconds=1234, days=1)
+        scheduler.run_sweep()
+
+        metrics = client.get("/metrics", headers=SCRAPER).text
+    lag = [line for line in metrics.splitlines() if line.startswith("dispute_sweep_lag_seconds ")]
+    assert lag == [f"dispute_sweep_lag_seconds {86400 + 1234}.0"]
+    assert 'dispute_escalations_total{kind="automatic"} 2.0' in metrics

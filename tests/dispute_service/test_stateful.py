@@ -22,11 +22,22 @@ from dispute_service.access import Actor
 from dispute_service.audit import verify_dispute
 from dispute_service.errors import DomainError
 from dispute_service.inputs import ActionInput
-from dispute_service.models import AuditEntry, Dispute, Notification
+from dispute_service.models import AuditEntry, AuditText, Dispute, Notification
+from dispute_service.outbox import people_with_role
 from dispute_service.sweep import sweep
 from states.policy import Policy, load_default_policy
 from states.vocabulary import ACTION_TRIGGERS, BOOKKEEPING_TRIGGERS
-from tests.factories import ADMIN, HOS, IRO, IRO2_EMAIL, IRO_MANAGER, TM, TM2_EMAIL, raise_dispute
+from tests.factories import (
+    ADMIN,
+    HOS,
+    IRO,
+    IRO2_EMAIL,
+    IRO_EMAIL,
+    IRO_MANAGER,
+    TM,
+    TM2_EMAIL,
+    raise_dispute,
+)
 
 ACTORS = [IRO, TM, HOS, IRO_MANAGER, ADMIN]
 FULL_INPUT = ActionInput(
@@ -44,7 +55,9 @@ FULL_INPUT = ActionInput(
 )
 
 
-def fields_for(trigger: str, now: datetime) -> ActionInput:
+def fields_for(trigger: str, now: datetime, session: Session, dispute: Dispute) -> ActionInput:
+    """Inputs that are valid for the dispute as it stands, so an offered trigger is refused only for its
+    state, never for its inputs."""
     # Dates that make sense on the day: a hold is reviewed later, a referral was made on or before today.
     today = now.astimezone(ZoneInfo("Europe/London")).date()
     extra: dict[str, Any] = {}
@@ -52,6 +65,21 @@ def fields_for(trigger: str, now: datetime) -> ActionInput:
         extra["review_on"] = today + timedelta(days=30)
     if trigger == "refer_to_cafcass":
         extra["referred_on"] = today
+    if trigger == "redact":
+        # The oldest text not yet redacted: there is always one, as every redaction brings its reason.
+        extra["text_id"] = session.scalar(
+            select(AuditText.id)
+            .where(AuditText.dispute_id == dispute.id, AuditText.redacted_at.is_(None))
+            .order_by(AuditText.id)
+            .limit(1)
+        )
+    if trigger == "reassign":
+        # Another active holder of the stage's role who is not the IRO, or the owner again if none.
+        holders = [p for p in people_with_role(session, dispute.owner_role) if p != dispute.iro_email]
+        others = [p for p in holders if p != dispute.owner_email]
+        extra["owner_email"] = (others or holders or [None])[0]
+    if trigger == "reassign_iro":
+        extra["iro_email"] = IRO2_EMAIL if dispute.iro_email == IRO_EMAIL else IRO_EMAIL
     return ActionInput(**{**FULL_INPUT.__dict__, **extra})
 
 
@@ -90,18 +118,24 @@ class DisputeLife(RuleBasedStateMachine):
                 self.dispute_id,
                 trigger,
                 who,
-                fields_for(trigger, self.clock.now),
+                self._fields_for(trigger),
                 self.clock.now,
             )
         except DomainError:
             assert self._state() == before, f"refused {trigger} by {who.email} changed something"
             # A trigger that was offered is never refused for its state; only its inputs can be wrong here.
-            assert trigger not in offered or trigger in ("redact", "reassign", "reassign_iro", "extend")
+            assert trigger not in offered, f"{trigger} was offered to {who.email} but refused"
             return
         assert trigger in offered, f"{trigger} succeeded for {who.email} but was not offered"
         self.changes += 1
         version, *_ = self._state()
         assert version == before[0] + 1
+
+    def _fields_for(self, trigger: str) -> ActionInput:
+        with self.sessions() as session:
+            dispute = session.get(Dispute, self.dispute_id)
+            assert dispute is not None
+            return fields_for(trigger, self.clock.now, session, dispute)
 
     def _can_read(self, who: Actor) -> bool:
         try:

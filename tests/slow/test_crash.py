@@ -13,7 +13,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.models import AuditEntry, Dispute
-from tests.processes import Server, quick_first_stage, raise_over_http, server_env, wait_until
+from tests.processes import (
+    Server,
+    holds_for,
+    quick_first_stage,
+    raise_over_http,
+    server_env,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -37,11 +44,13 @@ def test_sigkill_while_deadlines_pass_then_restart(
     raise_over_http(server, settings, 20)
     server.kill()
 
-    with sessions() as session:
-        latest = session.scalar(select(func.max(Dispute.escalate_at)))
-    assert latest is not None
+    at_kill = rows(sessions)
+    latest = max(row[4] for row in at_kill)
+    assert datetime.now(UTC) < latest, "the deadlines must still be ahead when the process dies"
     wait_until(lambda: datetime.now(UTC) > latest + timedelta(seconds=1), 30, "every deadline to pass")
-    assert timeouts(sessions) == [], "nothing escalates while the process is dead"
+    # Dead, past every deadline: over a further second and a half of polling, nothing escalates, the
+    # rows stay as they were when it died and the audit log gains no entry.
+    holds_for(lambda: timeouts(sessions) == [] and rows(sessions) == at_kill, 1.5, "nothing changing")
 
     restarted_at = datetime.now(UTC)
     server.start()
@@ -56,6 +65,19 @@ def test_sigkill_while_deadlines_pass_then_restart(
     spread = max(e.at for e in entries) - min(e.at for e in entries)
     assert spread < timedelta(seconds=3), spread
     assert min(e.at for e in entries) >= restarted_at
+
+
+def rows(sessions: sessionmaker[Session]) -> list[tuple[Any, ...]]:
+    """Each dispute as it stands, with how many audit entries it has."""
+    entries = select(func.count()).where(AuditEntry.dispute_id == Dispute.id).scalar_subquery()
+    with sessions() as session:
+        found = session.execute(
+            select(
+                Dispute.id, Dispute.stage, Dispute.state, Dispute.version, Dispute.escalate_at, entries
+            ).order_by(Dispute.id)
+        ).all()
+    # SQLite gives the times back without their zone; they are UTC.
+    return [(*r[:4], r[4] if r[4].tzinfo else r[4].replace(tzinfo=UTC), r[5]) for r in found]
 
 
 def timeouts(sessions: sessionmaker[Session]) -> list[AuditEntry]:

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.report.annual import (
@@ -332,14 +333,43 @@ def test_working_day_spans_agree_with_the_calendar(policy: Policy) -> None:
                 assert spans.between(start, end) == calendar.working_days_between(start, end), (start, end)
 
 
-def test_report_reads_no_further_than_it_needs(ladder: Ladder, report: Report) -> None:
-    """A year far from any data: zeros everywhere, no median, and the sentences still read well."""
+def statements_run(engine: Engine, run: Callable[[], object]) -> list[str]:
+    """The SQL statements `run` sends to the database, in order."""
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_report_reads_no_further_than_it_needs(ladder: Ladder, report: Report, engine: Engine) -> None:
+    """The report is a fixed set of aggregate queries: as many statements for a year far from any data as
+    for a full year, however many disputes there are, and none per dispute. A year far from any data gives
+    zeros everywhere, no median, and the sentences still read well."""
     ladder.raise_(at(2017, 6, 1, 10))
+    one_dispute = statements_run(engine, lambda: report(1990))
     r = report(1990)
     assert r["raised"] == {"this_year": 0, "previous_year": 0, "change": 0}
     assert r["median_working_days_to_close"] is None
     assert r["open_at_year_end"] == 0
     assert all("stayed the same this year at 0" in s for s in r["sentences"])
+
+    seed_years(ladder)  # 27 more disputes, in 2016-17 and 2017-18, with their escalations and responses
+    assert statements_run(engine, lambda: report(1990)) == one_dispute
+    full_year = statements_run(engine, lambda: report(2017))
+    assert report(2017)["raised"]["this_year"] == 19  # the seed's 18 and the first
+    assert len(full_year) == len(one_dispute)
+    # Each figure's query, once: two for the corrections (this year and last, none made since), two per
+    # cohort, and one each for the categories, the escalations, the reopens, the responses, the referrals,
+    # the disputes open at the end and the median; PostgreSQL also turns off JIT for the transaction.
+    selects = [s for s in full_year if s.lstrip().upper().startswith(("SELECT", "WITH"))]
+    assert len(selects) == 13, "\n\n".join(selects)
 
 
 # --- reproducibility -------------------------------------------------------------------------------------
