@@ -4,12 +4,20 @@ connects, and the API docs can be switched off."""
 from __future__ import annotations
 
 import inspect
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from structlog.testing import capture_logs
+from typer.testing import CliRunner
 
 from api.app import Mode, create_app
+from api.cli import app as cli
 from dispute_service.config import DEV_SECRET, MAKE_A_SECRET, Settings, UnsafeSettings
+from tests.factories import IRO_EMAIL, post_dispute
 
 DOCS = ("/docs", "/redoc", "/openapi.json")
 
@@ -65,3 +73,29 @@ def test_the_api_docs_can_be_switched_off(settings: Settings) -> None:
             assert "swagger" not in response.text.lower() and "openapi" not in response.text.lower()
         # The API itself is unaffected.
         assert client.get("/api/v1/disputes").status_code == 401
+
+
+def test_the_checkpoint_logged_at_shutdown_is_the_one_audit_checkpoint_prints_and_it_verifies(
+    settings: Settings,
+    clock: Any,
+    staff: list[str],
+    token_for: Callable[[str], dict[str, str]],
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with capture_logs() as logs:
+        with TestClient(create_app(settings, mode=Mode.STRICT, clock=clock)) as client:
+            post_dispute(client.post, token_for(IRO_EMAIL))
+            post_dispute(client.post, token_for(IRO_EMAIL), child_ref="LCS-2")
+    [logged] = [e for e in logs if e["event"] == "audit.checkpoint"]
+    assert logged["gseq"] == 2
+
+    monkeypatch.chdir(tmp_path)  # no stray .env may reach the commands
+    env = {"DISPUTES_DATABASE_URL": db_url, "DISPUTES_AUDIT_KEY": settings.audit_key}
+    printed = json.loads(CliRunner().invoke(cli, ["audit", "checkpoint"], env=env).output)
+    assert (printed["gseq"], printed["hash"]) == (logged["gseq"], logged["hash"])
+    checked = CliRunner().invoke(
+        cli, ["audit", "verify", "--checkpoint", f"{logged['gseq']}:{logged['hash']}"], env=env
+    )
+    assert checked.exit_code == 0, checked.output
