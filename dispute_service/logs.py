@@ -59,3 +59,7 @@ def quiet_libraries() -> None:
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     # APScheduler logs every run of every job (the sweep runs each second): an idle service says nothing.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # A sweep that outlasts its interval on a busy machine makes APScheduler skip the next run, by design
+    # (one sweep at a time), and warn each time. Nothing is lost (the running sweep carries on to the next
+    # deadline) and nobody can act on it, so the scheduler itself speaks only of errors (a job that raised).
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

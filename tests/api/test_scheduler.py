@@ -69,7 +69,7 @@ def test_the_sweep_escalates_once_the_clock_passes_escalate_at(
 @pytest.fixture
 def production_log_levels() -> Iterator[None]:
     """The library log levels the service runs with, put back afterwards."""
-    names = ("transitions", "uvicorn.access", "apscheduler")
+    names = ("transitions", "uvicorn.access", "apscheduler", "apscheduler.scheduler")
     saved = {name: logging.getLogger(name).level for name in names}
     quiet_libraries()
     yield
@@ -129,3 +129,26 @@ def test_the_sweep_lag_is_how_long_past_its_deadline_the_oldest_escalation_fired
     lag = [line for line in metrics.splitlines() if line.startswith("dispute_sweep_lag_seconds ")]
     assert lag == [f"dispute_sweep_lag_seconds {86400 + 1234}.0"]
     assert 'dispute_escalations_total{kind="automatic"} 2.0' in metrics
+
+
+def test_a_sweep_that_outlasts_its_interval_logs_nothing(
+    settings: Settings,
+    clock: Any,
+    staff: list[str],
+    caplog: pytest.LogCaptureFixture,
+    production_log_levels: None,
+) -> None:
+    """On a busy machine a sweep can take longer than its interval; APScheduler then skips a run, by
+    design, and would warn about it each time."""
+
+    def slow_clock() -> datetime:
+        time.sleep(0.15)  # every sweep reads the clock, so each one outlasts the 0.1 s interval
+        now: datetime = clock()
+        return now
+
+    fast = settings.model_copy(update={"scheduler_enabled": True, "scheduler_interval_seconds": 0.1})
+    with TestClient(create_app(fast, mode=Mode.STRICT, clock=slow_clock)):
+        caplog.set_level(logging.INFO)
+        caplog.clear()
+        time.sleep(1.0)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("apscheduler")] == []
