@@ -60,9 +60,13 @@ def _time(value: datetime | None) -> str | None:
 
 
 def key_id(key: str) -> str:
-    """A short public name for a key: enough to pick it from a keyring, nothing towards guessing it (the
-    same as the people changes' `key_id`)."""
+    """A short public name for a key: enough to pick it from a keyring, nothing towards guessing it."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
+
+
+def keyed_hash(payload: Mapping[str, Any], key: str) -> str:
+    """HMAC-SHA-256 of a payload's canonical JSON: the hash of every keyed chain (audit, people changes)."""
+    return hmac.new(key.encode("utf-8"), canonical_json(payload).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def session_key(session: Session) -> str:
@@ -101,7 +105,7 @@ def row_hash(row: Mapping[str, Any], key: str) -> str:
     """`entry_hash` of an entry given as a mapping of its columns, for bulk loaders that write rows."""
     payload = _payload(row)
     payload.update(key_id=row["key_id"], gseq=row["gseq"], gprev_hash=row["gprev_hash"])
-    return hmac.new(key.encode("utf-8"), canonical_json(payload).encode("utf-8"), hashlib.sha256).hexdigest()
+    return keyed_hash(payload, key)
 
 
 def legacy_entry_hash(entry: AuditEntry) -> str:

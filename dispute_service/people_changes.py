@@ -9,7 +9,6 @@ rows still verify once the key has been rotated and the retired key is given to 
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from collections.abc import Iterable
@@ -20,7 +19,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from dispute_service.audit import GENESIS_HASH, canonical_json
+from dispute_service.audit import GENESIS_HASH, canonical_json, key_id, keyed_hash
 from dispute_service.models import Person, PersonChange
 
 ChangeKind = Literal["added", "name_changed", "roles_changed", "deactivated", "reactivated"]
@@ -38,11 +37,6 @@ CLI_ACTOR = "cli"
 CHAIN_LOCK = 0x5EED_D1EC
 
 
-def key_id(key: str) -> str:
-    """A short public name for a key: enough to pick it from a keyring, nothing towards guessing it."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:8]
-
-
 def change_hash(change: PersonChange, key: str) -> str:
     payload = {
         "seq": change.seq,
@@ -56,7 +50,7 @@ def change_hash(change: PersonChange, key: str) -> str:
         "key_id": change.key_id,
         "prev_hash": change.prev_hash,
     }
-    return hmac.new(key.encode("utf-8"), canonical_json(payload).encode("utf-8"), hashlib.sha256).hexdigest()
+    return keyed_hash(payload, key)
 
 
 def lock(session: Session) -> None:
