@@ -19,9 +19,9 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.orm import Session
 
 from dispute_service.access import Actor
@@ -35,6 +35,8 @@ REDACTED = "[redacted]"
 # The single row of `audit_head`.
 HEAD_ID = 1
 SEAL = Trigger.SEAL.value
+# Where `lock_head` keeps the head it locked, with the transaction that holds the lock.
+_HEAD_LOCK = "audit_head_lock"
 # Entries that record what the service did, not a change to the dispute: they leave its version alone.
 BOOKKEEPING = frozenset(t.value for t in BOOKKEEPING_TRIGGERS)
 
@@ -120,14 +122,25 @@ def entry_hash(entry: AuditEntry, key: str) -> str:
 
 def lock_head(session: Session) -> AuditHead:
     """The global head, locked until this transaction ends: FOR UPDATE on PostgreSQL, and SQLite's BEGIN
-    IMMEDIATE already holds the write lock. Read afresh, as a session kept open across transactions would
-    otherwise hand back the head as it was."""
-    return session.execute(
-        select(AuditHead)
-        .where(AuditHead.id == HEAD_ID)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    IMMEDIATE already holds the write lock. Read afresh once per transaction, as a session kept open
+    across transactions would otherwise hand back the head as it was; after that, the copy this
+    transaction holds the lock on, with whatever entries it has already chained to it."""
+    held = session.info.get(_HEAD_LOCK)
+    if held is not None:
+        transaction, locked = held
+        if transaction.is_active and locked in session:
+            return cast(AuditHead, locked)
+    # No autoflush: the dispute's pending changes would be written now and again once the entry is signed.
+    with session.no_autoflush:
+        head = session.execute(
+            select(AuditHead)
+            .where(AuditHead.id == HEAD_ID)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one()
+    # The innermost transaction: a lock taken in a savepoint is released if the savepoint rolls back.
+    session.info[_HEAD_LOCK] = (session.get_nested_transaction() or session.get_transaction(), head)
+    return head
 
 
 def sign(entry: AuditEntry, head: AuditHead, key: str) -> None:
@@ -157,14 +170,7 @@ def append(
 
     The first text is the entry's own; any others are named in its details, so the chain covers them too.
     """
-    stored = [
-        AuditText(dispute=dispute, kind=kind, body=body, sha256=sha256_text(body), created_at=now)
-        for kind, body in texts.items()
-    ]
-    if stored:
-        # The chain covers each text's id, which the database gives out: one flush, for all of them.
-        session.add_all(stored)
-        session.flush()
+    stored = _store_texts(session, dispute, texts, now)
     main = stored[0] if stored else None
     details = dict(details)
     for extra in stored[1:]:
@@ -204,6 +210,36 @@ def append(
     elif trigger == Trigger.CLOSE and main is not None:
         dispute.outcome_text_id = main.id
     return entry
+
+
+@dataclass(frozen=True)
+class _StoredText:
+    id: int
+    kind: str
+    sha256: str
+
+
+def _store_texts(
+    session: Session, dispute: Dispute, texts: dict[str, str], now: datetime
+) -> list[_StoredText]:
+    """Insert the texts and return their ids, which the chain covers and the database gives out."""
+    if not texts:
+        return []
+    if inspect(dispute).pending:
+        # A new dispute's row must exist before its texts can point at it.
+        session.flush()
+    stored = [(kind, body, sha256_text(body)) for kind, body in texts.items()]
+    rows = [
+        {"dispute_id": dispute.id, "kind": kind, "body": body, "sha256": digest, "created_at": now}
+        for kind, body, digest in stored
+    ]
+    # A statement of its own, without autoflush: the dispute's changes so far would otherwise be written
+    # now and again once the entry is signed.
+    with session.no_autoflush:
+        ids = session.scalars(
+            insert(AuditText).returning(AuditText.id, sort_by_parameter_order=True), rows
+        ).all()
+    return [_StoredText(i, kind, digest) for i, (kind, _, digest) in zip(ids, stored, strict=True)]
 
 
 @dataclass(frozen=True)

@@ -406,6 +406,9 @@ def _redact(
     assert text is not None
     text.body = REDACTED
     text.redacted_at = now
+    if text.kind == "summary":
+        # The dispute was read with its summary; the answer must show the redaction, not the text.
+        session.expire(dispute, ["summary"])
     return Effect(texts={"reason": reason}, details={"redacted_text_id": text.id, "redacted_kind": text.kind})
 
 

@@ -21,9 +21,10 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    select,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
 # Named constraints: Alembic's batch mode on SQLite can only drop a constraint that has a name.
 NAMING = {
@@ -115,6 +116,22 @@ class ReferenceCounter(Base):
     last: Mapped[int] = mapped_column(Integer)
 
 
+class AuditText(Base):
+    """Free text kept out of the hash chain, so an admin can redact it without breaking the chain."""
+
+    __tablename__ = "audit_texts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("disputes.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    redacted_at: Mapped[datetime | None]
+
+    dispute: Mapped[Dispute] = relationship(lazy="raise")
+
+
 class Dispute(Base):
     __tablename__ = "disputes"
 
@@ -162,6 +179,18 @@ class Dispute(Base):
     audit_seq: Mapped[int] = mapped_column(Integer)
     audit_hash: Mapped[str] = mapped_column(String(64))
 
+    # The summary given at raise, which lives with the other free text. Deferred: only the reads that show
+    # it undefer it, and then it comes in the dispute's own SELECT rather than a query of its own.
+    summary: Mapped[str | None] = column_property(
+        select(AuditText.body)
+        .where(AuditText.dispute_id == id, AuditText.kind == "summary")
+        .order_by(AuditText.id)
+        .limit(1)
+        .correlate_except(AuditText)
+        .scalar_subquery(),
+        deferred=True,
+    )
+
     # Loaded on purpose (selectinload) by the use cases that move a dispute; anywhere else a lazy load
     # would be one query per dispute of a list, so it raises instead.
     stage_entries: Mapped[list[StageEntry]] = relationship(
@@ -193,22 +222,6 @@ class StageEntry(Base):
     left_at: Mapped[datetime | None]
 
     dispute: Mapped[Dispute] = relationship(back_populates="stage_entries", lazy="raise")
-
-
-class AuditText(Base):
-    """Free text kept out of the hash chain, so an admin can redact it without breaking the chain."""
-
-    __tablename__ = "audit_texts"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dispute_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("disputes.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    body: Mapped[str] = mapped_column(Text)
-    sha256: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime]
-    redacted_at: Mapped[datetime | None]
-
-    dispute: Mapped[Dispute] = relationship(lazy="raise")
 
 
 class AuditEntry(Base):

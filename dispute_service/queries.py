@@ -14,8 +14,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, String, cast, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Select, String, cast, func, inspect, select
+from sqlalchemy.orm import Session, selectinload, undefer
 
 from dispute_service.access import Actor, readable_by, relation_to
 from dispute_service.database import after_commit
@@ -72,7 +72,8 @@ def situation_of(dispute: Dispute) -> Situation:
 
 def readable_dispute(session: Session, dispute_id: uuid.UUID, actor: Actor, *, for_change: bool) -> Dispute:
     """The dispute, if this caller may read it; for a change, locked and with its stage entries."""
-    query = select(Dispute).where(Dispute.id == dispute_id, readable_by(actor))
+    # The summary comes in the same SELECT: every caller of this shows the dispute it read.
+    query = select(Dispute).where(Dispute.id == dispute_id, readable_by(actor)).options(undefer(Dispute.summary))
     if for_change:
         # PostgreSQL: the row lock serialises changes to one dispute across replicas. SQLite already holds
         # the database write lock from BEGIN IMMEDIATE, and ignores FOR UPDATE.
@@ -92,14 +93,17 @@ def snapshots(
     session: Session, disputes: Sequence[Dispute], policy: Policy, actor: Actor, now: datetime
 ) -> list[DisputeSnapshot]:
     """What each dispute shows this caller: its summary, its outcome, and the actions open to them now."""
-    ids = [d.id for d in disputes]
-    summaries = dict(
-        session.execute(
-            select(AuditText.dispute_id, AuditText.body)
-            .where(AuditText.dispute_id.in_(ids), AuditText.kind == "summary")
-            .order_by(AuditText.id.desc())
-        ).all()
-    )
+    # A dispute read with its summary undeferred needs no query for it; the rest share one.
+    summaries = {d.id: d.summary for d in disputes if "summary" not in inspect(d).unloaded}
+    missing = [d.id for d in disputes if d.id not in summaries]
+    if missing:
+        summaries.update(
+            session.execute(
+                select(AuditText.dispute_id, AuditText.body)
+                .where(AuditText.dispute_id.in_(missing), AuditText.kind == "summary")
+                .order_by(AuditText.id.desc())
+            ).all()
+        )
     outcome_ids = [d.outcome_text_id for d in disputes if d.outcome_text_id is not None]
     outcomes = dict(
         session.execute(select(AuditText.id, AuditText.body).where(AuditText.id.in_(outcome_ids))).all()
@@ -111,7 +115,7 @@ def snapshots(
         machine = machine_for(policy_for(session, d.policy_id, policy))
         allowed = allowed_actions(machine, situation_of(d), relation_to(d, actor), Request(now=now))
         outcome = outcomes.get(d.outcome_text_id) if d.outcome_text_id is not None else None
-        found.append(DisputeSnapshot(d, summaries.get(d.id, ""), outcome, allowed))
+        found.append(DisputeSnapshot(d, summaries.get(d.id) or "", outcome, allowed))
     return found
 
 
