@@ -73,7 +73,9 @@ def situation_of(dispute: Dispute) -> Situation:
 def readable_dispute(session: Session, dispute_id: uuid.UUID, actor: Actor, *, for_change: bool) -> Dispute:
     """The dispute, if this caller may read it; for a change, locked and with its stage entries."""
     # The summary comes in the same SELECT: every caller of this shows the dispute it read.
-    query = select(Dispute).where(Dispute.id == dispute_id, readable_by(actor)).options(undefer(Dispute.summary))
+    query = (
+        select(Dispute).where(Dispute.id == dispute_id, readable_by(actor)).options(undefer(Dispute.summary))
+    )
     if for_change:
         # PostgreSQL: the row lock serialises changes to one dispute across replicas. SQLite already holds
         # the database write lock from BEGIN IMMEDIATE, and ignores FOR UPDATE.
