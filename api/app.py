@@ -5,23 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from api.auth import TokenVerifier
 from api.errors import add_exception_handlers, document_problem_schema
 from api.limits import install as install_limits
+from api.request_id import RequestId
 from api.routes import disputes, health, links, notifications, people, reports
 from api.scheduler import EscalationScheduler
 from api.workers import Workers
 from dispute_service import audit
 from dispute_service.clock import Clock, utc_now
 from dispute_service.config import Settings, UnsafeSettings, unsafe_settings
-from dispute_service.database import Sessions, make_engine, make_session_factory
+from dispute_service.database import READ_ONLY, Sessions, make_engine, make_session_factory
 from dispute_service.metrics import Metrics
 from notifications.dispatcher import dispatch
 from notifications.smtp import SmtpSender
@@ -43,8 +43,9 @@ def _log_checkpoint(sessions: Sessions, clock: Clock) -> None:
     """The global audit chain's head, for the log pipeline to carry off the database's host: `audit verify
     --checkpoint` later shows whether the database still extends it."""
     try:
-        # Read only: the session rolls back as it closes, so a checkpoint never shows up as a commit.
+        # Read only, and rolled back as the session closes, so a checkpoint never shows up as a commit.
         with sessions() as session:
+            session.connection(execution_options={READ_ONLY: True})
             point = audit.checkpoint(session, clock())
     except Exception:
         log.exception("audit.checkpoint_failed")
@@ -137,17 +138,8 @@ def create_app(settings: Settings, *, mode: Mode, clock: Clock = utc_now) -> Fas
     document_problem_schema(app)
     install_limits(app, settings)
 
-    @app.middleware("http")
-    async def bind_request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        structlog.contextvars.clear_contextvars()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        # The path is not bound: an email link carries its token there, and logs never hold a token.
-        structlog.contextvars.bind_contextvars(request_id=request_id[:64], method=request.method)
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request_id[:64]
-        return response
+    # Outermost, so every answer (a 413 from the body cap included) carries the id and logs with it.
+    app.add_middleware(RequestId)
 
     app.include_router(disputes.router)
     app.include_router(people.router)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
@@ -17,7 +16,7 @@ from api.auth import TokenVerifier
 from api.workers import Worker, Workers
 from dispute_service.access import Actor, authenticate
 from dispute_service.config import Settings
-from dispute_service.database import read_snapshot
+from dispute_service.database import read_snapshot, reading
 from dispute_service.errors import InvalidInput
 from dispute_service.outbox import QUEUED_EMAIL
 from states.policy import Policy
@@ -31,65 +30,121 @@ _bearer = HTTPBearer(
 )
 
 
-def get_sessions(request: Request) -> sessionmaker[Session]:
+# Async, though they do nothing that waits: FastAPI runs a plain `def` dependency on its thread pool, a
+# hand-off to another thread and back for each, on every request.
+async def get_sessions(request: Request) -> sessionmaker[Session]:
     sessions: sessionmaker[Session] = request.app.state.sessions
     return sessions
 
 
-def get_policy(request: Request) -> Policy:
+async def get_policy(request: Request) -> Policy:
     policy: Policy = request.app.state.policy
     return policy
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     now: datetime = request.app.state.clock()
     return now
 
 
-@dataclass(frozen=True)
 class Transaction:
-    """The request's one transaction, and the thread it runs on."""
+    """The request's one transaction, and the thread it runs on.
 
-    session: Session
-    worker: Worker
+    It begins with the first piece of work (the caller's lookup), on the same hand-off to the thread, and
+    `finish` commits in the same hand-off as the use case: each hand-off costs a thread switch, and a
+    request makes two rather than four."""
+
+    def __init__(self, scope: AbstractContextManager[Session], worker: Worker) -> None:
+        self._scope = scope
+        self._worker = worker
+        self._session: Session | None = None
+        self._ended = False
+
+    @property
+    def began(self) -> bool:
+        return self._session is not None
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
 
     async def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a use case's core in this transaction, on its thread."""
-        return await self.worker.run(work, self.session, *args, **kwargs)
+        return await self._worker.run(self._in_transaction, lambda session: work(session, *args, **kwargs))
+
+    async def finish(
+        self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run the route's last piece of work and commit, on one hand-off; if it raises, roll back."""
+        return await self._worker.run(self._then_commit, lambda session: work(session, *args, **kwargs))
+
+    async def end(self, exc: BaseException | None) -> None:
+        """Commit (or, with `exc`, roll back) whatever `finish` has not already ended."""
+        if self._session is None or self._ended:
+            return
+        self._ended = True
+        # Shielded: a client that hangs up must not leave the transaction open on a lent thread.
+        with anyio.CancelScope(shield=True):
+            if exc is None:
+                await self._worker.run(self._scope.__exit__, None, None, None)
+            else:
+                await self._worker.run(self._scope.__exit__, type(exc), exc, exc.__traceback__)
+
+    @property
+    def session(self) -> Session | None:
+        return self._session
+
+    def _in_transaction(self, call: Callable[[Session], T]) -> T:
+        if self._ended:
+            raise RuntimeError("this request's transaction has already ended")
+        if self._session is None:
+            self._session = self._scope.__enter__()
+        return call(self._session)
+
+    def _then_commit(self, call: Callable[[Session], T]) -> T:
+        try:
+            result = self._in_transaction(call)
+        except BaseException as exc:
+            self._ended = True
+            self._scope.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._ended = True
+        self._scope.__exit__(None, None, None)
+        return result
 
 
 def _transaction_dependency(begin: Begin) -> Callable[[Request], AsyncIterator[Transaction]]:
     async def dependency(request: Request) -> AsyncIterator[Transaction]:
         workers: Workers = request.app.state.workers
         async with workers.lend() as worker:
-            scope = begin(request.app.state.sessions)
-            session = await worker.run(scope.__enter__)
+            tx = Transaction(begin(request.app.state.sessions), worker)
             try:
-                yield Transaction(session, worker)
+                yield tx
             except BaseException as exc:
-                # Shielded: a client that hangs up must not leave the transaction open on a lent thread.
-                with anyio.CancelScope(shield=True):
-                    await worker.run(scope.__exit__, type(exc), exc, exc.__traceback__)
+                await tx.end(exc)
                 raise
-            with anyio.CancelScope(shield=True):
-                await worker.run(scope.__exit__, None, None, None)
+            await tx.end(None)
         # Committed: the emails it queued can go now rather than at the dispatcher's next run.
-        if session.info.pop(QUEUED_EMAIL, False):
+        if tx.session is not None and tx.session.info.pop(QUEUED_EMAIL, False):
             wake_dispatch(request)
 
     return dependency
 
 
 # The request's one transaction: the caller is looked up in it and the use case runs in it. It commits when
-# the route returns, before the response is sent (the dependency's scope is "function"), so an answered
-# request is never lost; it rolls back if the route raises.
+# the route's last piece of work is done (`finish`) or when the route returns, before the response is sent
+# (the dependency's scope is "function"), so an answered request is never lost; it rolls back if the route
+# raises.
 transaction = _transaction_dependency(lambda sessions: sessions.begin())
-# The same, for a read whose queries must all see one moment (the annual report).
+# The same for a request that only reads: on SQLite it takes no write lock, so reads never queue behind
+# writers nor hold them up.
+read_transaction = _transaction_dependency(reading)
+# A read whose queries must all see one moment (the annual report).
 snapshot_transaction = _transaction_dependency(read_snapshot)
 
 
@@ -112,11 +167,16 @@ async def _caller(
 
 
 TransactionDep = Annotated[Transaction, Depends(transaction, scope="function")]
+ReadTransactionDep = Annotated[Transaction, Depends(read_transaction, scope="function")]
 SnapshotTransactionDep = Annotated[Transaction, Depends(snapshot_transaction, scope="function")]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 async def get_actor(request: Request, tx: TransactionDep, credentials: Credentials) -> Actor:
+    return await _caller(tx, request, credentials)
+
+
+async def get_reader(request: Request, tx: ReadTransactionDep, credentials: Credentials) -> Actor:
     return await _caller(tx, request, credentials)
 
 
@@ -129,6 +189,7 @@ PolicyDep = Annotated[Policy, Depends(get_policy)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[datetime, Depends(get_now)]
 ActorDep = Annotated[Actor, Depends(get_actor)]
+ReaderDep = Annotated[Actor, Depends(get_reader)]
 SnapshotActorDep = Annotated[Actor, Depends(get_snapshot_actor)]
 
 

@@ -3,6 +3,7 @@ timeout and BEGIN IMMEDIATE, so that the read that decides a change is made unde
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +61,8 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 40) -> Eng
 
 
 def _apply_sqlite_recipe(engine: Engine) -> None:
+    writers = _writer_lock(engine)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # pysqlite's own deferred BEGIN lets a SELECT run outside the transaction and lose updates.
@@ -76,8 +79,83 @@ def _apply_sqlite_recipe(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock up front, so the read that decides a transition is inside it.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            # A reader in WAL mode sees a snapshot from its first SELECT and neither waits nor blocks.
+            conn.exec_driver_sql("BEGIN")
+            return
+        # Writers queue in the process first: one waiting here wakes the moment the lock is free, where
+        # one waiting in SQLite's busy handler sleeps in growing steps (up to 100 ms) and tries again,
+        # which under a burst of writers put seconds on the slowest requests. Another process (the
+        # command line) still meets the busy handler.
+        dbapi_conn = conn.connection.dbapi_connection
+        writers.acquire_for(dbapi_conn)
+        try:
+            # Take the write lock up front, so the read that decides a transition is inside it.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writers.release_for(dbapi_conn)
+            raise
+
+    # Released once COMMIT or ROLLBACK has run, not at the engine's commit event, which comes before it:
+    # the next writer's BEGIN IMMEDIATE would otherwise meet the lock still held and sleep.
+    dialect = engine.dialect
+    plain_commit, plain_rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_conn: Any) -> None:
+        try:
+            plain_commit(dbapi_conn)
+        finally:
+            writers.release_for(dbapi_conn)
+
+    def do_rollback(dbapi_conn: Any) -> None:
+        try:
+            plain_rollback(dbapi_conn)
+        finally:
+            writers.release_for(dbapi_conn)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
+
+    @event.listens_for(engine, "close")
+    def _on_close(dbapi_conn: Any, _record: Any) -> None:
+        writers.release_for(dbapi_conn)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(dbapi_conn: Any, _record: Any, _exc: Any) -> None:
+        writers.release_for(dbapi_conn)
+
+
+class WriterLock:
+    """The process's queue for one SQLite file's write lock, held by one connection at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holder: Any = None
+
+    def acquire_for(self, dbapi_conn: Any) -> None:
+        # Bounded like SQLite's own wait; past it, the BEGIN IMMEDIATE goes ahead and SQLite answers
+        # "database is locked" as it would have.
+        if self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            self._holder = dbapi_conn
+
+    def release_for(self, dbapi_conn: Any) -> None:
+        # The pool hands the dialect a proxy for the connection when it rolls back on return.
+        dbapi_conn = getattr(dbapi_conn, "dbapi_connection", dbapi_conn)
+        if self._holder is not None and self._holder is dbapi_conn:
+            self._holder = None
+            self._lock.release()
+
+
+# One queue per database file, shared by every engine of the process on that file (the app's, the
+# scheduler's and a test's own all queue together).
+_WRITER_LOCKS: dict[str, WriterLock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> WriterLock:
+    key = str(Path(engine.url.database).resolve()) if engine.url.database else str(engine.url)
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(key, WriterLock())
 
 
 # Where `audit.append` and `audit.verify_all` find the audit key and the retired ones: on the session
@@ -121,13 +199,29 @@ def _forget_after_commit(session: Session, transaction: SessionTransaction) -> N
         session.info.pop(_AFTER_COMMIT, None)
 
 
+# An execution option that marks a transaction as one that only reads.
+READ_ONLY = "dispute_service_read_only"
+
+
+@contextmanager
+def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A transaction that only reads. On SQLite it begins without the write lock (a plain BEGIN), so it
+    neither waits for writers nor holds them up; on PostgreSQL it is an ordinary transaction."""
+    with sessions.begin() as session:
+        session.connection(execution_options={READ_ONLY: True})
+        yield session
+
+
 @contextmanager
 def read_snapshot(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction in which every query sees the same moment: REPEATABLE READ on PostgreSQL, where it
-    must be chosen before the first query; a SQLite transaction is a snapshot already."""
+    """One transaction that only reads, in which every query sees the same moment: REPEATABLE READ on
+    PostgreSQL, where it must be chosen before the first query; a SQLite transaction is a snapshot
+    already, from its first SELECT."""
     with sessions.begin() as session:
+        options: dict[str, Any] = {READ_ONLY: True}
         if session.get_bind().dialect.name == "postgresql":
-            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            options["isolation_level"] = "REPEATABLE READ"
+        session.connection(execution_options=options)
         yield session
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.clock import Clock
+from dispute_service.database import reading
 from dispute_service.models import AuditEntry, Dispute, Notification
 from dispute_service.sweep import overdue_deadlines
 from states.vocabulary import OPEN_STATES, Trigger
@@ -22,7 +23,7 @@ class DisputeCollector(Collector):
         self._clock = clock
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        with self._sessions.begin() as session:
+        with reading(self._sessions) as session:
             by_stage = session.execute(
                 select(Dispute.stage, func.count())
                 .where(Dispute.state.in_([s.value for s in OPEN_STATES]))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from dispute_service.access import SYSTEM
 from dispute_service.clock import Clock
-from dispute_service.database import Sessions
+from dispute_service.database import Sessions, reading
 from dispute_service.disputes import transition
 from dispute_service.errors import NotAllowedNow
 from dispute_service.inputs import ActionInput
@@ -177,7 +177,7 @@ def _due_escalations(
     )
     if after is not None:
         query = query.where(tuple_(Dispute.escalate_at, Dispute.id) > tuple_(*after))
-    with sessions.begin() as session:
+    with reading(sessions) as session:
         rows = session.execute(query.order_by(Dispute.escalate_at, Dispute.id).limit(limit)).all()
     return [(r[0], r[1], r[2]) for r in rows if r[2] is not None]
 
@@ -188,14 +188,14 @@ def _due_reminders(
     query = select(Dispute.id, Dispute.next_reminder_at).where(Dispute.next_reminder_at <= now)
     if after is not None:
         query = query.where(tuple_(Dispute.next_reminder_at, Dispute.id) > tuple_(*after))
-    with sessions.begin() as session:
+    with reading(sessions) as session:
         rows = session.execute(query.order_by(Dispute.next_reminder_at, Dispute.id).limit(limit)).all()
     return [(r[0], r[1]) for r in rows if r[1] is not None]
 
 
 def next_due_at(sessions: Sessions) -> datetime | None:
     """The earliest future moment the sweep has work, so the scheduler can wake for it."""
-    with sessions.begin() as session:
+    with reading(sessions) as session:
         escalation = session.scalar(
             select(func.min(Dispute.escalate_at)).where(Dispute.state == State.AWAITING_RESPONSE.value)
         )
@@ -216,7 +216,7 @@ def overdue_deadlines(session: Session, now: datetime, grace: timedelta = WATCHD
 
 
 def watchdog(sessions: Sessions, now: datetime, on_overdue: Callable[[int], None] | None = None) -> int:
-    with sessions.begin() as session:
+    with reading(sessions) as session:
         overdue = overdue_deadlines(session, now)
     if overdue:
         log.error("watchdog.deadlines_overdue", overdue=overdue, grace_seconds=WATCHDOG_GRACE.total_seconds())

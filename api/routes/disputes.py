@@ -9,7 +9,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
-from api.deps import ActorDep, NowDep, PolicyDep, SettingsDep, TransactionDep
+from api.deps import (
+    ActorDep,
+    NowDep,
+    PolicyDep,
+    ReaderDep,
+    ReadTransactionDep,
+    SettingsDep,
+    TransactionDep,
+)
 from api.errors import problem_responses
 from api.schemas import (
     ActionIn,
@@ -59,7 +67,7 @@ async def raise_dispute(
         start_stage=body.start_stage,
         reason=body.reason,
     )
-    snapshot = await tx.run(
+    snapshot = await tx.finish(
         disputes.raise_dispute,
         policy,
         actor,
@@ -82,8 +90,8 @@ async def raise_dispute(
     summary="List the disputes you can read",
 )
 async def list_(
-    actor: ActorDep,
-    tx: TransactionDep,
+    actor: ReaderDep,
+    tx: ReadTransactionDep,
     policy: PolicyDep,
     now: NowDep,
     state: Annotated[str | None, Query(max_length=32)] = None,
@@ -113,7 +121,7 @@ async def list_(
         limit=limit,
         offset=offset,
     )
-    items, total = await tx.run(queries.list_disputes, policy, actor, filters, now)
+    items, total = await tx.finish(queries.list_disputes, policy, actor, filters, now)
     return DisputeList(items=[to_out(s, policy) for s in items], total=total)
 
 
@@ -129,12 +137,12 @@ DisputeId = Annotated[uuid.UUID, Path(description="The dispute's id (a UUID)")]
 async def get(
     dispute_id: DisputeId,
     response: Response,
-    actor: ActorDep,
-    tx: TransactionDep,
+    actor: ReaderDep,
+    tx: ReadTransactionDep,
     policy: PolicyDep,
     now: NowDep,
 ) -> DisputeOut:
-    snapshot = await tx.run(queries.get_dispute, policy, dispute_id, actor, now)
+    snapshot = await tx.finish(queries.get_dispute, policy, dispute_id, actor, now)
     # The version, so an aimed action can send it back in If-Match.
     response.headers["ETag"] = etag(snapshot.dispute.version)
     return to_out(snapshot, policy)
@@ -209,7 +217,7 @@ async def act(
     body = body or ActionIn()
     expected_version = aimed_version(body.expected_version, if_match)
     data = ActionInput(**{k: v for k, v in body.model_dump().items() if k != "expected_version"})
-    snapshot = await tx.run(
+    snapshot = await tx.finish(
         disputes.apply_trigger,
         policy,
         dispute_id,
@@ -233,9 +241,9 @@ async def act(
     responses=problem_responses(401, 404, 422),
     summary="The audit log",
 )
-async def audit(dispute_id: DisputeId, actor: ActorDep, tx: TransactionDep) -> AuditList:
+async def audit(dispute_id: DisputeId, actor: ReaderDep, tx: ReadTransactionDep) -> AuditList:
     items = []
-    for entry, texts in await tx.run(queries.audit_log, dispute_id, actor):
+    for entry, texts in await tx.finish(queries.audit_log, dispute_id, actor):
         text = next((t for t in texts if t.id == entry.text_id), None)
         items.append(
             AuditItem(

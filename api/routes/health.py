@@ -12,12 +12,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from api.errors import problem, problem_responses
+from dispute_service.database import READ_ONLY
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
@@ -29,7 +30,8 @@ def healthz() -> dict[str, str]:
 def readyz(request: Request) -> JSONResponse:
     checks: dict[str, Any] = {}
     try:
-        with request.app.state.engine.connect() as conn:
+        # Read only: on SQLite, a probe must not queue for the write lock behind a burst of writers.
+        with request.app.state.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:  # any failure means not ready; the type is enough for an operator

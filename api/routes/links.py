@@ -18,6 +18,7 @@ from api.deps import NowDep, PolicyDep, SessionsDep, SettingsDep, wake_dispatch
 from api.errors import classify, problem_responses
 from api.ratelimit import LinkLimits
 from dispute_service.access import authenticate, relation_to
+from dispute_service.database import reading
 from dispute_service.errors import DomainError, InvalidInput, LinkNotFound, LinkProblem
 from dispute_service.inputs import ActionInput
 from dispute_service.outbox import QUEUED_EMAIL
@@ -174,7 +175,7 @@ def show(
     if wait is not None:
         return _too_many(wait)
     try:
-        with sessions.begin() as session:
+        with reading(sessions) as session:
             view = links.inspect(session, policy, settings.link_secret, token, now)
             bound = _still_bound(session, view)
     except LinkNotFound as exc:

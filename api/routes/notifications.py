@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import ActorDep, TransactionDep
+from api.deps import ReaderDep, ReadTransactionDep
 from api.errors import problem_responses
 from dispute_service import outbox
 
@@ -41,13 +41,13 @@ class NotificationList(BaseModel):
     summary="The email outbox",
 )
 async def list_(
-    actor: ActorDep,
-    tx: TransactionDep,
+    actor: ReaderDep,
+    tx: ReadTransactionDep,
     status: Literal["pending", "sent", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> NotificationList:
-    rows, total = await tx.run(outbox.list_notifications, actor, status=status, limit=limit, offset=offset)
+    rows, total = await tx.finish(outbox.list_notifications, actor, status=status, limit=limit, offset=offset)
     items = [
         NotificationOut(
             id=n.id,

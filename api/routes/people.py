@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import ActorDep, NowDep, SettingsDep, TransactionDep
+from api.deps import ActorDep, NowDep, ReaderDep, ReadTransactionDep, SettingsDep, TransactionDep
 from api.errors import problem_responses
 from api.schemas import PeopleList, PersonChangeOut, PersonHistory, PersonIn, PersonOut, PersonPatch
 from dispute_service import people
@@ -22,8 +22,8 @@ def _out(person: object) -> PersonOut:
 @router.get(
     "", response_model=PeopleList, responses=problem_responses(401, 403), summary="The staff directory"
 )
-async def list_(actor: ActorDep, tx: TransactionDep) -> PeopleList:
-    found = await tx.run(people.list_people, actor)
+async def list_(actor: ReaderDep, tx: ReadTransactionDep) -> PeopleList:
+    found = await tx.finish(people.list_people, actor)
     return PeopleList(items=[_out(p) for p in found], total=len(found))
 
 
@@ -40,7 +40,7 @@ async def add(
     data = people.PersonData(
         name=body.name, email=str(body.email), roles=list(body.roles), active=body.active
     )
-    return _out(await tx.run(people.add_person, actor, data, now, audit_key=settings.audit_key))
+    return _out(await tx.finish(people.add_person, actor, data, now, audit_key=settings.audit_key))
 
 
 @router.patch(
@@ -59,7 +59,7 @@ async def patch(
 ) -> PersonOut:
     roles: list[str] | None = list(body.roles) if body.roles is not None else None
     return _out(
-        await tx.run(
+        await tx.finish(
             people.update_person,
             actor,
             email,
@@ -79,9 +79,9 @@ async def patch(
     summary="Every change to a person, oldest first",
 )
 async def history(
-    email: Annotated[str, Path(max_length=320)], actor: ActorDep, tx: TransactionDep
+    email: Annotated[str, Path(max_length=320)], actor: ReaderDep, tx: ReadTransactionDep
 ) -> PersonHistory:
-    changes = await tx.run(people.person_history, actor, email)
+    changes = await tx.finish(people.person_history, actor, email)
     return PersonHistory(
         email=email.strip().lower(),
         items=[

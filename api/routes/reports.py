@@ -65,7 +65,7 @@ class AnnualReportOut(BaseModel):
     sentences: list[str]
 
 
-def report_reader(actor: SnapshotActorDep) -> Actor:
+async def report_reader(actor: SnapshotActorDep) -> Actor:
     # A dependency, so the 403 comes before any 422 for the query.
     require_report_reader(actor)
     return actor
@@ -95,7 +95,7 @@ async def annual(
     output_format: Annotated[Literal["json", "csv", "svg"], Query(alias="format")] = "json",
 ) -> Response:
     began = time.perf_counter()
-    report = await tx.run(
+    report = await tx.finish(
         annual_report, policy, year, start_month=settings.report_year_start_month, reader=actor
     )
     response: Response
