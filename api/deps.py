@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Annotated, Concatenate, ParamSpec, TypeVar
 
 import anyio
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import TokenVerifier
@@ -20,6 +22,8 @@ from dispute_service.database import read_snapshot, reading
 from dispute_service.errors import InvalidInput
 from dispute_service.outbox import QUEUED_EMAIL
 from states.policy import Policy
+
+log = structlog.get_logger("api.deps")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -59,8 +63,10 @@ class Transaction:
     `finish` commits in the same hand-off as the use case: each hand-off costs a thread switch, and a
     request makes two rather than four."""
 
-    def __init__(self, scope: AbstractContextManager[Session], worker: Worker) -> None:
-        self._scope = scope
+    def __init__(self, begin: Begin, sessions: sessionmaker[Session], worker: Worker) -> None:
+        self._begin = begin
+        self._sessions = sessions
+        self._scope = begin(sessions)
         self._worker = worker
         self._session: Session | None = None
         self._ended = False
@@ -76,6 +82,26 @@ class Transaction:
     async def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a use case's core in this transaction, on its thread."""
         return await self._worker.run(self._in_transaction, lambda session: work(session, *args, **kwargs))
+
+    async def begin_with(
+        self, read: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Begin the transaction with `read`, which must not write. If its connection turns out to have been
+        dropped (a database restart, an idle timeout), begin again once on a fresh one: nothing was written,
+        so nothing can be done twice. Later work is never retried: after a write, or a COMMIT whose outcome is
+        unknown, a retry could apply a change twice."""
+        try:
+            return await self.run(read, *args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated or self._ended:
+                raise
+            dropped = exc
+        # Ends the failed transaction (a rollback, which on a dropped connection does nothing) and gives the
+        # connection back to the pool, which discards it.
+        await self._worker.run(self._scope.__exit__, type(dropped), dropped, dropped.__traceback__)
+        log.warning("database.connection_dropped", error=type(dropped.orig).__name__, retried=True)
+        self._scope, self._session = self._begin(self._sessions), None
+        return await self.run(read, *args, **kwargs)
 
     async def finish(
         self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
@@ -122,7 +148,7 @@ def _transaction_dependency(begin: Begin) -> Callable[[Request], AsyncIterator[T
     async def dependency(request: Request) -> AsyncIterator[Transaction]:
         workers: Workers = request.app.state.workers
         async with workers.lend() as worker:
-            tx = Transaction(begin(request.app.state.sessions), worker)
+            tx = Transaction(begin, request.app.state.sessions, worker)
             try:
                 yield tx
             except BaseException as exc:
@@ -154,7 +180,7 @@ async def _caller(
     verifier: TokenVerifier = request.app.state.verifier
     email = verifier.email_from(f"Bearer {credentials.credentials}" if credentials else None)
     # In the request's transaction, so a role revoked a moment ago is honoured by the action itself.
-    actor = await tx.run(authenticate, email)
+    actor = await tx.begin_with(authenticate, email)
     # After authentication, so a stranger still gets 401 first.
     bad = [
         name

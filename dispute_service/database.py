@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from dispute_service.config import DEV_SECRET
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Under the idle timeouts councils' firewalls and PostgreSQL proxies commonly apply (an hour or more).
+POOL_RECYCLE_SECONDS = 1800
 MIGRATIONS = Path(__file__).with_name("migrations")
 # A session factory: the use cases' callers open their transactions from one.
 Sessions = sessionmaker[Session]
@@ -50,11 +52,14 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 40) -> Eng
         )
         _apply_sqlite_recipe(engine)
         return engine
+    # No pre-ping, which is a round trip before every transaction: connections are recycled before a
+    # server or a firewall is likely to drop them, and a request whose first statement finds its connection
+    # dropped anyway begins again on a fresh one (api.deps.Transaction.begin_with).
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        pool_recycle=POOL_RECYCLE_SECONDS,
         pool_timeout=60,
         hide_parameters=True,
     )

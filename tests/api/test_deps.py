@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
 
 from api.app import Mode, create_app
 from dispute_service.config import Settings
@@ -138,3 +139,44 @@ def test_the_transaction_commits_before_the_answer_is_sent(
         response = client.post("/api/v1/disputes", json=raise_body(), headers=token_for(IRO_EMAIL))
     assert response.status_code == 201, response.text
     assert events == ["commit", "response"]
+
+
+def _drop_the_apps_connections(engine: Any) -> int:
+    """What a database restart or a firewall's idle timeout does to the connections in the app's pool."""
+    with engine.connect() as conn:
+        dropped = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+        conn.commit()
+    return int(dropped)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_request_whose_pooled_connection_was_dropped_begins_again_on_a_fresh_one(
+    client: TestClient,
+    token_for: Tokens,
+    raise_dispute: Callable[..., dict[str, Any]],
+    engine: Any,
+    sessions: sessionmaker[Session],
+) -> None:
+    dispute = raise_dispute()
+    # The pool keeps the connection the raise used; there is no pre-ping to notice it is gone.
+    assert _drop_the_apps_connections(engine) >= 1
+    with capture_logs() as logs:
+        read = client.get(f"/api/v1/disputes/{dispute['id']}", headers=token_for(IRO_EMAIL))
+    assert read.status_code == 200, read.text
+    assert [e["event"] for e in logs if e["event"] == "database.connection_dropped"] == [
+        "database.connection_dropped"
+    ]
+    before = _rows(sessions)
+    assert _drop_the_apps_connections(engine) >= 1
+    acted = client.post(
+        f"/api/v1/disputes/{dispute['id']}/actions/acknowledge", json={}, headers=token_for(TM_EMAIL)
+    )
+    assert acted.status_code == 200, acted.text
+    # Done once: one audit entry and one version more.
+    after = _rows(sessions)
+    assert (after[0] - before[0], after[2] - before[2]) == (1, 1)
