@@ -5,6 +5,8 @@ The token only says who the caller is; the staff directory decides what they may
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,10 @@ from jwt.types import Options
 from dispute_service.config import Settings, jwks_problems
 from dispute_service.errors import Unauthenticated
 
+# How many verified tokens are remembered, and for how long at most.
+VERIFIED_TOKENS = 4096
+VERIFIED_TOKEN_SECONDS = 300
+
 
 class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
@@ -22,6 +28,11 @@ class TokenVerifier:
         # provider's keys with no issuer and audience to pin would let in tokens it issued to anyone else.
         self._misconfigured = jwks_problems(settings)
         self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
+        # Tokens already verified, with their claims: a client sends the same token with every request,
+        # and checking its signature again cost about a tenth of a small request's time. Bounded in
+        # number, and each kept for a few minutes at most, so a key withdrawn from the JWKS soon stops
+        # working; a token's own expiry is checked on every use.
+        self._verified: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
 
     def email_from(self, authorization: str | None) -> str:
         if not authorization or not authorization.lower().startswith("bearer "):
@@ -34,9 +45,24 @@ class TokenVerifier:
         return email.strip().lower()
 
     def _decode(self, token: str) -> dict[str, Any]:
-        s = self._settings
         if self._misconfigured:
             raise Unauthenticated("the service cannot check tokens: " + "; ".join(self._misconfigured))
+        now = time.time()
+        cached = self._verified.get(token)
+        if cached is not None:
+            verified_at, claims = cached
+            if now < int(claims["exp"]) and now - verified_at < VERIFIED_TOKEN_SECONDS:
+                self._verified.move_to_end(token)
+                return claims
+            del self._verified[token]
+        claims = self._verify(token)
+        self._verified[token] = (now, claims)
+        if len(self._verified) > VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _verify(self, token: str) -> dict[str, Any]:
+        s = self._settings
         # Without `iat` a token's lifetime cannot be told, so both ends are required.
         required = ["exp", "iat"]
         try:

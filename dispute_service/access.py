@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, exists, or_, select, true
+from sqlalchemy import ColumnElement, bindparam, exists, or_, select, true
 from sqlalchemy.orm import Session
 
 from dispute_service.errors import Forbidden, ReportForbidden, Unauthenticated
@@ -26,9 +28,13 @@ class Actor:
 SYSTEM = Actor("system", frozenset(), "scheduler")
 
 
+# Built once: every request runs it, and a statement built afresh is compiled-cache-keyed afresh too.
+_PERSON_BY_EMAIL = select(Person.email, Person.roles, Person.active).where(Person.email == bindparam("email"))
+
+
 def authenticate(session: Session, email: str, channel: str = "api") -> Actor:
     """The person a verified token or link names, with their roles as they are in this transaction."""
-    person = session.scalar(select(Person).where(Person.email == email.strip().lower()))
+    person = session.execute(_PERSON_BY_EMAIL, {"email": email.strip().lower()}).first()
     if person is None or not person.active:
         raise Unauthenticated("the token's person is unknown or inactive")
     return Actor(person.email, frozenset(person.roles), channel)
@@ -69,17 +75,41 @@ def readable_by(actor: Actor) -> ColumnElement[bool]:
     Each through a role they hold now, as `relation_to` decides, so the list and the single read agree with
     what the person may do.
     """
+    return _readable(reader_kind(actor), actor.email, sorted(actor.roles))
+
+
+ReaderKind = Literal["all", "iro", "owner"]
+
+
+def reader_kind(actor: Actor) -> ReaderKind:
     if actor.roles & READ_ALL_ROLES:
+        return "all"
+    return "iro" if "iro" in actor.roles else "owner"
+
+
+def reader_params(actor: Actor) -> dict[str, Any]:
+    """The values `readable_clause` leaves to be bound: the reader's email and roles."""
+    return {"reader_email": actor.email, "reader_roles": sorted(actor.roles)}
+
+
+@functools.cache
+def readable_clause(kind: ReaderKind) -> ColumnElement[bool]:
+    """`readable_by` for every reader of one kind, with their email and roles left as parameters: built
+    once, so a statement that holds it can be built once too."""
+    return _readable(kind, bindparam("reader_email"), bindparam("reader_roles", expanding=True))
+
+
+def _readable(kind: ReaderKind, email: Any, roles: Any) -> ColumnElement[bool]:
+    if kind == "all":
         return true()
-    roles = sorted(actor.roles)
     owned_a_stage = exists().where(
         StageEntry.dispute_id == Dispute.id,
         StageEntry.owner_role.in_(roles),
-        or_(StageEntry.owner_email == actor.email, StageEntry.owner_email.is_(None)),
+        or_(StageEntry.owner_email == email, StageEntry.owner_email.is_(None)),
     )
-    if "iro" not in actor.roles:
+    if kind == "owner":
         return owned_a_stage
-    return or_(Dispute.iro_email == actor.email, owned_a_stage)
+    return or_(Dispute.iro_email == email, owned_a_stage)
 
 
 def require_admin(actor: Actor, action: str) -> None:

@@ -6,6 +6,7 @@ their own.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -14,10 +15,18 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, String, cast, func, inspect, select
+from sqlalchemy import Select, String, bindparam, cast, func, inspect, select
 from sqlalchemy.orm import Session, selectinload, undefer
 
-from dispute_service.access import Actor, readable_by, relation_to
+from dispute_service.access import (
+    Actor,
+    ReaderKind,
+    readable_by,
+    readable_clause,
+    reader_kind,
+    reader_params,
+    relation_to,
+)
 from dispute_service.database import after_commit
 from dispute_service.errors import DisputeNotFound
 from dispute_service.models import AuditEntry, AuditText, Dispute
@@ -72,9 +81,22 @@ def situation_of(dispute: Dispute) -> Situation:
 
 def readable_dispute(session: Session, dispute_id: uuid.UUID, actor: Actor, *, for_change: bool) -> Dispute:
     """The dispute, if this caller may read it; for a change, locked and with its stage entries."""
+    kind = reader_kind(actor)
+    params = {"dispute_id": dispute_id, **(reader_params(actor) if kind != "all" else {})}
+    dispute = session.scalar(_dispute_by_id(kind, for_change), params)
+    if dispute is None:
+        raise DisputeNotFound(f"no dispute {dispute_id} that you can see")
+    return dispute
+
+
+@functools.cache
+def _dispute_by_id(kind: ReaderKind, for_change: bool) -> Select[Dispute]:
+    """Built once per kind of reader: every request that names a dispute runs one of these."""
     # The summary comes in the same SELECT: every caller of this shows the dispute it read.
     query = (
-        select(Dispute).where(Dispute.id == dispute_id, readable_by(actor)).options(undefer(Dispute.summary))
+        select(Dispute)
+        .where(Dispute.id == bindparam("dispute_id"), readable_clause(kind))
+        .options(undefer(Dispute.summary))
     )
     if for_change:
         # PostgreSQL: the row lock serialises changes to one dispute across replicas. SQLite already holds
@@ -85,10 +107,7 @@ def readable_dispute(session: Session, dispute_id: uuid.UUID, actor: Actor, *, f
             .with_for_update(of=Dispute)
             .execution_options(populate_existing=True)
         )
-    dispute = session.scalar(query)
-    if dispute is None:
-        raise DisputeNotFound(f"no dispute {dispute_id} that you can see")
-    return dispute
+    return query
 
 
 def snapshots(
