@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from dispute_service import audit, outbox
 from dispute_service.access import Actor, acting_role, relation_to
@@ -75,24 +76,27 @@ def raise_dispute(
         if earlier is not None:
             return replace(snapshot(session, earlier, policy, actor, now), replayed=True)
     start, team_manager = _validate_raise(session, policy, data, actor)
+    if idempotency_key is None:
+        dispute = _create(session, policy, actor, data, start, team_manager, now, year_start_month)
+        _log_transition(session, dispute, Trigger.RAISE, None, actor)
+        return snapshot(session, dispute, policy, actor, now)
     try:
         # A savepoint, so that losing a race for the idempotency key leaves the transaction usable.
         with session.begin_nested():
             dispute = _create(session, policy, actor, data, start, team_manager, now, year_start_month)
-            if idempotency_key is not None:
-                session.add(
-                    IdempotencyKey(
-                        caller=actor.email,
-                        key=idempotency_key,
-                        request_sha256=request_sha,
-                        dispute=dispute,
-                        created_at=now,
-                    )
+            session.add(
+                IdempotencyKey(
+                    caller=actor.email,
+                    key=idempotency_key,
+                    request_sha256=request_sha,
+                    dispute=dispute,
+                    created_at=now,
                 )
+            )
             session.flush()
     except IntegrityError:
         # Another replica committed a dispute under the same key first: answer with theirs.
-        earlier = _replay(session, actor, idempotency_key, request_sha, now) if idempotency_key else None
+        earlier = _replay(session, actor, idempotency_key, request_sha, now)
         if earlier is None:
             raise
         return replace(snapshot(session, earlier, policy, actor, now), replayed=True)
@@ -204,6 +208,8 @@ def _create(
         details={"start_stage": start.id, "child_ref": dispute.child_ref},
         now=now,
     )
+    # The answer shows the summary: it is the one just stored, so it needs no query.
+    set_committed_value(dispute, "summary", data.summary)
     outbox.queue(
         session,
         dispute,
@@ -218,16 +224,15 @@ def _create(
 def _next_reference(session: Session, now: datetime, calendar: WorkingCalendar, start_month: int) -> str:
     local = now.astimezone(calendar.tz).date()
     year = local.year if local.month >= start_month else local.year - 1
-    session.execute(
-        insert_for(session)(ReferenceCounter)
-        .values(year=year, last=0)
-        .on_conflict_do_nothing(index_elements=["year"])
+    # One statement that creates the year's counter or moves it on, and says where it now stands; the row's
+    # lock (PostgreSQL) or the write lock (SQLite) holds it until this transaction ends.
+    insert = insert_for(session)(ReferenceCounter).values(year=year, last=1)
+    last = session.scalar(
+        insert.on_conflict_do_update(
+            index_elements=["year"], set_={"last": ReferenceCounter.last + 1}
+        ).returning(ReferenceCounter.last)
     )
-    counter = session.scalars(
-        select(ReferenceCounter).where(ReferenceCounter.year == year).with_for_update()
-    ).one()
-    counter.last += 1
-    return f"DR-{year}-{counter.last:04d}"
+    return f"DR-{year}-{last:04d}"
 
 
 # --------------------------------------------------------------------------------------- a trigger
