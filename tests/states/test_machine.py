@@ -434,3 +434,33 @@ respond_within = "5wd"
     assert fire(machine, situation("head_of_service", AR), "escalate") == Position("legal_review", AR)
     assert fire(machine, situation("legal_review", AR), "timeout") == Position("assistant_director", AR)
     assert fire(machine, situation("assistant_director", AR), "escalate") == Position(LAST, AID)
+
+
+def test_may_answers_as_fire_does_for_every_stage_state_trigger_and_guard_input() -> None:
+    # `may` reads the guards without firing; it must agree with firing everywhere, or the allowed
+    # actions a caller is shown would differ from what the same action then does.
+    from itertools import product
+
+    from states.vocabulary import CaseType
+
+    checked = 0
+    for stage, state, trigger, case_type, referred, until, to_stage, alongside in product(
+        STAGES,
+        ALL_STATES,
+        [t.value for t in Trigger] + ["no_such_trigger"],
+        [c.value for c in CaseType],
+        (False, True),
+        (None, NOW - timedelta(days=1), LATER),
+        (None, NEXT, LAST, MIDDLE),
+        (False, True),
+    ):
+        situation = Situation(stage, state, case_type, reopen_until=until, referred=referred)
+        request = Request(now=NOW, to_stage=to_stage, alongside=alongside)
+        try:
+            MACHINE.fire(trigger, situation, request)
+            fires = True
+        except TriggerRefused:
+            fires = False
+        assert MACHINE.may(trigger, situation, request) is fires, (stage, state, trigger, situation, request)
+        checked += 1
+    assert checked > 10_000
