@@ -58,17 +58,20 @@ def assert_svg_bars(svg: str, result: AnnualReport) -> None:
         result.year.label: result.highest_stage(result.this_year),
     }
     assert set(bars) == {f"bar-{label}-{stage}" for label in years for stage in STAGES}
-    # Each bar's rectangle is as tall as its count: the heights share one scale.
+    # Each bar is a rectangle as tall as its count, standing on one baseline: the heights share one scale.
     heights = {}
+    bottoms = set()
     for label, counts in years.items():
         for stage in STAGES:
-            path = bars[f"bar-{label}-{stage}"].find(f"{SVG_NS}path")
-            assert path is not None
-            ys = [float(p.split()[1]) for p in path.get("d", "").replace("M", "L").split("L")[1:]]
-            heights[(label, stage)] = (max(ys) - min(ys), counts[stage])
-    scale = {round(h / n, 3) for h, n in heights.values() if n}
-    assert len(scale) == 1
+            bar = bars[f"bar-{label}-{stage}"]
+            assert bar.tag == f"{SVG_NS}rect"
+            height = float(bar.get("height", "nan"))
+            heights[(label, stage)] = (height, counts[stage])
+            bottoms.add(round(float(bar.get("y", "nan")) + height, 1))
+    scale = {round(h / n, 1) for h, n in heights.values() if n}
+    assert len(scale) == (1 if any(n for _, n in heights.values()) else 0)
     assert all(h == 0 for h, n in heights.values() if n == 0)
+    assert len(bottoms) == 1
 
 
 def counts(sessions: sessionmaker[Session]) -> tuple[int, int, int, int]:

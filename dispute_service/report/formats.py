@@ -1,4 +1,5 @@
-"""The annual report as CSV (for Excel), as an SVG chart (matplotlib, Agg) and as a terminal table (rich).
+"""The annual report as CSV (for Excel), as an SVG chart (a Jinja2 template, the bars computed here) and as a
+terminal table (rich).
 
 Each renderer reads the same `AnnualReport`, so the formats can never disagree; the CSV holds exactly the
 JSON's figures, one row per measure and breakdown.
@@ -7,11 +8,13 @@ JSON's figures, one row per measure and breakdown.
 from __future__ import annotations
 
 import csv
+import functools
 import io
-import threading
+import math
 from collections.abc import Iterator
 from typing import Any
 
+import jinja2
 from rich.console import Console
 from rich.table import Table
 
@@ -19,8 +22,6 @@ from dispute_service.report.annual import AnnualReport
 
 CSV_HEADER = ("period", "period_start", "period_end", "measure", "breakdown", "value")
 BAR_ID_PREFIX = "bar"
-# matplotlib's settings are global to the process; request threads draw one chart at a time.
-_drawing = threading.Lock()
 
 
 def csv_rows(report: AnnualReport) -> Iterator[tuple[str, str, str, str, str, str]]:
@@ -57,53 +58,102 @@ def bar_id(label: str, stage: str) -> str:
     return f"{BAR_ID_PREFIX}-{label}-{stage}"
 
 
-def to_svg(report: AnnualReport) -> str:
-    """This year against last by the highest stage reached: one bar per stage per year, each with an id."""
-    # Imported here: matplotlib takes a noticeable time to import, and only this format needs it.
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+# The GOV.UK palette's dark and light blue: distinct for colour-blind readers, and each bar is labelled.
+_COLOURS = ("#5694ca", "#1d70b8")
+_WIDTH, _HEIGHT = 900, 480
+_LEFT, _RIGHT, _TOP, _BOTTOM = 110, 880, 60, 360
 
-    stages = list(report.highest_stage(report.this_year))
+
+def _nice_step(largest: int, most_ticks: int = 6) -> int:
+    """The smallest of 1, 2 or 5 times a power of ten that keeps the axis to `most_ticks` gridlines."""
+    magnitude = 1
+    while True:
+        for step in (magnitude, 2 * magnitude, 5 * magnitude):
+            if math.ceil(largest / step) <= most_ticks:
+                return step
+        magnitude *= 10
+
+
+def chart(report: AnnualReport) -> dict[str, Any]:
+    """The chart's geometry and words, computed here so the template only places them."""
+    stages = list(report.stage_ids)
     years = [
-        (report.previous_label, report.highest_stage(report.previous_year), "#9db4c0"),
-        (report.year.label, report.highest_stage(report.this_year), "#1d4e89"),
+        (report.previous_label, report.highest_stage(report.previous_year)),
+        (report.year.label, report.highest_stage(report.this_year)),
     ]
-    width = 0.4
-    # A fixed salt and no date: the same report gives the same SVG, byte for byte.
-    with _drawing, matplotlib.rc_context({"svg.hashsalt": "dispute-service", "svg.fonttype": "none"}):
-        figure = Figure(figsize=(9, 4.8), layout="constrained")
-        FigureCanvasAgg(figure)
-        axes = figure.add_subplot()
-        for offset, (label, counts, colour) in zip((-width / 2, width / 2), years, strict=True):
-            bars = axes.bar(
-                [i + offset for i in range(len(stages))],
-                [counts.get(stage, 0) for stage in stages],
-                width,
-                label=label,
-                color=colour,
+    titles = [report.stage_titles.get(stage, stage) for stage in stages]
+    largest = max([1, *(counts.get(stage, 0) for _, counts in years for stage in stages)])
+    step = _nice_step(largest)
+    top_value = step * math.ceil(largest / step)
+    plot_height = _BOTTOM - _TOP
+    group = (_RIGHT - _LEFT) / len(stages)
+    bar_width = round(group * 0.38, 2)
+
+    def y_of(value: int) -> float:
+        return round(_BOTTOM - plot_height * value / top_value, 2)
+
+    series = []
+    for offset, ((label, counts), colour) in enumerate(zip(years, _COLOURS, strict=True)):
+        bars = []
+        for i, (stage, title) in enumerate(zip(stages, titles, strict=True)):
+            count = counts.get(stage, 0)
+            x = round(_LEFT + group * i + group / 2 - bar_width + offset * bar_width, 2)
+            bars.append(
+                {
+                    "id": bar_id(label, stage),
+                    "x": x,
+                    "y": y_of(count),
+                    "height": round(_BOTTOM - y_of(count), 2),
+                    "count": count,
+                    "stage_title": title,
+                }
             )
-            for stage, bar in zip(stages, bars, strict=True):
-                bar.set_gid(bar_id(label, stage))
-            axes.bar_label(bars, padding=2, fontsize=8)
-        axes.set_xticks(
-            range(len(stages)),
-            [report.stage_titles.get(stage, stage) for stage in stages],
-            rotation=20,
-            ha="right",
-            fontsize=8,
+        series.append({"label": label, "colour": colour, "bars": bars})
+    described = "; ".join(
+        f"{label}: "
+        + ", ".join(
+            f"{counts.get(stage, 0)} reached {title}" for stage, title in zip(stages, titles, strict=True)
         )
-        axes.set_ylabel("Disputes")
-        axes.set_title(
+        for label, counts in years
+    )
+    return {
+        "width": _WIDTH,
+        "height": _HEIGHT,
+        "left": _LEFT,
+        "right": _RIGHT,
+        "top": _TOP,
+        "bottom": _BOTTOM,
+        "bar_width": bar_width,
+        "title": (
             f"Disputes raised, by the highest stage reached: {report.previous_label} and {report.year.label}"
-        )
-        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.spines[["top", "right"]].set_visible(False)
-        axes.legend(frameon=False)
-        out = io.StringIO()
-        figure.savefig(out, format="svg", metadata={"Date": None})
-    return out.getvalue()
+        ),
+        "desc": (
+            f"A bar chart of the disputes raised in each year by the highest stage each reached. {described}."
+        ),
+        "ticks": [{"value": v, "y": y_of(v)} for v in range(0, top_value + 1, step)],
+        "labels": [
+            {"x": round(_LEFT + group * i + group / 2, 2), "text": title} for i, title in enumerate(titles)
+        ],
+        "series": series,
+    }
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    # Autoescaped: stage titles come from the council's policy file.
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("dispute_service.report", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return environment.get_template("chart.svg.j2")
+
+
+def to_svg(report: AnnualReport) -> str:
+    """This year against last by the highest stage reached: one bar per stage per year, each a `<rect>`
+    with an id, and a `<title>` and `<desc>` that say the same in words for a screen reader."""
+    return _template().render(c=chart(report))
 
 
 def print_table(report: AnnualReport, console: Console) -> None:
