@@ -124,6 +124,9 @@ class DisputeOut(BaseModel):
 class DisputeList(BaseModel):
     items: list[DisputeOut]
     total: int
+    next: str | None = Field(
+        description="Pass as `after` for the page that follows this one; null on the last page"
+    )
 
 
 class AuditTextOut(BaseModel):

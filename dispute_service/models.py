@@ -173,7 +173,7 @@ class Dispute(Base):
     ended_at: Mapped[datetime | None]
 
     policy_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
-    raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer)
     audit_seq: Mapped[int] = mapped_column(Integer)
@@ -331,6 +331,8 @@ class IdempotencyKey(Base):
     dispute: Mapped[Dispute] = relationship(lazy="raise")
 
 
+# The list's order (migration 0005): newest first, then by id, for offset and cursor paging alike.
+Index("ix_disputes_raised_at_id", Dispute.raised_at, Dispute.id)
 # The annual report's indexes (migration 0002), declared here too so autogenerate never proposes to drop them.
 Index("ix_disputes_ended_at", Dispute.ended_at)
 Index(

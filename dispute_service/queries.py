@@ -6,16 +6,17 @@ their own.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, String, bindparam, cast, func, inspect, select
+from sqlalchemy import Select, String, bindparam, cast, func, inspect, select, tuple_
 from sqlalchemy.orm import Session, selectinload, undefer
 
 from dispute_service.access import (
@@ -28,7 +29,7 @@ from dispute_service.access import (
     relation_to,
 )
 from dispute_service.database import after_commit
-from dispute_service.errors import DisputeNotFound
+from dispute_service.errors import DisputeNotFound, InvalidInput
 from dispute_service.models import AuditEntry, AuditText, Dispute
 from dispute_service.policies import policy_for
 from dispute_service.stages import calendar_for
@@ -67,6 +68,16 @@ class DisputeFilters:
     raised_to: date | None = None
     limit: int = 50
     offset: int = 0
+    # Where the previous page ended: its last row's `raised_at` and `id` (see `page_cursor`).
+    after: tuple[datetime, uuid.UUID] | None = None
+
+
+@dataclass(frozen=True)
+class DisputePage:
+    items: list[DisputeSnapshot]
+    total: int
+    # Where this page ended, for the next page's `after`; None on the last page.
+    next: str | None
 
 
 def situation_of(dispute: Dispute) -> Situation:
@@ -192,14 +203,47 @@ def audit_log(
 
 def list_disputes(
     session: Session, policy: Policy, actor: Actor, filters: DisputeFilters, now: datetime
-) -> tuple[list[DisputeSnapshot], int]:
+) -> DisputePage:
+    """The disputes this caller may read, newest first, a page at a time: by `offset`, or after the last
+    row of the page before (`after`), which neither skips nor repeats a row when disputes are raised
+    between pages and costs the same however deep the page."""
     query = _filtered(select(Dispute).where(readable_by(actor)), filters, policy, now)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page: Sequence[Dispute] = session.scalars(
-        query.order_by(Dispute.raised_at.desc(), Dispute.id).limit(filters.limit).offset(filters.offset)
+    if filters.after is not None:
+        query = query.where(tuple_(Dispute.raised_at, Dispute.id) < tuple_(*filters.after))
+    # One row more than the page, to tell whether another page follows. The order is the index's
+    # (migration 0005), both columns descending, so the database reads the page off the index.
+    rows: Sequence[Dispute] = session.scalars(
+        query.order_by(Dispute.raised_at.desc(), Dispute.id.desc())
+        .limit(filters.limit + 1)
+        .offset(filters.offset)
     ).all()
+    page = rows[: filters.limit]
+    following = page_cursor(page[-1]) if len(rows) > filters.limit else None
     log_read(session, "dispute.list", actor, ids=[str(d.id) for d in page], total=total)
-    return snapshots(session, page, policy, actor, now), total
+    return DisputePage(snapshots(session, page, policy, actor, now), total, following)
+
+
+def page_cursor(last: Dispute) -> str:
+    """An opaque, URL-safe mark of where a page ended: the last row's sort key, nothing a caller could
+    not read anyway."""
+    raw = f"{last.raised_at.astimezone(UTC).isoformat()}|{last.id.hex}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The sort key a cursor holds; InvalidInput names `after` for anything `page_cursor` did not make."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, ident = raw.partition("|")
+        raised_at = datetime.fromisoformat(moment)
+        if raised_at.tzinfo is None:
+            raise ValueError("no time zone")
+        return raised_at, uuid.UUID(hex=ident)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput(
+            [("after", "must be the `next` value of an earlier page of this list, unchanged")]
+        ) from None
 
 
 def _filtered(query: Select[Any], filters: DisputeFilters, policy: Policy, now: datetime) -> Select[Any]:

@@ -106,7 +106,17 @@ async def list_(
     raised_to: date | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="The `next` value of the previous page: the page after it, whatever has been "
+            "raised since. Not with offset.",
+        ),
+    ] = None,
 ) -> DisputeList:
+    if after is not None and offset:
+        raise InvalidInput([("after", "pages by a cursor or by offset, not both: leave offset out")])
     filters = DisputeFilters(
         state=state,
         stage=stage,
@@ -120,9 +130,10 @@ async def list_(
         raised_to=raised_to,
         limit=limit,
         offset=offset,
+        after=queries.parse_cursor(after) if after is not None else None,
     )
-    items, total = await tx.finish(queries.list_disputes, policy, actor, filters, now)
-    return DisputeList(items=[to_out(s, policy) for s in items], total=total)
+    page = await tx.finish(queries.list_disputes, policy, actor, filters, now)
+    return DisputeList(items=[to_out(s, policy) for s in page.items], total=page.total, next=page.next)
 
 
 DisputeId = Annotated[uuid.UUID, Path(description="The dispute's id (a UUID)")]

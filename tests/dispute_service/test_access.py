@@ -148,8 +148,8 @@ def test_a_named_owner_who_lost_the_role_can_no_longer_read_or_act(
         transactions.get_dispute(sessions, policy, d.id, moved_on, clock.now)
     with pytest.raises(DisputeNotFound):
         transactions.apply_trigger(sessions, policy, d.id, "acknowledge", moved_on, ActionInput(), clock.now)
-    listed, total = transactions.list_disputes(sessions, policy, moved_on, DisputeFilters(), clock.now)
-    assert (listed, total) == ([], 0)
+    page = transactions.list_disputes(sessions, policy, moved_on, DisputeFilters(), clock.now)
+    assert (page.items, page.total, page.next) == ([], 0, None)
 
 
 def test_the_iro_who_lost_the_iro_role_can_no_longer_read_or_act(
