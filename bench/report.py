@@ -24,6 +24,7 @@ import json
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -44,6 +45,9 @@ from dispute_service.report.formats import to_csv, to_svg
 from dispute_service.transactions import annual_report
 from states.policy import load_default_policy
 from states.vocabulary import CATEGORIES
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import Results  # noqa: E402  (a sibling module: bench/ is not a package)
 
 POLICY = load_default_policy()
 STAGES = POLICY.stage_ids
@@ -350,7 +354,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def time_reports(loader: Loader, years: int, runs: int) -> None:
+def time_reports(loader: Loader, years: int, runs: int, results: Results) -> None:
     sessions = make_session_factory(loader.engine)
     label = loader.label
     for year in (SNAPSHOT.year - 1, SNAPSHOT.year - years // 2):
@@ -367,6 +371,14 @@ def time_reports(loader: Loader, years: int, runs: int) -> None:
             f"median of {runs} {statistics.median(warm):.3f} s (max {max(warm):.3f} s); "
             f"raised {data['raised']['this_year']:,}, escalations {escalations:,}, "
             f"open at the year's end {data['open_at_year_end']:,}"
+        )
+        results.add(
+            label,
+            f"annual report {data['period']['label']}, median of {runs}",
+            statistics.median(warm),
+            "s",
+            target=2.0 if label == "sqlite" else 1.0,
+            higher_is_better=False,
         )
     csv_s, _ = timed(lambda: to_csv(report))
     svg_s, _ = timed(lambda: to_svg(report))
@@ -386,7 +398,9 @@ def main() -> None:
         "--postgres",
         default=os.environ.get("DISPUTES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
     )
+    parser.add_argument("--results", type=Path, help="append one JSON line per figure to this file")
     args = parser.parse_args()
+    results = Results("report", args.results)
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as cleanup:
         loaders = []
         if args.only in (None, "sqlite"):
@@ -403,7 +417,7 @@ def main() -> None:
         for loader in loaders:
             loader.finish(head)
         for loader in loaders:
-            time_reports(loader, args.years, args.runs)
+            time_reports(loader, args.years, args.runs, results)
 
 
 @contextlib.contextmanager

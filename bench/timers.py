@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -38,6 +39,9 @@ from dispute_service.metrics import Metrics
 from dispute_service.models import AuditEntry, Dispute, Person
 from dispute_service.sweep import Fired, SweepReport
 from states.policy import load_default_policy, parse_policy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import Results  # noqa: E402  (a sibling module: bench/ is not a package)
 
 POLICY = parse_policy(
     load_default_policy()
@@ -116,7 +120,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def bench(label: str, url: str, count: int, window_s: float) -> None:
+def bench(label: str, url: str, count: int, window_s: float, results: Results) -> None:
     upgrade(url)
     engine = make_engine(url)
     sessions = make_session_factory(engine)
@@ -134,6 +138,10 @@ def bench(label: str, url: str, count: int, window_s: float) -> None:
         f"p99 {percentile(late, 99):.3f} s, max {max(late):.3f} s late; "
         f"missed {missed}, duplicated {duplicated}"
     )
+    results.add(label, f"timeouts p99 late ({count:,} over {window_s:g} s)", percentile(late, 99), "s")
+    results.add(
+        label, "timeouts missed + duplicated", missed + duplicated, "", target=0, higher_is_better=False
+    )
 
     set_deadlines(sessions, ids, utc_now() - timedelta(hours=1), timedelta(0))
     fired, elapsed = run_scheduler(sessions, count, 600)
@@ -141,6 +149,10 @@ def bench(label: str, url: str, count: int, window_s: float) -> None:
     print(
         f"[{label}] catch-up: {count} deadlines already passed at start-up all escalated in {elapsed:.1f} s "
         f"({count / elapsed:.0f}/s); missed {missed}, duplicated {duplicated}"
+    )
+    results.add(label, f"catch-up of {count:,} passed deadlines", elapsed, "s")
+    results.add(
+        label, "catch-up missed + duplicated", missed + duplicated, "", target=0, higher_is_better=False
     )
     engine.dispose()
 
@@ -158,10 +170,12 @@ def main() -> None:
         "--postgres",
         default=os.environ.get("DISPUTES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
     )
+    parser.add_argument("--results", type=Path, help="append one JSON line per figure to this file")
     args = parser.parse_args()
+    results = Results("timers", args.results)
     if args.only in (None, "sqlite"):
         with tempfile.TemporaryDirectory() as tmp:
-            bench("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", args.count, args.window)
+            bench("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", args.count, args.window, results)
     if args.only in (None, "postgres"):
         base = normalise_url(args.postgres)
         name = f"bench_timers_{uuid.uuid4().hex[:8]}"
@@ -174,6 +188,7 @@ def main() -> None:
                 make_url(base).set(database=name).render_as_string(hide_password=False),
                 args.count,
                 args.window,
+                results,
             )
         finally:
             with admin.connect() as conn:
