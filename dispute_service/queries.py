@@ -17,7 +17,8 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Select, String, bindparam, cast, func, inspect, select, tuple_
-from sqlalchemy.orm import Session, selectinload, undefer
+from sqlalchemy.orm import Session, undefer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from dispute_service.access import (
     Actor,
@@ -30,7 +31,7 @@ from dispute_service.access import (
 )
 from dispute_service.database import after_commit
 from dispute_service.errors import DisputeNotFound, InvalidInput
-from dispute_service.models import AuditEntry, AuditText, Dispute
+from dispute_service.models import AuditEntry, AuditText, Dispute, StageEntry
 from dispute_service.policies import policy_for
 from dispute_service.stages import calendar_for
 from states.machine import Request, Situation, machine_for
@@ -97,6 +98,8 @@ def readable_dispute(session: Session, dispute_id: uuid.UUID, actor: Actor, *, f
     dispute = session.scalar(_dispute_by_id(kind, for_change), params)
     if dispute is None:
         raise DisputeNotFound(f"no dispute {dispute_id} that you can see")
+    if for_change:
+        _load_stage_entries(session, dispute)
     return dispute
 
 
@@ -113,12 +116,20 @@ def _dispute_by_id(kind: ReaderKind, for_change: bool) -> Select[Dispute]:
         # PostgreSQL: the row lock serialises changes to one dispute across replicas. SQLite already holds
         # the database write lock from BEGIN IMMEDIATE, and ignores FOR UPDATE.
         # populate_existing: a row this transaction read before the lock was taken is read again under it.
-        query = (
-            query.options(selectinload(Dispute.stage_entries))
-            .with_for_update(of=Dispute)
-            .execution_options(populate_existing=True)
-        )
+        query = query.with_for_update(of=Dispute).execution_options(populate_existing=True)
     return query
+
+
+_STAGE_ENTRIES = (
+    select(StageEntry).where(StageEntry.dispute_id == bindparam("dispute_id")).order_by(StageEntry.seq)
+)
+
+
+def _load_stage_entries(session: Session, dispute: Dispute) -> None:
+    """The dispute's stage entries, as a change needs them: one plain query, its rows set as the loaded
+    collection. SQLAlchemy's selectin loader did the same with a fifth of an acknowledge's CPU."""
+    entries = list(session.scalars(_STAGE_ENTRIES, {"dispute_id": dispute.id}))
+    set_committed_value(dispute, "stage_entries", entries)
 
 
 def snapshots(
