@@ -36,6 +36,12 @@ test: lint
 test-fast: $(STAMP)
 	env -u DISPUTES_TEST_POSTGRES_URL $(BIN)/python -m pytest -m "not slow and not postgres" -q
 
+# Every benchmark at sizes that finish in about 15 minutes on a 2-core machine, then one table; FLAGS=--full
+# for the full sizes. bench/api.py drives the servers with wrk, from Debian.
+bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
+	DISPUTES_TEST_POSTGRES_URL=$${DISPUTES_TEST_POSTGRES_URL:-$(PG_DEFAULT)} $(BIN)/python bench/all.py $(FLAGS)
+
 # After a change to the API's routes or schemas; tests/api/test_openapi.py fails until this is rerun.
 openapi: $(STAMP)
 	$(BIN)/dispute-service openapi --output docs/openapi.json
