@@ -210,7 +210,10 @@ def list_disputes(
     query = _filtered(select(Dispute).where(readable_by(actor)), filters, policy, now)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     if filters.after is not None:
-        query = query.where(tuple_(Dispute.raised_at, Dispute.id) < tuple_(*filters.after))
+        # A plain tuple, so each value is bound as its column's type: on SQLite as the naive UTC text the
+        # rows hold, whatever offset the cursor's time was written with. The database compares in the
+        # order it sorts on both engines (an id as 32 hex digits on SQLite, as a uuid on PostgreSQL).
+        query = query.where(tuple_(Dispute.raised_at, Dispute.id) < filters.after)
     # One row more than the page, to tell whether another page follows. The order is the index's
     # (migration 0005), both columns descending, so the database reads the page off the index.
     rows: Sequence[Dispute] = session.scalars(
