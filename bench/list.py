@@ -189,10 +189,13 @@ class Statements:
 
 def explain(label: str, url: str, statements: list[tuple[str, Any]]) -> None:
     """Each SELECT the request ran, with the median time of three runs of it on its own (every row
-    fetched: SQLite finds rows as they are fetched) and the database's plan for it."""
+    fetched: SQLite finds rows as they are fetched) and the database's plan for it, in one transaction
+    with whatever the request SET for its own."""
     engine = create_engine(url)
-    with engine.connect() as conn:
+    with engine.begin() as conn:
         for statement, parameters in statements:
+            if statement.startswith("SET "):  # what the request set for its transaction (JIT off, say)
+                conn.exec_driver_sql(statement, parameters)
             if not statement.lstrip().upper().startswith("SELECT"):
                 continue
             tries = []

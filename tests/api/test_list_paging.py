@@ -112,6 +112,27 @@ def test_rows_raised_between_pages_at_the_cursor_rows_own_moment_go_by_their_id(
     assert keys == sorted(keys, reverse=True)
 
 
+def test_offset_pages_show_a_reader_with_some_rights_only_theirs_once_each(
+    client: TestClient, token_for: Tokens, clock: FakeClock
+) -> None:
+    mine, theirs = [], []
+    for i in range(9):
+        clock.advance(minutes=10)
+        if i % 3 == 1:
+            theirs.append(
+                post_dispute(client.post, token_for(IRO2_EMAIL), team_manager_email=TM2_EMAIL)["id"]
+            )
+        else:
+            mine.append(post_dispute(client.post, token_for(IRO_EMAIL))["id"])
+    by_offset = []
+    for offset in range(0, 8, 2):
+        body = client.get(URL, params={"limit": 2, "offset": offset}, headers=token_for(IRO_EMAIL)).json()
+        assert body["total"] == len(mine)
+        by_offset.extend(i["id"] for i in body["items"])
+    by_cursor = [i["id"] for page in _pages(client, token_for, IRO_EMAIL, limit=2) for i in page]
+    assert by_offset == by_cursor == list(reversed(mine))
+
+
 def test_a_cursor_keeps_the_filters_and_the_readers_rights(
     client: TestClient, token_for: Tokens, clock: FakeClock
 ) -> None:
