@@ -58,7 +58,7 @@ def test_a_team_manager_who_lost_the_role_no_longer_reads_the_disputes_they_owne
     assert client.get(f"{DISPUTES}/{dispute['id']}", headers=token_for(TM_EMAIL)).status_code == 404
     assert client.get(f"{DISPUTES}/{dispute['id']}/audit", headers=token_for(TM_EMAIL)).status_code == 404
     listed = client.get(DISPUTES, headers=token_for(TM_EMAIL))
-    assert listed.status_code == 200 and listed.json() == {"items": [], "total": 0}
+    assert listed.status_code == 200 and listed.json() == {"items": [], "total": 0, "next": None}
 
 
 def test_an_iro_who_lost_the_iro_role_can_neither_read_nor_reopen_their_resolved_dispute(
