@@ -123,7 +123,7 @@ class DisputeOut(BaseModel):
 
 class DisputeList(BaseModel):
     items: list[DisputeOut]
-    total: int
+    total: int = Field(description="Every dispute the filters match that you may read, on all pages")
     next: str | None = Field(
         description="Pass as `after` for the page that follows this one; null on the last page"
     )

@@ -218,17 +218,26 @@ def list_disputes(
     """The disputes this caller may read, newest first, a page at a time: by `offset`, or after the last
     row of the page before (`after`), which neither skips nor repeats a row when disputes are raised
     between pages and costs the same however deep the page."""
+    if session.get_bind().dialect.name == "postgresql":
+        # A reader who may see only some disputes makes the planner's cost estimates large, and compiling
+        # the count with JIT costs more than running it (60 of 90 ms for an IRO among 100,000 disputes).
+        session.connection().exec_driver_sql("SET LOCAL jit = off")
     query = _filtered(select(Dispute).where(readable_by(actor)), filters, policy, now)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     if filters.after is not None:
-        query = query.where(tuple_(Dispute.raised_at, Dispute.id) < tuple_(*filters.after))
-    # One row more than the page, to tell whether another page follows. The order is the index's
-    # (migration 0005), both columns descending, so the database reads the page off the index.
-    rows: Sequence[Dispute] = session.scalars(
-        query.order_by(Dispute.raised_at.desc(), Dispute.id.desc())
-        .limit(filters.limit + 1)
-        .offset(filters.offset)
-    ).all()
+        # A plain tuple, so each value is bound as its column's type: on SQLite as the naive UTC text the
+        # rows hold, whatever offset the cursor's time was written with. The database compares in the
+        # order it sorts on both engines (an id as 32 hex digits on SQLite, as a uuid on PostgreSQL).
+        query = query.where(tuple_(Dispute.raised_at, Dispute.id) < filters.after)
+    # The index's order (migration 0005), both columns descending, so the database reads the page off
+    # the index; one row more than the page, to tell whether another page follows.
+    order = (Dispute.raised_at.desc(), Dispute.id.desc())
+    if filters.offset:
+        # The rows skipped are only counted: find the page's ids first, which needs nothing but the index
+        # when no filter looks further (an index-only scan on PostgreSQL), then read just those rows.
+        ids = query.with_only_columns(Dispute.id).order_by(*order).limit(filters.limit + 1)
+        query = select(Dispute).where(Dispute.id.in_(ids.offset(filters.offset).correlate(None)))
+    rows: Sequence[Dispute] = session.scalars(query.order_by(*order).limit(filters.limit + 1)).all()
     page = rows[: filters.limit]
     following = page_cursor(page[-1]) if len(rows) > filters.limit else None
     log_read(session, "dispute.list", actor, ids=[str(d.id) for d in page], total=total)

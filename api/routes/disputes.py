@@ -88,6 +88,8 @@ async def raise_dispute(
     response_model=DisputeList,
     responses=problem_responses(401, 422),
     summary="List the disputes you can read",
+    description="Newest first: by `raised_at`, then by id. Page by `offset`, or pass each page's `next` "
+    "as `after` for the page that follows, which no dispute raised in the meantime can shift.",
 )
 async def list_(
     actor: ReaderDep,
@@ -104,8 +106,15 @@ async def list_(
     overdue: bool | None = None,
     raised_from: date | None = None,
     raised_to: date | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500, description="Disputes on the page")] = 50,
+    offset: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=1_000_000_000,
+            description="Disputes to skip. One raised since the page before moves every later page by one.",
+        ),
+    ] = 0,
     after: Annotated[
         str | None,
         Query(
