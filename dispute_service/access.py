@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, bindparam, exists, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, bindparam, exists, or_, select, true, union
+from sqlalchemy.orm import Session, aliased
 
 from dispute_service.errors import Forbidden, ReportForbidden, Unauthenticated
 from dispute_service.models import Dispute, Person, StageEntry
@@ -73,9 +74,26 @@ def readable_by(actor: Actor) -> ColumnElement[bool]:
     """Disputes this person may read: theirs as IRO, or any stage they have owned, or all for managers.
 
     Each through a role they hold now, as `relation_to` decides, so the list and the single read agree with
-    what the person may do.
+    what the person may do. For a list, as the set of their disputes' ids, which indexes answer (the IRO's
+    email, a stage entry's owner): the same rule written as `_readable` writes it, a test per row, made
+    the database test every dispute, a second for an IRO's first page among 100,000.
     """
-    return _readable(reader_kind(actor), actor.email, sorted(actor.roles))
+    kind = reader_kind(actor)
+    if kind == "all":
+        return true()
+    roles = sorted(actor.roles)
+    theirs: list[Select[uuid.UUID]] = [
+        select(StageEntry.dispute_id).where(
+            StageEntry.owner_role.in_(roles), StageEntry.owner_email == actor.email
+        ),
+        select(StageEntry.dispute_id).where(
+            StageEntry.owner_role.in_(roles), StageEntry.owner_email.is_(None)
+        ),
+    ]
+    if kind == "iro":
+        as_iro = aliased(Dispute)
+        theirs.append(select(as_iro.id).where(as_iro.iro_email == actor.email))
+    return Dispute.id.in_(union(*theirs))
 
 
 ReaderKind = Literal["all", "iro", "owner"]
