@@ -11,9 +11,10 @@ Three kinds of start, each run several times:
 - `migrate`: the default start, whose migration check finds the database up to date;
 - `migrate, empty database`: the default start on a new database, every migration applied.
 
-For each: the median and the slowest seconds to ready, the server's resident memory (VmRSS) when it first
-answered, and the time of the first real request after it (an authenticated `GET /api/v1/disputes`), which
-pays for whatever the start left to be imported on first use.
+For each: the median and the slowest seconds to ready, the median CPU seconds the server had used by then
+(user and system), its resident memory (VmRSS) when it first answered, and the time of the first real
+request after it (an authenticated `GET /api/v1/disputes`), which pays for whatever the start left to be
+imported on first use.
 
     .venv/bin/python bench/startup.py
     .venv/bin/python bench/startup.py --runs 9
@@ -92,6 +93,13 @@ def get(port: int, path: str, headers: dict[str, str] | None = None) -> int:
         conn.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far: less shaken than wall time by other work on the
+    machine, as it counts only what the process itself ran."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def resident_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -102,6 +110,7 @@ def resident_kib(pid: int) -> int:
 @dataclass
 class Start:
     ready: float
+    cpu: float
     rss_kib: int
     first_request: float | None
     stderr: str
@@ -140,7 +149,7 @@ def start(
                 time.sleep(POLL_SECONDS)
             if ready is None:
                 raise SystemExit(f"not ready within {limit} s:\n{log.read_text()[-3000:]}")
-            rss = resident_kib(process.pid)
+            cpu, rss = cpu_seconds(process.pid), resident_kib(process.pid)
             first = None
             if token is not None:
                 t = time.perf_counter()
@@ -155,7 +164,7 @@ def start(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-    return Start(ready, rss, first, log.read_text())
+    return Start(ready, cpu, rss, first, log.read_text())
 
 
 def import_costs(stderr: str, top: int) -> None:
@@ -176,13 +185,12 @@ def import_costs(stderr: str, top: int) -> None:
 
 def summary(name: str, starts: list[Start]) -> None:
     ready = [s.ready for s in starts]
+    cpu = statistics.median(s.cpu for s in starts)
     rss = statistics.median(s.rss_kib for s in starts) / 1024
     firsts = [s.first_request for s in starts if s.first_request is not None]
     first = f"{statistics.median(firsts) * 1000:7.0f} ms" if firsts else "       -  "
-    print(
-        f"{name:<26} {statistics.median(ready):6.2f} s {max(ready):6.2f} s {rss:8.0f} MiB {first}",
-        flush=True,
-    )
+    seconds = f"{statistics.median(ready):6.2f} s {max(ready):6.2f} s {cpu:6.2f} s"
+    print(f"{name:<26} {seconds} {rss:6.0f} MiB {first}", flush=True)
 
 
 def main() -> None:
@@ -199,7 +207,7 @@ def main() -> None:
         folder = Path(tmp)
         env, token = prepare(folder)
         print(f"{os.cpu_count()} cores; {args.runs} starts of each kind; strict, SQLite file, scheduler on")
-        print(f"{'start':<26} {'median':>8} {'slowest':>8} {'RSS':>12} {'1st request':>10}")
+        print(f"{'start':<26} {'median':>8} {'slowest':>8} {'CPU':>8} {'RSS':>10} {'1st request':>10}")
         # One start not counted: it writes the bytecode caches of the project's own modules.
         start(folder, env, ["--no-migrate"], None, args.limit)
         # The kinds take turns, so a burst of other work on the machine slows each of them alike.
