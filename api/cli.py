@@ -79,8 +79,17 @@ def serve(
             _sessions(settings), settings.loaded_policy, utc_now(), audit_key=settings.audit_key
         )
         typer.echo("demo data loaded" if loaded else "demo data already present")
-    # No `server` header: it would tell a scanner which server and version to try.
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False, server_header=False)
+    # No `server` header: it would tell a scanner which server and version to try. No WebSocket protocol:
+    # the API has no WebSocket route, and uvicorn would import the websockets package at start for one.
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        ws="none",
+    )
 
 
 @app.command()
