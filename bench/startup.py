@@ -11,7 +11,7 @@ Three kinds of start, each run several times:
 - `migrate`: the default start, whose migration check finds the database up to date;
 - `migrate, empty database`: the default start on a new database, every migration applied.
 
-For each: the median and the slowest seconds to ready, the median CPU seconds the server had used by then
+For each: the median, fastest and slowest seconds to ready, the median CPU seconds the server had used by then
 (user and system), its resident memory (VmRSS) when it first answered, and the time of the first real
 request after it (an authenticated `GET /api/v1/disputes`), which pays for whatever the start left to be
 imported on first use.
@@ -19,6 +19,7 @@ imported on first use.
     .venv/bin/python bench/startup.py
     .venv/bin/python bench/startup.py --runs 9
     .venv/bin/python bench/startup.py --importtime          # also: what a --no-migrate start imports
+    .venv/bin/python bench/startup.py --compare ../main/.venv/bin/dispute-service   # against another install
 
 Linux only (/proc). Other work on the machine slows every figure: run it on a quiet machine.
 """
@@ -117,6 +118,7 @@ class Start:
 
 
 def start(
+    cli: str,
     folder: Path,
     env: dict[str, str],
     args: list[str],
@@ -131,7 +133,7 @@ def start(
     with log.open("w") as err:
         began = time.perf_counter()
         process = subprocess.Popen(
-            [CLI, "serve", "--port", str(port), *args], cwd=folder, env=env, stdout=err, stderr=err
+            [cli, "serve", "--port", str(port), *args], cwd=folder, env=env, stdout=err, stderr=err
         )
         try:
             ready = None
@@ -189,8 +191,11 @@ def summary(name: str, starts: list[Start]) -> None:
     rss = statistics.median(s.rss_kib for s in starts) / 1024
     firsts = [s.first_request for s in starts if s.first_request is not None]
     first = f"{statistics.median(firsts) * 1000:7.0f} ms" if firsts else "       -  "
-    seconds = f"{statistics.median(ready):6.2f} s {max(ready):6.2f} s {cpu:6.2f} s"
-    print(f"{name:<26} {seconds} {rss:6.0f} MiB {first}", flush=True)
+    seconds = f"{statistics.median(ready):6.2f} s {min(ready):6.2f} s {max(ready):6.2f} s {cpu:6.2f} s"
+    print(f"{name:<34} {seconds} {rss:6.0f} MiB {first}", flush=True)
+
+
+KINDS = ("--no-migrate", "migrate (up to date)", "migrate, empty database")
 
 
 def main() -> None:
@@ -201,32 +206,40 @@ def main() -> None:
         "--importtime", action="store_true", help="also list what a --no-migrate start imports"
     )
     parser.add_argument("--top", type=int, default=25, help="packages listed with --importtime (default 25)")
+    parser.add_argument(
+        "--compare",
+        metavar="PATH",
+        help="another install's dispute-service (another checkout's .venv/bin/dispute-service, with the same "
+        "migrations), started in turn with this one, so that both meet the same load",
+    )
     args = parser.parse_args()
+    installs = {"": CLI} if args.compare is None else {"this: ": CLI, "other: ": args.compare}
 
     with tempfile.TemporaryDirectory(prefix="startup-") as tmp:
         folder = Path(tmp)
         env, token = prepare(folder)
         print(f"{os.cpu_count()} cores; {args.runs} starts of each kind; strict, SQLite file, scheduler on")
-        print(f"{'start':<26} {'median':>8} {'slowest':>8} {'CPU':>8} {'RSS':>10} {'1st request':>10}")
-        # One start not counted: it writes the bytecode caches of the project's own modules.
-        start(folder, env, ["--no-migrate"], None, args.limit)
-        # The kinds take turns, so a burst of other work on the machine slows each of them alike.
-        kinds: dict[str, list[Start]] = {
-            "--no-migrate": [],
-            "migrate (up to date)": [],
-            "migrate, empty database": [],
-        }
-        for i in range(args.runs):
-            kinds["--no-migrate"].append(start(folder, env, ["--no-migrate"], token, args.limit))
-            kinds["migrate (up to date)"].append(start(folder, env, [], token, args.limit))
-            fresh_env = {**env, "DISPUTES_DATABASE_URL": f"sqlite:///{folder / f'fresh-{i}.db'}"}
-            kinds["migrate, empty database"].append(start(folder, fresh_env, [], None, args.limit))
-        for name, starts in kinds.items():
-            summary(name, starts)
+        heads = ("median", "fastest", "slowest", "CPU", "RSS", "1st request")
+        print(f"{'start':<34} " + " ".join(f"{h:>8}" for h in heads[:4]) + f" {heads[4]:>10} {heads[5]:>10}")
+        # One start of each install not counted: it writes the bytecode caches of the project's own modules.
+        for cli in installs.values():
+            start(cli, folder, env, ["--no-migrate"], None, args.limit)
+        # The kinds and installs take turns, so a burst of other work on the machine slows each alike.
+        results: dict[tuple[str, str], list[Start]] = {(i, k): [] for i in installs for k in KINDS}
+        for run in range(args.runs):
+            for install, cli in installs.items():
+                results[(install, KINDS[0])].append(
+                    start(cli, folder, env, ["--no-migrate"], token, args.limit)
+                )
+                results[(install, KINDS[1])].append(start(cli, folder, env, [], token, args.limit))
+                empty = folder / f"empty-{len(install)}-{run}.db"
+                empty_env = {**env, "DISPUTES_DATABASE_URL": f"sqlite:///{empty}"}
+                results[(install, KINDS[2])].append(start(cli, folder, empty_env, [], None, args.limit))
+        for (install, kind), starts in results.items():
+            summary(install + kind, starts)
         if args.importtime:
-            import_costs(
-                start(folder, env, ["--no-migrate"], None, args.limit, importtime=True).stderr, args.top
-            )
+            imports = start(CLI, folder, env, ["--no-migrate"], None, args.limit, importtime=True)
+            import_costs(imports.stderr, args.top)
 
 
 if __name__ == "__main__":
