@@ -1,7 +1,7 @@
 """The `dispute-service` console script: the CLI, with the cyclic garbage collector paused while `serve`
 starts.
 
-Starting the server makes some 190,000 objects (modules, classes, functions, SQLAlchemy's and pydantic's
+Starting the server makes some 120,000 objects (modules, classes, functions, SQLAlchemy's and pydantic's
 schemas) and frees almost none of them, yet the cyclic collector, which runs every 700 allocations, scanned
 them again and again: about a sixth of the start on a 2-core machine (issue 11). So `serve` starts with the
 collector off; once its app is built it freezes what the start made (kept for the life of the process, so no
