@@ -8,13 +8,14 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from datetime import datetime, timedelta
-from typing import Any
-
-import jwt
-from jwt.types import Options
+from typing import TYPE_CHECKING, Any
 
 from dispute_service.config import Settings, jwks_problems
 from dispute_service.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    import jwt
+    from jwt.types import Options
 
 # How many verified tokens are remembered, and for how long at most.
 VERIFIED_TOKENS = 4096
@@ -27,7 +28,8 @@ class TokenVerifier:
         # A strict start refuses these; in demo mode every token is refused instead, as an identity
         # provider's keys with no issuer and audience to pin would let in tokens it issued to anyone else.
         self._misconfigured = jwks_problems(settings)
-        self._jwks = jwt.PyJWKClient(settings.jwks_url) if settings.jwks_url else None
+        # Made on first use, as PyJWT is imported only then: see `_verify`.
+        self._jwks: jwt.PyJWKClient | None = None
         # Tokens already verified, with their claims: a client sends the same token with every request,
         # and checking its signature again cost about a tenth of a small request's time. Bounded in
         # number, and each kept for a few minutes at most, so a key withdrawn from the JWKS soon stops
@@ -62,11 +64,18 @@ class TokenVerifier:
         return claims
 
     def _verify(self, token: str) -> dict[str, Any]:
+        # Imported on the first token to check, not at start-up: PyJWT brings in the cryptography package
+        # (for RS256), a tenth of the server's start-up imports, and the start needs none of it.
+        import jwt
+
         s = self._settings
         # Without `iat` a token's lifetime cannot be told, so both ends are required.
         required = ["exp", "iat"]
         try:
-            if self._jwks is not None:
+            if s.jwks_url:
+                if self._jwks is None:
+                    # Two requests at once may each make one; the second replaces the first, harmlessly.
+                    self._jwks = jwt.PyJWKClient(s.jwks_url)
                 # RS256 only: with a JWKS configured, the shared secret signs nothing the service accepts.
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key
                 algorithms = ["RS256"]
@@ -96,6 +105,8 @@ def development_token(settings: Settings, email: str, now: datetime, hours: int 
 
     It is signed exactly as `TokenVerifier` checks it, so it lives beside the verifier.
     """
+    import jwt  # as in `TokenVerifier._verify`: only what signs or checks a token imports PyJWT
+
     claims: dict[str, Any] = {
         settings.jwt_email_claim: email.strip().lower(),
         "iat": int(now.timestamp()),

@@ -1,11 +1,13 @@
 """`dispute-service`: the core's commands, plus those that need the API.
 
 The core's typer app lives in `dispute_service.cli` and must not refer to the API, so the commands that
-serve it or mint its tokens are added here, and the `dispute-service` entry point names this module.
+serve it or mint its tokens are added here; the `dispute-service` console script (`api.console`) runs this
+module's app.
 """
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Annotated
 
@@ -66,6 +68,12 @@ def serve(
         typer.echo("(`serve --demo` runs on this machine with development settings)", err=True)
         raise typer.Exit(1) from None
     settings.loaded_policy  # noqa: B018 - fail now, naming the key, if the policy file is bad
+    if not gc.isenabled():
+        # Paused by the console script for the start's imports (api.console): what they made lives as long
+        # as the process, so it is frozen out of every later collection, and collection resumes before the
+        # migration and the first request.
+        gc.freeze()
+        gc.enable()
     if run_migrations:
         upgrade(settings.database_url)
     if demo:
@@ -79,8 +87,17 @@ def serve(
             _sessions(settings), settings.loaded_policy, utc_now(), audit_key=settings.audit_key
         )
         typer.echo("demo data loaded" if loaded else "demo data already present")
-    # No `server` header: it would tell a scanner which server and version to try.
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False, server_header=False)
+    # No `server` header: it would tell a scanner which server and version to try. No WebSocket protocol:
+    # the API has no WebSocket route, and uvicorn would import the websockets package at start for one.
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        ws="none",
+    )
 
 
 @app.command()

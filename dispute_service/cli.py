@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.clock import utc_now
 from dispute_service.config import Settings
-from dispute_service.database import make_engine, make_session_factory
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 app = typer.Typer(help="Runs a local authority's IRO dispute resolution procedure.", no_args_is_help=True)
 people_app = typer.Typer(help="The staff directory.", no_args_is_help=True)
@@ -29,6 +30,10 @@ app.add_typer(audit_app, name="audit")
 
 
 def _sessions(settings: Settings) -> sessionmaker[Session]:
+    # Imported by the commands that open the database: SQLAlchemy is most of a second to import on this
+    # machine, and `--help`, `due` and `token` need none of it.
+    from dispute_service.database import make_engine, make_session_factory
+
     return make_session_factory(
         make_engine(settings.database_url, pool_size=2, max_overflow=2),
         audit_key=settings.audit_key,

@@ -7,15 +7,16 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from dispute_service.config import DEV_SECRET
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Under the idle timeouts councils' firewalls and PostgreSQL proxies commonly apply (an hour or more).
@@ -236,6 +237,10 @@ def insert_for(session: Session) -> Any:
 
 
 def alembic_config(url: str) -> Config:
+    # Imported here, as in `upgrade`: alembic (with mako) took a sixth of the server's start, and only a
+    # migration needs it (`serve --no-migrate` never does).
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
@@ -244,6 +249,8 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head", *, audit_key: str | None = None) -> None:
     """Migrate. `audit_key` signs the seals migration 0004 writes; without it, the settings' key is used."""
+    from alembic import command  # only a migration needs alembic: see alembic_config
+
     cfg = alembic_config(url)
     if audit_key is not None:
         cfg.attributes[AUDIT_KEY_INFO] = audit_key

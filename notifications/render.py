@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
-
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from typing import TYPE_CHECKING
 
 from states.vocabulary import Trigger
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 SUBJECTS = {
     "raised": "Dispute {reference} raised: your response is needed",
@@ -40,12 +43,19 @@ LINK_LABELS = {
     Trigger.REOPEN: "Reopen",
 }
 
-_env = Environment(
-    loader=PackageLoader("notifications", "templates/email"),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
+
+@functools.cache
+def _env() -> Environment:
+    # Imported for the first email, not at start-up: the server's start and its API requests need no
+    # Jinja2, and the dispatcher renders on its own thread.
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("notifications", "templates/email"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -79,8 +89,8 @@ def render(template: str, content: EmailContent) -> tuple[str, str, str]:
         "links": content.links,
     }
     subject = SUBJECTS[template].format(reference=content.reference, stage_title=content.stage_title)
-    text = _env.get_template(f"{template}.txt").render(context)
-    html = _env.get_template(f"{template}.html").render(context)
+    text = _env().get_template(f"{template}.txt").render(context)
+    html = _env().get_template(f"{template}.html").render(context)
     return subject, text, html
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-import holidays
 
 from states.policy import CalendarConfig
 from states.timescale import Timescale
+
+if TYPE_CHECKING:
+    import holidays
 
 __all__ = ["Deadline", "WorkingCalendar", "format_day", "format_due_words"]
 
@@ -36,11 +38,10 @@ class WorkingCalendar:
         self.config = config
         self._tz = ZoneInfo(config.timezone)
         self._closures = frozenset(config.closure_days)
+        self._england_and_wales = config.bank_holidays == "england-and-wales"
+        # Made at the first date looked up: see `_bank_holidays_of`.
         self._bank_holidays: holidays.HolidayBase | None = None
-        if config.bank_holidays == "england-and-wales":
-            # No fixed years: the package fills in each year on first use, so far dates work too.
-            self._bank_holidays = holidays.country_holidays("GB", subdiv="ENG")
-        # That lazy fill-in marks a year as loaded before adding its holidays; the scheduler and
+        # The package's lazy fill-in marks a year as loaded before adding its holidays; the scheduler and
         # request threads share a calendar, so lookups are serialised.
         self._lock = threading.Lock()
 
@@ -51,14 +52,25 @@ class WorkingCalendar:
     def non_working_reason(self, d: date) -> str | None:
         if d.weekday() >= 5:
             return "weekend"
-        if self._bank_holidays is not None:
+        if self._england_and_wales:
             with self._lock:
-                name = self._bank_holidays.get(d)
+                name = self._bank_holidays_of().get(d)
             if name is not None:
                 return f"bank holiday: {name}"
         if d in self._closures:
             return "closure day"
         return None
+
+    def _bank_holidays_of(self) -> holidays.HolidayBase:
+        """England's bank holidays; called under the lock."""
+        if self._bank_holidays is None:
+            # Imported at the first date looked up, not at start-up: the holidays package, with
+            # python-dateutil, took a tenth of the server's start, and neither the start nor a read needs it.
+            import holidays
+
+            # No fixed years: the package fills in each year on first use, so far dates work too.
+            self._bank_holidays = holidays.country_holidays("GB", subdiv="ENG")
+        return self._bank_holidays
 
     def is_working_day(self, d: date) -> bool:
         return self.non_working_reason(d) is None

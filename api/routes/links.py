@@ -3,15 +3,15 @@ every link); POST does it, once, then redirects (303) to a result page."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from api.deps import NowDep, PolicyDep, SessionsDep, SettingsDep, wake_dispatch
@@ -26,11 +26,22 @@ from dispute_service.queries import readable_dispute
 from notifications import links
 from states.vocabulary import IRO_LINK_TRIGGERS, MAX_TEXT, OUTCOME_CODES, OWNER_LINK_TRIGGERS, Trigger
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
 router = APIRouter(tags=["email links"])
 
-_pages = Environment(
-    loader=FileSystemLoader(Path(__file__).parent.parent / "templates"), autoescape=select_autoescape()
-)
+
+@functools.cache
+def _pages() -> Environment:
+    # Imported when the first link is opened, not at start-up: no API request needs Jinja2.
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    return Environment(
+        loader=FileSystemLoader(Path(__file__).parent.parent / "templates"), autoescape=select_autoescape()
+    )
+
+
 # The token is in the URL: keep it out of caches, Referer headers and frames.
 _HEADERS = {
     "Cache-Control": "no-store",
@@ -83,7 +94,7 @@ _ACTIONS: dict[Trigger, tuple[str, str, tuple[FormField, ...]]] = {
 
 
 def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_pages.get_template(name).render(**context), status_code=status, headers=_HEADERS)
+    return HTMLResponse(_pages().get_template(name).render(**context), status_code=status, headers=_HEADERS)
 
 
 def _refusal(exc: DomainError) -> HTMLResponse:

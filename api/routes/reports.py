@@ -14,8 +14,6 @@ from pydantic import BaseModel
 from api.deps import PolicyDep, SettingsDep, SnapshotActorDep, SnapshotTransactionDep
 from api.errors import problem_responses
 from dispute_service.access import Actor, require_report_reader
-from dispute_service.report import formats as report_formats
-from dispute_service.report.annual import annual_report
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 log = structlog.get_logger("api.reports")
@@ -93,6 +91,11 @@ async def annual(
     ],
     output_format: Annotated[Literal["json", "csv", "svg"], Query(alias="format")] = "json",
 ) -> Response:
+    # Imported by the first report, not at start-up: the report's queries and formats are a few per cent of
+    # the server's start, for a request made a few times a year.
+    from dispute_service.report import formats as report_formats
+    from dispute_service.report.annual import annual_report
+
     began = time.perf_counter()
     report = await tx.finish(
         annual_report, policy, year, start_month=settings.report_year_start_month, reader=actor

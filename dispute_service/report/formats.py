@@ -12,13 +12,13 @@ import functools
 import io
 import math
 from collections.abc import Iterator
-from typing import Any
-
-import jinja2
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from dispute_service.report.annual import AnnualReport
+
+if TYPE_CHECKING:
+    import jinja2
+    from rich.console import Console
 
 CSV_HEADER = ("period", "period_start", "period_end", "measure", "breakdown", "value")
 BAR_ID_PREFIX = "bar"
@@ -140,6 +140,9 @@ def chart(report: AnnualReport) -> dict[str, Any]:
 
 @functools.cache
 def _template() -> jinja2.Template:
+    # Imported for the first chart, not when the API starts: no other request needs Jinja2.
+    import jinja2
+
     # Autoescaped: stage titles come from the council's policy file.
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("dispute_service.report", "templates"),
@@ -158,6 +161,9 @@ def to_svg(report: AnnualReport) -> str:
 
 def print_table(report: AnnualReport, console: Console) -> None:
     """The report in the terminal: the headline figures, the breakdowns, then the sentences."""
+    # Imported here: only the CLI prints a table, and the API imports this module for its CSV and SVG.
+    from rich.table import Table
+
     data = report.to_dict()
     label, previous = report.year.label, report.previous_label
     console.print(

@@ -8,6 +8,8 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -258,3 +260,93 @@ def test_the_dockerfile_starts_strict(run: Invoke, served: list[dict[str, Any]],
     [call] = served
     assert call["app"].state.mode is Mode.STRICT
     assert call["host"] == "0.0.0.0"
+
+
+# --- what serve imports ---------------------------------------------------------------------------------
+
+# `dispute-service serve --no-migrate` as the console script runs it, in a fresh interpreter, up to its
+# first answer: uvicorn.run is replaced by the steps uvicorn takes before it listens (its config loads the
+# protocols it was asked for), then the app's lifespan (engine, scheduler) and one GET /readyz through the
+# app as uvicorn wraps it. The modules loaded by then, and the garbage collector's state as the server would
+# take requests, are written to the file named by the first argument.
+_SERVE_ONCE = """
+import asyncio, gc, json, sys
+import uvicorn
+
+RESULT = sys.argv[1]
+
+def serve_once(application, **options):
+    collector = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
+    config = uvicorn.Config(application, **options)
+    config.load()
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    async def main():
+        async with application.router.lifespan_context(application):
+            scope = {
+                "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                "scheme": "http", "path": "/readyz", "raw_path": b"/readyz", "query_string": b"",
+                "root_path": "", "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 50000),
+                "server": ("127.0.0.1", 8000),
+            }
+            await config.loaded_app(scope, receive, send)
+
+    asyncio.run(main())
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    with open(RESULT, "w") as out:
+        json.dump({"status": status, "modules": sorted(sys.modules), "collector": collector}, out)
+
+uvicorn.run = serve_once
+sys.argv = ["dispute-service", "serve", "--no-migrate"]
+from api.console import main
+main()
+"""
+
+# Each is imported on first use instead (issue 11: ready within a second of launch on a 2-core machine).
+NOT_AT_START = {
+    "alembic": "only a migration needs it, and `serve --no-migrate` runs none",
+    "jwt": "PyJWT, with the cryptography package, is imported by the first token checked",
+    "cryptography": "PyJWT's, for RS256; imported with PyJWT by the first token checked",
+    "holidays": "the calendar imports it at the first date it looks up",
+    "jinja2": "only email links' pages, emails and the report's chart render templates",
+    "websockets": "the API has no WebSocket route: serve starts uvicorn with ws='none'",
+    "wsproto": "the API has no WebSocket route: serve starts uvicorn with ws='none'",
+    "dispute_service.report.annual": "the annual report is imported by its first request",
+    "matplotlib": "the chart is a Jinja2 template",
+    "numpy": "nothing needs it",
+}
+
+
+def test_serve_imports_nothing_its_start_and_readiness_do_not_need_and_collects_garbage(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    shutil.copyfile(sqlite_template, tmp_path / "disputes.db")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DISPUTES_")}
+    env.update(STRICT_ENV, DISPUTES_DATABASE_URL=f"sqlite:///{tmp_path / 'disputes.db'}")
+    result_file = tmp_path / "modules.json"
+    ran = subprocess.run(
+        [sys.executable, "-c", _SERVE_ONCE, str(result_file)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    result = json.loads(result_file.read_text())
+    assert result["status"] == 200
+    loaded = set(result["modules"])
+    # Sanity: the start did import what it needs, so an empty list below means something.
+    assert {"fastapi", "sqlalchemy", "uvicorn", "api.app", "api.routes.reports", "apscheduler"} <= loaded
+    imported = {name: why for name, why in NOT_AT_START.items() if name in loaded}
+    assert imported == {}, "imported at start-up, though the start and /readyz need none of them"
+    # The console script pauses the cyclic collector for the start; a server left without it would never
+    # free a reference cycle. What the start made is frozen out of later collections instead.
+    assert result["collector"]["enabled"] is True
+    assert result["collector"]["frozen"] > 50_000
