@@ -278,6 +278,7 @@ class Loader:
         self.raw = self.engine.raw_connection()
         self.seconds = 0.0
         self.disputes = self.entries = 0
+        self.figures: dict[str, Any] = {}  # for --json, from `finish` and `time_reports`
 
     _INDEXES = {
         "sqlite": "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
@@ -327,6 +328,14 @@ class Loader:
         with self.engine.connect() as conn:
             size = conn.execute(text(self._SIZE[self.label])).scalar()
             open_now = conn.execute(select(func.count()).where(Dispute.ended_at.is_(None))).scalar()
+        self.figures.update(
+            database=self.label,
+            disputes=self.disputes,
+            entries=self.entries,
+            load_s=self.seconds,
+            bytes=int(size or 0),
+            years=[],
+        )
         print(
             f"[{self.label}] loaded {self.disputes:,} disputes and {self.entries:,} audit entries in "
             f"{self.seconds:.0f} s (indexes rebuilt after); database {int(size or 0) / 1e9:.2f} GB; "
@@ -362,6 +371,15 @@ def time_reports(loader: Loader, years: int, runs: int) -> None:
         warm = [timed(run)[0] for _ in range(runs)]
         data = report.to_dict()
         escalations = data["escalations"]["automatic"] + data["escalations"]["manual"]
+        loader.figures["years"].append(
+            {
+                "label": data["period"]["label"],
+                "first_s": cold,
+                "median_s": statistics.median(warm),
+                "max_s": max(warm),
+                "raised": data["raised"]["this_year"],
+            }
+        )
         print(
             f"[{label}] {data['period']['label']}: first run {cold:.3f} s, "
             f"median of {runs} {statistics.median(warm):.3f} s (max {max(warm):.3f} s); "
@@ -371,6 +389,7 @@ def time_reports(loader: Loader, years: int, runs: int) -> None:
     csv_s, _ = timed(lambda: to_csv(report))
     svg_s, _ = timed(lambda: to_svg(report))
     print(f"[{label}] rendering: CSV {csv_s * 1000:.1f} ms, SVG {svg_s * 1000:.0f} ms")
+    loader.figures.update(csv_s=csv_s, svg_s=svg_s)
     loader.engine.dispose()
 
 
@@ -386,6 +405,7 @@ def main() -> None:
         "--postgres",
         default=os.environ.get("DISPUTES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
     )
+    parser.add_argument("--json", type=Path, help="also write the figures here, for bench/all.py")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as cleanup:
         loaders = []
@@ -404,6 +424,10 @@ def main() -> None:
             loader.finish(head)
         for loader in loaders:
             time_reports(loader, args.years, args.runs)
+        if args.json:
+            figures = {"count": args.count, "years": args.years, "generate_s": generating}
+            results = [loader.figures for loader in loaders]
+            args.json.write_text(json.dumps({"bench": "report", **figures, "results": results}, indent=1))
 
 
 @contextlib.contextmanager
