@@ -330,7 +330,8 @@ def postgres_problem(url: str) -> str | None:
             conn.execute(text("SELECT 1"))
         engine.dispose()
     except Exception as exc:  # any failure: the reason is printed and PostgreSQL skipped
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        cause = getattr(exc, "orig", None) or exc
+        return f"{type(cause).__name__}: {(str(cause).splitlines() or [''])[0][:120]}"
     return None
 
 
