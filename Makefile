@@ -37,7 +37,7 @@ test-fast: $(STAMP)
 	env -u DISPUTES_TEST_POSTGRES_URL $(BIN)/python -m pytest -m "not slow and not postgres" -q
 
 # Issue 11's benchmarks (bench/api.py, timers.py, report.py), one table of figures beside their targets:
-# about 15 minutes on the project's 2-core machine; `make bench ARGS=--quick` (about 5) or `ARGS=--full`.
+# about 15 minutes on the project's 2-core machine; `make bench ARGS=--quick` (about 4) or `ARGS=--full`.
 # Needs Debian's wrk; PostgreSQL is skipped, loudly, when it cannot be reached.
 bench: $(STAMP)
 	@command -v wrk >/dev/null 2>&1 || { echo "make bench needs wrk: apt-get install -y wrk (Debian, Ubuntu)"; exit 1; }

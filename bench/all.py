@@ -2,10 +2,10 @@
 
 Runs bench/api.py, bench/timers.py and bench/report.py one after another (never two at once: they share
 the machine's cores), each writing its figures to a JSON file, and prints one table of every figure beside
-its target. The default sizes finish in about 15 minutes on the project's 2-core machine:
+its target. The default sizes finish in 13 to 15 minutes on the project's 2-core machine:
 
     .venv/bin/python bench/all.py            # api.py; timers.py 2,000 deadlines over 20 s; report.py 200,000
-    .venv/bin/python bench/all.py --quick    # about 5 minutes, for developing
+    .venv/bin/python bench/all.py --quick    # about 4 minutes, for developing
     .venv/bin/python bench/all.py --full     # the full sizes: api.py --full; 10,000 over 60 s; 1,000,000
 
 PostgreSQL is `DISPUTES_TEST_POSTGRES_URL` (or --postgres), by default

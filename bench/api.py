@@ -31,10 +31,10 @@ off so that only the request's own statements are counted).
 Client, servers and PostgreSQL share this machine's cores; the table says how much CPU wrk and anything
 else on the machine took during the timed runs.
 
-    .venv/bin/python bench/api.py              # about 9 minutes: 3 rounds of 5 s, 100,000 disputes
-    .venv/bin/python bench/api.py --quick      # about 3 minutes, for developing: 3 rounds of 2 s, 20,000
+    .venv/bin/python bench/api.py              # about 10 minutes: 3 rounds of 5 s, 100,000 disputes
+    .venv/bin/python bench/api.py --quick      # about 3 minutes, for developing: 3 rounds of 1 s, 10,000
     .venv/bin/python bench/api.py --full       # 5 rounds of 10 s
-    .venv/bin/python bench/api.py --only sqlite --parts load --rounds 3 --json out.json
+    .venv/bin/python bench/api.py --only sqlite --parts load --kinds get acknowledge --json out.json
 
 PostgreSQL is `DISPUTES_TEST_POSTGRES_URL` or postgresql://postgres@127.0.0.1:5432/test; the script
 creates its own databases there and drops them at the end. Unreachable, it is skipped with a loud line.
