@@ -36,11 +36,12 @@ test: lint
 test-fast: $(STAMP)
 	env -u DISPUTES_TEST_POSTGRES_URL $(BIN)/python -m pytest -m "not slow and not postgres" -q
 
-# Every benchmark at sizes that finish in about 15 minutes on a 2-core machine, then one table; FLAGS=--full
-# for the full sizes. bench/api.py drives the servers with wrk, from Debian.
+# Issue 11's benchmarks (bench/api.py, timers.py, report.py), one table of figures beside their targets:
+# about 15 minutes on the project's 2-core machine; `make bench ARGS=--quick` (about 4) or `ARGS=--full`.
+# Needs Debian's wrk; PostgreSQL is skipped, loudly, when it cannot be reached.
 bench: $(STAMP)
-	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
-	DISPUTES_TEST_POSTGRES_URL=$${DISPUTES_TEST_POSTGRES_URL:-$(PG_DEFAULT)} $(BIN)/python bench/all.py $(FLAGS)
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || { echo "make bench needs wrk: apt-get install -y wrk (Debian, Ubuntu)"; exit 1; }
+	DISPUTES_TEST_POSTGRES_URL=$${DISPUTES_TEST_POSTGRES_URL:-$(PG_DEFAULT)} $(BIN)/python bench/all.py $(ARGS)
 
 # After a change to the API's routes or schemas; tests/api/test_openapi.py fails until this is rerun.
 openapi: $(STAMP)

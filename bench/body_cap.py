@@ -164,4 +164,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # This folder comes first on sys.path when a bench runs as a script, and bench/api.py would hide the
+    # project's `api` package: take it off before `serve` imports the app.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
     main()

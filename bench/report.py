@@ -24,7 +24,6 @@ import json
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -45,9 +44,6 @@ from dispute_service.report.formats import to_csv, to_svg
 from dispute_service.transactions import annual_report
 from states.policy import load_default_policy
 from states.vocabulary import CATEGORIES
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import Results  # noqa: E402  (a sibling module: bench/ is not a package)
 
 POLICY = load_default_policy()
 STAGES = POLICY.stage_ids
@@ -282,6 +278,7 @@ class Loader:
         self.raw = self.engine.raw_connection()
         self.seconds = 0.0
         self.disputes = self.entries = 0
+        self.figures: dict[str, Any] = {}  # for --json, from `finish` and `time_reports`
 
     _INDEXES = {
         "sqlite": "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
@@ -331,6 +328,14 @@ class Loader:
         with self.engine.connect() as conn:
             size = conn.execute(text(self._SIZE[self.label])).scalar()
             open_now = conn.execute(select(func.count()).where(Dispute.ended_at.is_(None))).scalar()
+        self.figures.update(
+            database=self.label,
+            disputes=self.disputes,
+            entries=self.entries,
+            load_s=self.seconds,
+            bytes=int(size or 0),
+            years=[],
+        )
         print(
             f"[{self.label}] loaded {self.disputes:,} disputes and {self.entries:,} audit entries in "
             f"{self.seconds:.0f} s (indexes rebuilt after); database {int(size or 0) / 1e9:.2f} GB; "
@@ -354,7 +359,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def time_reports(loader: Loader, years: int, runs: int, results: Results) -> None:
+def time_reports(loader: Loader, years: int, runs: int) -> None:
     sessions = make_session_factory(loader.engine)
     label = loader.label
     for year in (SNAPSHOT.year - 1, SNAPSHOT.year - years // 2):
@@ -366,23 +371,25 @@ def time_reports(loader: Loader, years: int, runs: int, results: Results) -> Non
         warm = [timed(run)[0] for _ in range(runs)]
         data = report.to_dict()
         escalations = data["escalations"]["automatic"] + data["escalations"]["manual"]
+        loader.figures["years"].append(
+            {
+                "label": data["period"]["label"],
+                "first_s": cold,
+                "median_s": statistics.median(warm),
+                "max_s": max(warm),
+                "raised": data["raised"]["this_year"],
+            }
+        )
         print(
             f"[{label}] {data['period']['label']}: first run {cold:.3f} s, "
             f"median of {runs} {statistics.median(warm):.3f} s (max {max(warm):.3f} s); "
             f"raised {data['raised']['this_year']:,}, escalations {escalations:,}, "
             f"open at the year's end {data['open_at_year_end']:,}"
         )
-        results.add(
-            label,
-            f"annual report {data['period']['label']}, median of {runs}",
-            statistics.median(warm),
-            "s",
-            target=2.0 if label == "sqlite" else 1.0,
-            higher_is_better=False,
-        )
     csv_s, _ = timed(lambda: to_csv(report))
     svg_s, _ = timed(lambda: to_svg(report))
     print(f"[{label}] rendering: CSV {csv_s * 1000:.1f} ms, SVG {svg_s * 1000:.0f} ms")
+    loader.figures.update(csv_s=csv_s, svg_s=svg_s)
     loader.engine.dispose()
 
 
@@ -398,9 +405,8 @@ def main() -> None:
         "--postgres",
         default=os.environ.get("DISPUTES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
     )
-    parser.add_argument("--results", type=Path, help="append one JSON line per figure to this file")
+    parser.add_argument("--json", type=Path, help="also write the figures here, for bench/all.py")
     args = parser.parse_args()
-    results = Results("report", args.results)
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as cleanup:
         loaders = []
         if args.only in (None, "sqlite"):
@@ -417,7 +423,11 @@ def main() -> None:
         for loader in loaders:
             loader.finish(head)
         for loader in loaders:
-            time_reports(loader, args.years, args.runs, results)
+            time_reports(loader, args.years, args.runs)
+        if args.json:
+            figures = {"count": args.count, "years": args.years, "generate_s": generating}
+            results = [loader.figures for loader in loaders]
+            args.json.write_text(json.dumps({"bench": "report", **figures, "results": results}, indent=1))
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import statistics
@@ -22,12 +23,12 @@ import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.scheduler import EscalationScheduler
 from dispute_service import transactions
 from dispute_service.access import Actor
 from dispute_service.clock import utc_now
@@ -39,9 +40,6 @@ from dispute_service.metrics import Metrics
 from dispute_service.models import AuditEntry, Dispute, Person
 from dispute_service.sweep import Fired, SweepReport
 from states.policy import load_default_policy, parse_policy
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import Results  # noqa: E402  (a sibling module: bench/ is not a package)
 
 POLICY = parse_policy(
     load_default_policy()
@@ -87,6 +85,8 @@ def run_scheduler(
         fired.extend(report.fired)
 
     async def main() -> float:
+        from api.scheduler import EscalationScheduler
+
         interval = Settings(_env_file=None).scheduler_interval_seconds  # type: ignore[call-arg]
         scheduler = EscalationScheduler(
             sessions, POLICY, utc_now, Metrics(sessions, utc_now), interval, collect
@@ -120,27 +120,36 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def bench(label: str, url: str, count: int, window_s: float, results: Results) -> None:
+def bench(label: str, url: str, count: int, window_s: float) -> dict[str, Any]:
+    """Prints the figures, and returns them for --json."""
     upgrade(url)
     engine = make_engine(url)
     sessions = make_session_factory(engine)
     t = time.monotonic()
     ids = seed(sessions, count)
-    print(f"[{label}] seeded {count} disputes through the raise use case in {time.monotonic() - t:.1f} s")
+    seeded = time.monotonic() - t
+    print(f"[{label}] seeded {count} disputes through the raise use case in {seeded:.1f} s")
 
     window = timedelta(seconds=window_s)
     set_deadlines(sessions, ids, utc_now() + timedelta(seconds=3), window)
     fired, elapsed = run_scheduler(sessions, count, window_s + 120)
     late = [(f.committed_at - f.scheduled_at).total_seconds() for f in fired if f.trigger == "timeout"]
     missed, duplicated = audit_counts(sessions, ids, "quality_assurance")
+    figures: dict[str, Any] = {
+        "database": label,
+        "count": count,
+        "window_s": window_s,
+        "seed_s": seeded,
+        "p50_s": statistics.median(late),
+        "p99_s": percentile(late, 99),
+        "max_s": max(late),
+        "missed": missed,
+        "duplicated": duplicated,
+    }
     print(
         f"[{label}] {count} deadlines over {window_s:.0f} s: p50 {statistics.median(late):.3f} s, "
         f"p99 {percentile(late, 99):.3f} s, max {max(late):.3f} s late; "
         f"missed {missed}, duplicated {duplicated}"
-    )
-    results.add(label, f"timeouts p99 late ({count:,} over {window_s:g} s)", percentile(late, 99), "s")
-    results.add(
-        label, "timeouts missed + duplicated", missed + duplicated, "", target=0, higher_is_better=False
     )
 
     set_deadlines(sessions, ids, utc_now() - timedelta(hours=1), timedelta(0))
@@ -150,11 +159,9 @@ def bench(label: str, url: str, count: int, window_s: float, results: Results) -
         f"[{label}] catch-up: {count} deadlines already passed at start-up all escalated in {elapsed:.1f} s "
         f"({count / elapsed:.0f}/s); missed {missed}, duplicated {duplicated}"
     )
-    results.add(label, f"catch-up of {count:,} passed deadlines", elapsed, "s")
-    results.add(
-        label, "catch-up missed + duplicated", missed + duplicated, "", target=0, higher_is_better=False
-    )
     engine.dispose()
+    figures.update(catch_up_s=elapsed, catch_up_missed=missed, catch_up_duplicated=duplicated)
+    return figures
 
 
 def main() -> None:
@@ -170,12 +177,12 @@ def main() -> None:
         "--postgres",
         default=os.environ.get("DISPUTES_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
     )
-    parser.add_argument("--results", type=Path, help="append one JSON line per figure to this file")
+    parser.add_argument("--json", type=Path, help="also write the figures here, for bench/all.py")
     args = parser.parse_args()
-    results = Results("timers", args.results)
+    results: list[dict[str, Any]] = []
     if args.only in (None, "sqlite"):
         with tempfile.TemporaryDirectory() as tmp:
-            bench("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", args.count, args.window, results)
+            results.append(bench("sqlite", f"sqlite:///{Path(tmp) / 'bench.db'}", args.count, args.window))
     if args.only in (None, "postgres"):
         base = normalise_url(args.postgres)
         name = f"bench_timers_{uuid.uuid4().hex[:8]}"
@@ -183,18 +190,24 @@ def main() -> None:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         try:
-            bench(
-                "postgres",
-                make_url(base).set(database=name).render_as_string(hide_password=False),
-                args.count,
-                args.window,
-                results,
+            results.append(
+                bench(
+                    "postgres",
+                    make_url(base).set(database=name).render_as_string(hide_password=False),
+                    args.count,
+                    args.window,
+                )
             )
         finally:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+    if args.json:
+        args.json.write_text(json.dumps({"bench": "timers", "results": results}, indent=1))
 
 
 if __name__ == "__main__":
+    # This folder comes first on sys.path when a bench runs as a script, and bench/api.py would hide the
+    # project's `api` package: take it off before `run_scheduler` imports the scheduler.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
     main()
