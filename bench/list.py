@@ -28,6 +28,7 @@ import logging
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -36,15 +37,21 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from report import POLICY, _copy_value, scratch_database, walk
 from sqlalchemy import Engine, create_engine, event, insert, select
 
-from api.app import Mode, create_app
-from api.auth import development_token
-from dispute_service.config import Settings
-from dispute_service.database import upgrade
-from dispute_service.logs import configure_logging
-from dispute_service.models import AuditText, Dispute, Person, PolicyVersion, StageEntry
+# Run as a script, this folder comes first on sys.path, where bench/api.py would hide the project's `api`
+# package: the folder comes off the path until `api` is imported, then back (last) for bench/report.py.
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+from api.app import Mode, create_app  # noqa: E402, I001
+from api.auth import development_token  # noqa: E402
+from dispute_service.config import Settings  # noqa: E402
+from dispute_service.database import upgrade  # noqa: E402
+from dispute_service.logs import configure_logging  # noqa: E402
+from dispute_service.models import AuditText, Dispute, Person, PolicyVersion, StageEntry  # noqa: E402
+
+sys.path.append(str(_BENCH))
+from report import POLICY, _copy_value, scratch_database, walk  # noqa: E402, I001
 
 SECRET = "bench-secret-0123456789abcdef0123456789"
 ADMIN = "admin@council.gov.uk"
