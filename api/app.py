@@ -87,7 +87,9 @@ def create_app(settings: Settings, *, mode: Mode, clock: Clock = utc_now) -> Fas
             sessions, policy = app.state.sessions, app.state.policy
 
             def send_queued() -> None:
-                dispatch(sessions, policy, settings, sender.send, clock)
+                # One SMTP connection for the whole run, not one per email.
+                with sender.connection() as send:
+                    dispatch(sessions, policy, settings, send, clock)
 
             app.state.scheduler = EscalationScheduler(
                 sessions,

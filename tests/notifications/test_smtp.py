@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -80,3 +81,54 @@ def test_starttls_upgrades_before_login(send: Send) -> None:
 def test_without_either_the_connection_is_plain(send: Send) -> None:
     # Only a strict start's check stops this for a host off this machine; the sender does as it is told.
     assert [kind for kind, _ in send()] == ["plain", "login", "send", "quit"]
+
+
+class Conversations:
+    """An aiosmtpd handler that notes which connection (the client's address and port) each message came
+    on, and refuses one recipient."""
+
+    def __init__(self) -> None:
+        self.peers: list[tuple[str, int]] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address.startswith("refused@"):
+            return "550 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.peers.append(session.peer)
+        return "250 Message accepted for delivery"
+
+
+def _message(to: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "disputes@council.gov.uk", to, "DR-2017-0001"
+    message.set_content("A dispute needs you.")
+    return message
+
+
+def test_a_connection_carries_every_message_it_is_given_and_a_refusal_opens_a_new_one() -> None:
+    from aiosmtpd.controller import Controller
+
+    handler = Conversations()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings = Settings(_env_file=None, smtp_host="127.0.0.1", smtp_port=port)  # type: ignore[call-arg]
+        with SmtpSender(settings).connection() as send:
+            for n in range(3):
+                send(_message(f"tm{n}@council.gov.uk"))
+            with pytest.raises(smtplib.SMTPRecipientsRefused):
+                send(_message("refused@council.gov.uk"))
+            send(_message("tm3@council.gov.uk"))
+            send(_message("tm4@council.gov.uk"))
+    finally:
+        controller.stop()
+    # Three on the first connection; the refusal dropped it; two on a second.
+    assert len(handler.peers) == 5
+    assert len(set(handler.peers[:3])) == 1 and len(set(handler.peers[3:])) == 1
+    assert handler.peers[0] != handler.peers[3]
