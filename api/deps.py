@@ -71,14 +71,6 @@ class Transaction:
         self._session: Session | None = None
         self._ended = False
 
-    @property
-    def began(self) -> bool:
-        return self._session is not None
-
-    @property
-    def ended(self) -> bool:
-        return self._ended
-
     async def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a use case's core in this transaction, on its thread."""
         return await self._worker.run(self._in_transaction, lambda session: work(session, *args, **kwargs))

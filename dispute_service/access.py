@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, bindparam, exists, or_, select, true, union
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, exists, or_, select, true, union
 from sqlalchemy.orm import Session, aliased
 
 from dispute_service.errors import Forbidden, ReportForbidden, Unauthenticated
@@ -75,7 +75,7 @@ def readable_by(actor: Actor) -> ColumnElement[bool]:
 
     Each through a role they hold now, as `relation_to` decides, so the list and the single read agree with
     what the person may do. For a list, as the set of their disputes' ids, which indexes answer (the IRO's
-    email, a stage entry's owner): the same rule written as `_readable` writes it, a test per row, made
+    email, a stage entry's owner): the same rule written as `readable_clause` writes it, a test per row, made
     the database test every dispute, a second for an IRO's first page among 100,000.
     """
     kind = reader_kind(actor)
@@ -114,12 +114,10 @@ def reader_params(actor: Actor) -> dict[str, Any]:
 def readable_clause(kind: ReaderKind) -> ColumnElement[bool]:
     """`readable_by` for every reader of one kind, with their email and roles left as parameters: built
     once, so a statement that holds it can be built once too."""
-    return _readable(kind, bindparam("reader_email"), bindparam("reader_roles", expanding=True))
-
-
-def _readable(kind: ReaderKind, email: Any, roles: Any) -> ColumnElement[bool]:
     if kind == "all":
         return true()
+    email: BindParameter[str] = bindparam("reader_email")
+    roles: BindParameter[list[str]] = bindparam("reader_roles", expanding=True)
     owned_a_stage = exists().where(
         StageEntry.dispute_id == Dispute.id,
         StageEntry.owner_role.in_(roles),

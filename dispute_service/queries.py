@@ -99,7 +99,7 @@ def readable_dispute(session: Session, dispute_id: uuid.UUID, actor: Actor, *, f
     if dispute is None:
         raise DisputeNotFound(f"no dispute {dispute_id} that you can see")
     if for_change:
-        _load_stage_entries(session, dispute)
+        load_stage_entries(session, dispute)
     return dispute
 
 
@@ -125,7 +125,7 @@ _STAGE_ENTRIES = (
 )
 
 
-def _load_stage_entries(session: Session, dispute: Dispute) -> None:
+def load_stage_entries(session: Session, dispute: Dispute) -> None:
     """The dispute's stage entries, as a change needs them: one plain query, its rows set as the loaded
     collection. SQLAlchemy's selectin loader did the same with a fifth of an acknowledge's CPU."""
     entries = list(session.scalars(_STAGE_ENTRIES, {"dispute_id": dispute.id}))

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from dispute_service.access import SYSTEM
 from dispute_service.clock import Clock
@@ -25,6 +25,7 @@ from dispute_service.errors import NotAllowedNow
 from dispute_service.inputs import ActionInput
 from dispute_service.models import Dispute
 from dispute_service.policies import policy_for
+from dispute_service.queries import load_stage_entries
 from dispute_service.reminders import send_reminder
 from dispute_service.stages import calendar_for
 from states.policy import Policy
@@ -117,12 +118,12 @@ def fire_timer(
             Dispute.state == State.AWAITING_RESPONSE.value,
             Dispute.escalate_at <= now,
         )
-        .options(selectinload(Dispute.stage_entries))
         # Another replica holding the row is already acting on it.
         .with_for_update(skip_locked=True, of=Dispute)
     )
     if dispute is None:
         return None
+    load_stage_entries(session, dispute)
     trigger = (
         Trigger.DEFER
         if escalation_deferred_to(dispute, policy_for(session, dispute.policy_id, policy))
