@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# GOV.UK Frontend for the pages, and the OpenID provider the tests sign in against (package-lock.json).
+NODE_STAMP := node_modules/.package-lock.json
 PG_DEFAULT := postgresql://postgres@127.0.0.1:5432/test
 
 .PHONY: run test test-fast lint install clean bench openapi
@@ -16,13 +18,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "needs Node 20 and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	npm ci --no-audit --no-fund
+	@touch $(NODE_STAMP)
 
-run: $(STAMP)
+install: $(STAMP) $(NODE_STAMP)
+
+run: $(STAMP) $(NODE_STAMP)
 	$(BIN)/dispute-service serve --demo --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
 # lint-imports checks the layers in pyproject.toml; the graph is small, so it leaves no cache in the tree.
-lint: $(STAMP)
+lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -33,7 +40,7 @@ test: lint
 	DISPUTES_TEST_POSTGRES_URL=$${DISPUTES_TEST_POSTGRES_URL:-$(PG_DEFAULT)} $(BIN)/python -m pytest
 
 # The quick loop: SQLite only, no real-process tests.
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(NODE_STAMP)
 	env -u DISPUTES_TEST_POSTGRES_URL $(BIN)/python -m pytest -m "not slow and not postgres" -q
 
 # Issue 11's benchmarks (bench/api.py, timers.py, report.py), one table of figures beside their targets:
@@ -48,4 +55,4 @@ openapi: $(STAMP)
 	$(BIN)/dispute-service openapi --output docs/openapi.json
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) node_modules *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -17,6 +17,7 @@ from api.limits import install as install_limits
 from api.request_id import RequestId
 from api.routes import disputes, health, links, notifications, people, reports
 from api.scheduler import EscalationScheduler
+from api.web import install as install_pages
 from api.workers import Workers
 from dispute_service import audit
 from dispute_service.clock import Clock, utc_now
@@ -149,4 +150,5 @@ def create_app(settings: Settings, *, mode: Mode, clock: Clock = utc_now) -> Fas
     app.include_router(notifications.router)
     app.include_router(health.router)
     app.include_router(links.router)
+    install_pages(app, settings)
     return app

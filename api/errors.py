@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import Problem
@@ -158,19 +158,53 @@ def document_problem_schema(app: FastAPI) -> None:
 
 
 def add_exception_handlers(app: FastAPI) -> None:
+    """The API's refusals as problem+json; the same refusals on a page's path as a page."""
+    # Imported here: the pages' modules import api.deps, which imports this module's neighbours.
+    from api.web import errors as pages
+    from api.web.render import is_page
+    from api.web.signin import CsrfRefused, SignInRequired
+
     @app.exception_handler(DomainError)
-    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        if is_page(request.url.path):
+            status, _, _ = classify(exc)
+            if status == 401:
+                return pages.sign_in_required(request, SignInRequired(request.url.path))
+            return pages.error_page(request, status, str(exc))
         return domain_problem(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = [(_field(tuple(e.get("loc", ()))), _message(e)) for e in exc.errors()]
+        if is_page(request.url.path):
+            # The page's forms re-show themselves with their errors; this is an address no form makes.
+            return pages.error_page(request, 422, "; ".join(f"{f}: {m}" for f, m in errors[:MAX_ERRORS]))
         # Each error's location and message only: pydantic's `input` (and `ctx`) would echo what was sent.
-        return invalid_input([(_field(tuple(e.get("loc", ()))), _message(e)) for e in exc.errors()])
+        return invalid_input(errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_page(request.url.path):
+            return pages.error_page(request, exc.status_code)
         if exc.status_code == 400:
             # FastAPI's "error parsing the body" (a body that is not UTF-8, say) is invalid input too.
             return invalid_input([("body", f"could not be read: {exc.detail}")])
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return problem(exc.status_code, slug, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
+        return pages.sign_in_required(request, exc)
+
+    @app.exception_handler(CsrfRefused)
+    async def _csrf(request: Request, exc: CsrfRefused) -> Response:
+        return pages.csrf_refused(request, exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette logs the exception and its traceback; the answer says nothing about it.
+        if is_page(request.url.path):
+            return pages.error_page(request, 500)
+        return problem(
+            500, "internal-error", "Internal server error", "the service failed; nothing was changed"
+        )

@@ -8,12 +8,14 @@ validation had answered for it.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import problem
 from api.ratelimit import LinkLimits
+from api.web.errors import error_page
+from api.web.render import is_page
 from dispute_service.config import Settings
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -85,12 +87,12 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send, cap: int) -> None:
-    response = problem(
-        413,
-        "too-large",
-        "Request body too large",
-        f"the request body is larger than the {cap} bytes allowed for its content type",
-    )
+    detail = f"the request body is larger than the {cap} bytes allowed for its content type"
+    response: Response
+    if is_page(scope["path"]):
+        response = error_page(Request(scope), 413, detail)
+    else:
+        response = problem(413, "too-large", "Request body too large", detail)
     # The rest of the body is not wanted: closing stops the client sending it.
     response.headers["Connection"] = "close"
     await response(scope, receive, send)

@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     mail_from: str = "disputes@localhost"
     public_base_url: str = "http://localhost:8000"
     link_secret: str = DEV_SECRET
+    # Sign-in to the pages (README, "Signing in"): OpenID Connect against the council's identity provider.
+    # Unset, a strict server serves the API alone and the pages say sign-in is not configured.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    # GOV.UK Frontend's built files (its package's dist/govuk): `npm ci` puts them in node_modules, the
+    # Docker image in /app/assets/govuk. Unset: node_modules beside the source.
+    assets_dir: Path | None = None
+    # Signs the session cookie and the CSRF tokens of forms without a session.
+    session_secret: str = DEV_SECRET
     mail_retry_seconds: float = Field(default=30.0, gt=0)
     mail_max_attempts: int = Field(default=8, ge=1)
     # How long a claimed email is left to its sender before another attempt may take it over.
@@ -160,6 +170,28 @@ def unsafe_settings(settings: Settings) -> list[str]:
     secret("DISPUTES_LINK_SECRET", settings.link_secret, "the key that hashes email link tokens")
     secret("DISPUTES_AUDIT_KEY", settings.audit_key, "the key of the audit log's hashes")
 
+    oidc = {
+        "DISPUTES_OIDC_ISSUER": settings.oidc_issuer,
+        "DISPUTES_OIDC_CLIENT_ID": settings.oidc_client_id,
+        "DISPUTES_OIDC_CLIENT_SECRET": settings.oidc_client_secret,
+    }
+    if any(oidc.values()):
+        missing = [name for name, value in oidc.items() if not value]
+        if missing:
+            problems.append(
+                f"{', '.join(missing)} not set: sign-in to the pages needs the issuer, client id and client "
+                "secret together (or none of them, for the API alone)"
+            )
+        secret("DISPUTES_SESSION_SECRET", settings.session_secret, "the key that signs session cookies")
+        issuer = urlsplit(settings.oidc_issuer or "")
+        if settings.oidc_issuer and not (
+            issuer.scheme == "https" or (issuer.scheme == "http" and is_loopback(issuer.hostname or ""))
+        ):
+            problems.append(
+                f"DISPUTES_OIDC_ISSUER {settings.oidc_issuer} must start with https:// (plain http is only "
+                "for a provider on this machine)"
+            )
+
     if settings.smtp_starttls and settings.smtp_tls:
         problems.append(
             "DISPUTES_SMTP_STARTTLS and DISPUTES_SMTP_TLS are both true: set one, STARTTLS "
@@ -184,3 +216,8 @@ def unsafe_settings(settings: Settings) -> list[str]:
             "carry one-use tokens); plain http is only for a host on this machine"
         )
     return problems
+
+
+def sign_in_configured(settings: Settings) -> bool:
+    """Whether the pages can sign anyone in by OpenID Connect."""
+    return bool(settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret)

@@ -73,6 +73,21 @@ class Person(Base):
     updated_at: Mapped[datetime]
 
 
+class WebSession(Base):
+    """A person signed in to the pages. The cookie carries a random token and only its SHA-256 is kept
+    here, so a copy of the database opens no session; ending the row ends the session at once."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    # The session's CSRF token, sent back in every form it is shown.
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
 class PersonChange(Base):
     """One change to a person in the staff directory: who made it, when, and the fields before and after.
 

@@ -15,7 +15,7 @@ from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispute_service import people_changes
+from dispute_service import people_changes, web_sessions
 from dispute_service.access import Actor, require_admin
 from dispute_service.errors import InvalidInput, PersonConflict, PersonNotFound
 from dispute_service.models import Dispute, Person, PersonChange
@@ -114,6 +114,9 @@ def update_person(
         kind = people_changes.REACTIVATED if active else people_changes.DEACTIVATED
         changes.append((kind, {"active": person.active}, {"active": active}))
         person.active = active
+        if not active:
+            # At once, not when their cookie next fails a check.
+            web_sessions.end_all_for(session, email, now)
     person.updated_at = now
     for kind, before, after in changes:
         people_changes.record(

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, String, bindparam, cast, func, inspect, select, tuple_
+from sqlalchemy import Select, String, bindparam, cast, func, inspect, or_, select, tuple_
 from sqlalchemy.orm import Session, undefer
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -37,7 +37,7 @@ from dispute_service.stages import calendar_for
 from states.machine import Request, Situation, machine_for
 from states.permissions import allowed_actions
 from states.policy import Policy
-from states.vocabulary import State
+from states.vocabulary import OPEN_STATES, State
 
 _ONE_DAY = timedelta(days=1)
 
@@ -71,6 +71,11 @@ class DisputeFilters:
     offset: int = 0
     # Where the previous page ended: its last row's `raised_at` and `id` (see `page_cursor`).
     after: tuple[datetime, uuid.UUID] | None = None
+    # The pages' dashboards: open disputes only; those whose current stage is this person's to answer
+    # (named, or by a role they hold with nobody named); soonest due first (paged by offset only).
+    open_only: bool = False
+    waiting_on: Actor | None = None
+    by_due: bool = False
 
 
 @dataclass(frozen=True)
@@ -231,7 +236,10 @@ def list_disputes(
         query = query.where(tuple_(Dispute.raised_at, Dispute.id) < filters.after)
     # The index's order (migration 0005), both columns descending, so the database reads the page off
     # the index; one row more than the page, to tell whether another page follows.
-    order = (Dispute.raised_at.desc(), Dispute.id.desc())
+    order: tuple[Any, ...] = (Dispute.raised_at.desc(), Dispute.id.desc())
+    if filters.by_due:
+        # A dispute with no deadline (held, or waiting on the IRO) after every one with a deadline.
+        order = (Dispute.due_at.is_(None), Dispute.due_at.asc(), Dispute.raised_at.desc(), Dispute.id.desc())
     if filters.offset:
         # The rows skipped are only counted: find the page's ids first, which needs nothing but the index
         # when no filter looks further (an index-only scan on PostgreSQL), then read just those rows.
@@ -239,7 +247,8 @@ def list_disputes(
         query = select(Dispute).where(Dispute.id.in_(ids.offset(filters.offset).correlate(None)))
     rows: Sequence[Dispute] = session.scalars(query.order_by(*order).limit(filters.limit + 1)).all()
     page = rows[: filters.limit]
-    following = page_cursor(page[-1]) if len(rows) > filters.limit else None
+    # A cursor marks a place in the newest-first order only; the due-date order pages by offset.
+    following = page_cursor(page[-1]) if len(rows) > filters.limit and not filters.by_due else None
     log_read(session, "dispute.list", actor, ids=[str(d.id) for d in page], total=total)
     return DisputePage(snapshots(session, page, policy, actor, now), total, following)
 
@@ -283,6 +292,15 @@ def _filtered(query: Select[Any], filters: DisputeFilters, policy: Policy, now: 
     if filters.category:
         # Categories are a JSON list; its text form holds each id in quotes on both engines.
         query = query.where(cast(Dispute.categories, String).like(f'%"{filters.category}"%'))
+    if filters.open_only:
+        query = query.where(Dispute.state.in_(sorted(OPEN_STATES)))
+    if filters.waiting_on is not None:
+        who = filters.waiting_on
+        query = query.where(
+            Dispute.state.in_(sorted(OPEN_STATES)),
+            Dispute.owner_role.in_(sorted(who.roles)),
+            or_(Dispute.owner_email == who.email, Dispute.owner_email.is_(None)),
+        )
     if filters.overdue is not None:
         overdue = (Dispute.state == State.AWAITING_RESPONSE.value) & (Dispute.due_at < now)
         query = query.where(overdue if filters.overdue else ~overdue)

@@ -1,0 +1,124 @@
+"""Rendering pages: one Jinja2 environment (ours and GOV.UK Frontend's macros) and the headers every page
+carries."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader, select_autoescape
+
+from dispute_service.access import READ_ALL_ROLES, REPORT_READER_ROLES, Actor
+from dispute_service.config import Settings
+
+TEMPLATES = Path(__file__).parent.parent / "templates"
+SERVICE_NAME = "IRO dispute resolution"
+
+# The paths that are not pages: they answer JSON (problem+json when refused), never HTML.
+_NOT_PAGES = ("/api/", "/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json")
+
+
+def is_page(path: str) -> bool:
+    return not path.startswith(_NOT_PAGES)
+
+
+@functools.cache
+def environment() -> Environment:
+    env = Environment(
+        loader=ChoiceLoader(
+            [
+                FileSystemLoader(TEMPLATES),
+                PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
+            ]
+        ),
+        autoescape=select_autoescape(["html"]),
+        # The GOV.UK macros are written for these.
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["service_name"] = SERVICE_NAME
+    return env
+
+
+def security_headers(request: Request, nonce: str, *, private: bool) -> dict[str, str]:
+    """What every page sends (SPEC section 9). `private`: it shows dispute or personal data, so no cache
+    keeps it."""
+    csp = (
+        "default-src 'self'; "
+        f"script-src 'self' 'nonce-{nonce}'; "
+        "style-src 'self'; img-src 'self' data:; font-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+    headers = {
+        "Content-Security-Policy": csp,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store" if private else "no-cache",
+    }
+    if on_https(request):
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return headers
+
+
+def on_https(request: Request) -> bool:
+    """Whether the service is reached over https, by its public address (a proxy ends TLS in front)."""
+    settings: Settings = request.app.state.settings
+    return urlsplit(settings.public_base_url).scheme == "https"
+
+
+# The menu: (path, words, key, who sees it: any of these roles, or everyone signed in).
+_MENU = (
+    ("/", "Your disputes", "home", None),
+    ("/disputes/new", "Raise a dispute", "raise", frozenset({"iro"})),
+    ("/disputes", "All open disputes", "all", READ_ALL_ROLES),
+    ("/reports/annual", "Annual report", "report", frozenset(REPORT_READER_ROLES)),
+    ("/people", "People", "people", frozenset({"admin"})),
+)
+
+
+def menu_for(viewer: Actor | None, current: str | None) -> list[dict[str, Any]]:
+    if viewer is None:
+        return []
+    return [
+        {"href": href, "text": text, "active": key == current}
+        for href, text, key, roles in _MENU
+        if roles is None or roles & viewer.roles
+    ]
+
+
+def render(
+    request: Request,
+    template: str,
+    status: int = 200,
+    *,
+    private: bool = True,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """A page, with its security headers. `request.state.viewer` (when signed in) is in the context."""
+    nonce = secrets.token_urlsafe(16)
+    viewer = getattr(request.state, "viewer", None)
+    html = (
+        environment()
+        .get_template(template)
+        .render(
+            request=request,
+            viewer=viewer,
+            menu=menu_for(viewer, context.get("nav")),
+            csp_nonce=nonce,
+            csrf_token=getattr(request.state, "csrf_token", None),
+            demo=request.app.state.mode.value == "demo",
+            **context,
+        )
+    )
+    response = HTMLResponse(html, status_code=status)
+    response.headers.update(security_headers(request, nonce, private=private))
+    if headers:
+        response.headers.update(headers)
+    return response

@@ -1,0 +1,116 @@
+"""Signing in and out. In production, OpenID Connect against the council's identity provider
+(`api/web/oidc.py`); with `serve --demo`, a button for each demo person as well."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import NowDep, TransactionDep
+from api.web.render import render
+from api.web.signin import (
+    PosterDep,
+    check_form_token,
+    clear_session_cookie,
+    issue_form_token,
+    session_token,
+    set_form_cookie,
+    set_session_cookie,
+)
+from dispute_service import web_sessions
+from dispute_service.config import sign_in_configured
+from dispute_service.database import reading
+from dispute_service.demo import demo_sign_in_list
+from dispute_service.errors import Unauthenticated
+
+router = APIRouter(include_in_schema=False)
+
+NextPath = Annotated[str, Query(alias="next", max_length=300)]
+
+
+def safe_next(path: str) -> str:
+    """Only a path on this service: never another site (`//evil`, `https://...`), so sign-in cannot be
+    used to send someone elsewhere."""
+    if not path.startswith("/") or path.startswith("//") or "\\\\" in path or "\\n" in path:
+        return "/"
+    return path
+
+
+def _is_demo(request: Request) -> bool:
+    return bool(request.app.state.mode.value == "demo")
+
+
+def sign_in_page(
+    request: Request,
+    tx_people: list[tuple[str, str, list[str]]] | None,
+    next_path: str,
+    status: int = 200,
+    error: str | None = None,
+) -> HTMLResponse:
+    issue_form_token(request)
+    response = render(
+        request,
+        "web/sign_in.html",
+        status,
+        title="Sign in",
+        people=tx_people,
+        oidc=sign_in_configured(request.app.state.settings),
+        next_path=safe_next(next_path),
+        error=error,
+        private=False,
+    )
+    set_form_cookie(request, response)
+    return response
+
+
+@router.get("/sign-in")
+async def sign_in(request: Request, tx: TransactionDep, next_path: NextPath = "/") -> Response:
+    people = await tx.finish(demo_sign_in_list) if _is_demo(request) else None
+    return sign_in_page(request, people, next_path)
+
+
+@router.post("/sign-in/demo")
+async def demo_sign_in(
+    request: Request,
+    tx: TransactionDep,
+    now: NowDep,
+    email: Annotated[str, Form(max_length=320)],
+    next_path: Annotated[str, Form(alias="next", max_length=300)] = "/",
+) -> Response:
+    # Demo only: anywhere else this address does not exist.
+    if not _is_demo(request):
+        return Response(status_code=404)
+    await check_form_token(request)
+    try:
+        token, _ = await tx.finish(web_sessions.begin, email, now)
+    except Unauthenticated:
+        people = await _people_after_refusal(request)
+        return sign_in_page(
+            request, people, next_path, 403, "That person is not active in the staff directory."
+        )
+    return signed_in(request, token, next_path)
+
+
+async def _people_after_refusal(request: Request) -> list[tuple[str, str, list[str]]]:
+    # The refused sign-in's transaction has rolled back; the page lists the people afresh.
+    with reading(request.app.state.sessions) as session:
+        return demo_sign_in_list(session)
+
+
+def signed_in(request: Request, token: str, next_path: str) -> Response:
+    response = RedirectResponse(safe_next(next_path), status_code=303)
+    set_session_cookie(request, response, token)
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, _: PosterDep, tx: TransactionDep, now: NowDep) -> Response:
+    # PosterDep: signed in, and the form's CSRF token is the session's (another site cannot sign you out).
+    token = session_token(request)
+    if token:
+        await tx.finish(web_sessions.end, token, now)
+    response = render(request, "web/signed_out.html", title="You have signed out", private=False)
+    clear_session_cookie(request, response)
+    return response

@@ -1,0 +1,145 @@
+"""Who is looking at a page: the session cookie, the session behind it, and the CSRF tokens of forms.
+
+The cookie holds a random token and its HMAC under DISPUTES_SESSION_SECRET; the session itself is a row
+(`dispute_service.web_sessions`), so sign-out and deactivation end it at once. `/api/v1` never reads it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from api.deps import NowDep, TransactionDep
+from api.web.render import on_https
+from dispute_service import web_sessions
+from dispute_service.access import Actor
+
+SESSION_COOKIE = "dispute_session"
+CSRF_COOKIE = "dispute_csrf"
+CSRF_FIELD = "csrf_token"
+
+
+class SignInRequired(Exception):
+    """No live session: the page answers with the sign-in page's address."""
+
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
+
+class CsrfRefused(Exception):
+    """A form sent without its CSRF token, or with one that is not this session's (or not signed here)."""
+
+
+def _mac(secret: str, purpose: str, value: str) -> str:
+    digest = hmac.new(secret.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _secret(request: Request) -> str:
+    secret: str = request.app.state.settings.session_secret
+    return secret
+
+
+def signed(secret: str, purpose: str, value: str) -> str:
+    """`value` with its HMAC for `purpose`: a session cookie is `signed(secret, "session", token)`."""
+    return f"{value}.{_mac(secret, purpose, value)}"
+
+
+def _signed_value(request: Request, purpose: str, value: str) -> str:
+    return signed(_secret(request), purpose, value)
+
+
+def _unsigned(request: Request, purpose: str, signed: str | None) -> str | None:
+    """The value of a signed cookie, or None when it is missing or its signature is wrong."""
+    if not signed or len(signed) > 200 or "." not in signed:
+        return None
+    value, mac = signed.rsplit(".", 1)
+    return value if hmac.compare_digest(mac, _mac(_secret(request), purpose, value)) else None
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        _signed_value(request, "session", token),
+        max_age=int(web_sessions.MAX_AGE.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=on_https(request),
+    )
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=on_https(request))
+
+
+def session_token(request: Request) -> str | None:
+    return _unsigned(request, "session", request.cookies.get(SESSION_COOKIE))
+
+
+async def get_viewer(request: Request, tx: TransactionDep, now: NowDep) -> Actor:
+    """The signed-in person, roles as they are now, in the request's one transaction; otherwise
+    `SignInRequired`. Puts the viewer and the session's CSRF token where every page's template finds them."""
+    token = session_token(request)
+    signed = await tx.run(web_sessions.resume, token, now) if token else None
+    if signed is None:
+        path = request.url.path
+        raise SignInRequired(path if request.method == "GET" else "/")
+    request.state.viewer = signed.actor
+    request.state.csrf_token = signed.csrf
+    return signed.actor
+
+
+async def _form_token(request: Request) -> str:
+    form = await request.form()
+    value = form.get(CSRF_FIELD)
+    return value if isinstance(value, str) else ""
+
+
+async def get_poster(request: Request, viewer: Annotated[Actor, Depends(get_viewer)]) -> Actor:
+    """The signed-in person sending a form, whose CSRF token must be their session's."""
+    sent = await _form_token(request)
+    expected: str = request.state.csrf_token
+    if not sent or not hmac.compare_digest(sent, expected):
+        raise CsrfRefused()
+    return viewer
+
+
+ViewerDep = Annotated[Actor, Depends(get_viewer)]
+PosterDep = Annotated[Actor, Depends(get_poster)]
+
+
+# Forms without a session (the sign-in pages, the email-link pages): a signed double-submit token. The page
+# sets a cookie holding a random value with its HMAC and puts the same in the form; a post must bring both,
+# equal, and signed here. Another site can make a browser send the cookie but cannot read it to fill the
+# form, nor make one that verifies.
+def issue_form_token(request: Request) -> str:
+    existing = request.cookies.get(CSRF_COOKIE)
+    if _unsigned(request, "csrf", existing) is not None and existing is not None:
+        token = existing
+    else:
+        token = _signed_value(request, "csrf", secrets.token_urlsafe(24))
+    request.state.csrf_token = token
+    return token
+
+
+def set_form_cookie(request: Request, response: Response) -> None:
+    token = getattr(request.state, "csrf_token", None)
+    if token:
+        response.set_cookie(
+            CSRF_COOKIE, token, path="/", httponly=True, samesite="lax", secure=on_https(request)
+        )
+
+
+async def check_form_token(request: Request) -> None:
+    """Raise `CsrfRefused` unless the form's token is the cookie's, and signed here."""
+    sent = await _form_token(request)
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not sent or not hmac.compare_digest(sent, cookie) or _unsigned(request, "csrf", sent) is None:
+        raise CsrfRefused()
