@@ -68,6 +68,9 @@ _DESCRIPTIONS = {
 }
 
 
+_HTML: dict[str, Any] = {"text/html": {}}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for refusals, documented with the media type they are really sent with."""
     schema = {"$ref": "#/components/schemas/Problem"}
@@ -147,10 +150,18 @@ def document_problem_schema(app: FastAPI) -> None:
                 Problem.model_json_schema()
             )
             # Every body is capped (api/limits.py), before the route is reached.
-            for item in schema.get("paths", {}).values():
+            for path, item in schema.get("paths", {}).items():
                 for operation in item.values():
                     if "requestBody" in operation:
-                        operation["responses"]["413"] = problem_responses(413)[413]
+                        # A page's form gets the error page; the API, problem details.
+                        operation["responses"]["413"] = (
+                            problem_responses(413)[413]
+                            if path.startswith("/api/")
+                            else {
+                                "description": _DESCRIPTIONS[413] + ": an error page",
+                                "content": {"text/html": {}},
+                            }
+                        )
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -35,6 +35,15 @@ def list_people(session: Session, actor: Actor) -> list[Person]:
     return list(session.scalars(select(Person).order_by(Person.email)).all())
 
 
+def active_holders(session: Session, role: str) -> list[tuple[str, str]]:
+    """(name, email) of everyone active who holds `role`: the choices a form offers, such as the team
+    manager a dispute is raised with."""
+    rows = session.execute(
+        select(Person.name, Person.email, Person.roles).where(Person.active.is_(True)).order_by(Person.name)
+    ).all()
+    return [(r.name, r.email) for r in rows if role in r.roles]
+
+
 def add_person(session: Session, actor: Actor, data: PersonData, now: datetime, *, audit_key: str) -> Person:
     require_admin(actor, "add people")
     email = data.email.strip().lower()

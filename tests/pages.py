@@ -21,3 +21,16 @@ def form_fields(html: str, action: str) -> dict[str, Any]:
     start = html.index(f'action="{action}"')
     end = html.index("</form>", start)
     return dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', html[start:end]))
+
+
+def post_link(client: Any, token: str, data: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    """Use an email link as a person does: open its page (which gives the browser the form's CSRF token
+    and its cookie), then send the form. A page that is refused has no form, and the post goes without."""
+    return client.post(f"/links/{token}", data={**open_link(client, token), **(data or {})}, **kwargs)
+
+
+def open_link(client: Any, token: str) -> dict[str, str]:
+    """Open a link's page: the form's CSRF token (its cookie is now the client's), or nothing when the
+    page is a refusal and has no form."""
+    page = client.get(f"/links/{token}")
+    return {"csrf_token": csrf_of(page.text)} if page.status_code == 200 else {}

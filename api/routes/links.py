@@ -3,10 +3,8 @@ every link); POST does it, once, then redirects (303) to a result page."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
@@ -15,8 +13,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from api.deps import NowDep, PolicyDep, SessionsDep, SettingsDep, wake_dispatch
-from api.errors import classify, problem_responses
+from api.errors import classify
 from api.ratelimit import LinkLimits
+from api.web.render import render
+from api.web.signin import issue_form_token, set_form_cookie, verify_form_token
 from dispute_service.access import authenticate, relation_to
 from dispute_service.database import reading
 from dispute_service.errors import DomainError, InvalidInput, LinkNotFound, LinkProblem
@@ -26,29 +26,12 @@ from dispute_service.queries import readable_dispute
 from notifications import links
 from states.vocabulary import IRO_LINK_TRIGGERS, MAX_TEXT, OUTCOME_CODES, OWNER_LINK_TRIGGERS, Trigger
 
-if TYPE_CHECKING:
-    from jinja2 import Environment
-
 router = APIRouter(tags=["email links"])
 
 
-@functools.cache
-def _pages() -> Environment:
-    # Imported when the first link is opened, not at start-up: no API request needs Jinja2.
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-    return Environment(
-        loader=FileSystemLoader(Path(__file__).parent.parent / "templates"), autoescape=select_autoescape()
-    )
-
-
-# The token is in the URL: keep it out of caches, Referer headers and frames.
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-}
+# The token is in the URL: keep it out of caches and Referer headers (render's headers already keep the page
+# out of frames, and send no Referer).
+_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 Token = Annotated[str, PathParam(max_length=128, description="The token from the email")]
 
 
@@ -93,15 +76,17 @@ _ACTIONS: dict[Trigger, tuple[str, str, tuple[FormField, ...]]] = {
 }
 
 
-def _page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_pages().get_template(name).render(**context), status_code=status, headers=_HEADERS)
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return render(request, f"web/{name}", status, headers=_HEADERS, **context)
 
 
-def _refusal(exc: DomainError) -> HTMLResponse:
+def _refusal(request: Request, exc: DomainError) -> HTMLResponse:
     status, _, title = classify(exc)
     if isinstance(exc, LinkProblem):
-        return _page("link_message.html", status, title=title, message=str(exc))
-    return _page("link_message.html", status, title="This action cannot be done now", message=str(exc))
+        return _page(request, "link_message.html", status, title=title, message=str(exc))
+    return _page(
+        request, "link_message.html", status, title="This action cannot be done now", message=str(exc)
+    )
 
 
 class _Throttled(Exception):
@@ -115,8 +100,9 @@ def _limits(request: Request) -> tuple[LinkLimits, str]:
     return limits, request.client.host if request.client else "unknown"
 
 
-def _too_many(wait: int) -> HTMLResponse:
+def _too_many(request: Request, wait: int) -> HTMLResponse:
     page = _page(
+        request,
         "link_message.html",
         429,
         title="Too many attempts",
@@ -137,12 +123,12 @@ _LINK_RESPONSES: dict[int | str, dict[str, Any]] = {
         429: "Too many link uses from this client or for this person: try again after Retry-After seconds",
     }.items()
 }
-# A malformed token or query is refused by validation as problem+json; a missing form field re-shows the
-# form (HTML) with the error.
-_INVALID = problem_responses(422)[422]
+# A malformed token or query is answered with the error page (these are pages, for people); a form missing
+# a field shows the form again with the error.
+_INVALID = {"description": "Invalid input: an error page", "content": {"text/html": {}}}
 _INVALID_OR_FORM = {
-    "description": "Invalid input: the form again with the error, or problem details for a malformed request",
-    "content": {"text/html": {}, **_INVALID["content"]},
+    "description": "Invalid input: the form again with the error",
+    "content": {"text/html": {}},
 }
 
 
@@ -162,9 +148,9 @@ _DONE: dict[str, str] = {
     responses={422: _INVALID},
     summary="The result page after a link's action",
 )
-def done(action: Annotated[str, Query(max_length=32)] = "") -> Response:
+def done(request: Request, action: Annotated[str, Query(max_length=32)] = "") -> Response:
     message = _DONE.get(action, "Thank you. Your action is recorded.")
-    return _page("link_message.html", title="Done", message=message)
+    return _page(request, "link_message.html", title="Done", message=message)
 
 
 @router.get(
@@ -184,7 +170,7 @@ def show(
     limits, client = _limits(request)
     wait = limits.per_client.wait(client, now.timestamp())
     if wait is not None:
-        return _too_many(wait)
+        return _too_many(request, wait)
     try:
         with reading(sessions) as session:
             view = links.inspect(session, policy, settings.link_secret, token, now)
@@ -192,21 +178,25 @@ def show(
     except LinkNotFound as exc:
         # Only a failed lookup counts: mail scanners open every good link, and someone guessing finds none.
         limits.per_client.use(client, now.timestamp())
-        return _refusal(exc)
+        return _refusal(request, exc)
     except DomainError as exc:
-        return _refusal(exc)
+        return _refusal(request, exc)
     if not bound:
-        return _not_yours()
-    return _confirm(view, {}, [])
+        return _not_yours(request)
+    issue_form_token(request)
+    page = _confirm(request, token, view, {}, [])
+    set_form_cookie(request, page)
+    return page
 
 
 class _NotYours(Exception):
     pass
 
 
-def _not_yours() -> HTMLResponse:
+def _not_yours(request: Request) -> HTMLResponse:
     # No reference, no child: the page may be opened by someone who should no longer see the dispute.
     return _page(
+        request,
         "link_message.html",
         403,
         title="This link is no longer yours to use",
@@ -228,17 +218,22 @@ def _still_bound(session: Session, view: links.LinkView) -> bool:
     )
 
 
-def _confirm(view: links.LinkView, values: dict[str, str], errors: list[tuple[str, str]]) -> HTMLResponse:
+def _confirm(
+    request: Request, token: str, view: links.LinkView, values: dict[str, str], errors: list[tuple[str, str]]
+) -> HTMLResponse:
     title, explanation, fields = _ACTIONS[Trigger(view.trigger)]
+    labels = {f.name: f.label for f in fields}
     return _page(
+        request,
         "link_confirm.html",
         422 if errors else 200,
         title=title,
+        token=token,
         view=view,
         explanation=explanation,
         fields=fields,
         values=values,
-        errors=errors,
+        errors={name: f"{labels.get(name, name)} {message}" for name, message in errors},
         button=title.split(" ")[0],
     )
 
@@ -265,6 +260,7 @@ def act(
     outcome: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
     outcome_code: Annotated[str | None, Form(max_length=32)] = None,
     reason: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
+    csrf_token: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Response:
     values = {
         k: v
@@ -282,7 +278,7 @@ def act(
     limits, client = _limits(request)
     wait = limits.per_client.use(client, now.timestamp())
     if wait is not None:
-        return _too_many(wait)
+        return _too_many(request, wait)
     # The route owns the transaction, rather than the request dependency, because it answers a refusal
     # with a page instead of raising: leaving the `with` by an exception is what rolls the refusal back.
     try:
@@ -293,18 +289,21 @@ def act(
             wait = limits.per_address.use(view.person_email, now.timestamp())
             if wait is not None:
                 raise _Throttled(wait)
+            # After the link is known good, so a bad or spent link still says so; before it is used.
+            verify_form_token(request, csrf_token)
             links.use(session, policy, settings.link_secret, token, data, now)
             queued_email = session.info.pop(QUEUED_EMAIL, False)
     except _NotYours:
-        return _not_yours()
+        return _not_yours(request)
     except _Throttled as exc:
-        return _too_many(exc.wait)
+        return _too_many(request, exc.wait)
     except InvalidInput as exc:
         if view is None:
-            return _refusal(exc)
-        return _confirm(view, values, exc.errors)
+            return _refusal(request, exc)
+        issue_form_token(request)
+        return _confirm(request, token, view, values, exc.errors)
     except DomainError as exc:
-        return _refusal(exc)
+        return _refusal(request, exc)
     if queued_email:
         wake_dispatch(request)
     return RedirectResponse(

@@ -8,7 +8,7 @@ import structlog
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from api.web.routes import account, disputes, home, people, report
+from api.web.routes import account, disputes, home, people, raise_dispute, report
 from dispute_service.config import Settings
 
 log = structlog.get_logger("api.web")
@@ -27,5 +27,6 @@ def install(app: FastAPI, settings: Settings) -> None:
         # The pages still work, unstyled; `make run` runs `npm ci` first, the image builds them in.
         log.warning("pages.assets_missing", looked_in=str(govuk), fix="run `npm ci` (or `make run`)")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (account, home, disputes, report, people):
+    # /disputes/new before /disputes/{id}, which would take "new" for an id.
+    for module in (account, home, raise_dispute, disputes, report, people):
         app.include_router(module.router)

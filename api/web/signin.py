@@ -139,7 +139,11 @@ def set_form_cookie(request: Request, response: Response) -> None:
 
 async def check_form_token(request: Request) -> None:
     """Raise `CsrfRefused` unless the form's token is the cookie's, and signed here."""
-    sent = await _form_token(request)
+    verify_form_token(request, await _form_token(request))
+
+
+def verify_form_token(request: Request, sent: str | None) -> None:
+    """`check_form_token` for a route that has the form's token already."""
     cookie = request.cookies.get(CSRF_COOKIE, "")
     if not sent or not hmac.compare_digest(sent, cookie) or _unsigned(request, "csrf", sent) is None:
         raise CsrfRefused()

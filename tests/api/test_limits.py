@@ -73,10 +73,17 @@ def test_a_form_may_be_larger_than_json_but_has_its_own_cap(client: TestClient) 
     within = client.post("/links/no-such-token", data=fields, headers=form)
     assert CAP < int(within.request.headers["content-length"]) < FORM_CAP
     # Past the cap for JSON but within the form's: the link page answers (the token is unknown).
-    assert within.status_code == 404 and "<h1>" in within.text
-    _too_large(client.post("/links/no-such-token", content=b"reason=" + b"x" * FORM_CAP, headers=form))
+    assert within.status_code == 404 and "<h1 " in within.text
+    _too_large_page(client.post("/links/no-such-token", content=b"reason=" + b"x" * FORM_CAP, headers=form))
     multipart = {"content-type": "multipart/form-data; boundary=b"}
-    _too_large(client.post("/links/no-such-token", content=b"x" * (FORM_CAP + 1), headers=multipart))
+    _too_large_page(client.post("/links/no-such-token", content=b"x" * (FORM_CAP + 1), headers=multipart))
+
+
+def _too_large_page(response: Any) -> None:
+    # A page's form (a person's browser sent it) gets the error page in the pages' look, not JSON.
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Too much was sent" in response.text and "govuk-template" in response.text
 
 
 def _call(

@@ -19,6 +19,7 @@ from dispute_service.config import Settings
 from dispute_service.models import ActionLink, AuditEntry, Dispute, Person
 from notifications import links
 from tests.factories import IRO2_EMAIL, IRO_EMAIL, IRO_MANAGER_EMAIL, TM2_EMAIL, TM_EMAIL, post_dispute
+from tests.pages import open_link, post_link
 from tests.recording import record_transactions
 
 
@@ -62,8 +63,9 @@ def test_a_link_post_that_acts_consumes_the_link_and_writes_the_change_in_one_tr
     token = _issue(sessions, settings, clock, raise_dispute()["id"], "acknowledge")
     entries, version, used_at = _state(sessions, "acknowledge")
     assert used_at is None
+    opened = open_link(client, token)
     with record_transactions(client.app.state.engine) as seen:  # type: ignore[attr-defined]
-        response = client.post(f"/links/{token}", follow_redirects=False)
+        response = client.post(f"/links/{token}", data=opened, follow_redirects=False)
     assert response.status_code == 303, response.text
     [statements] = seen
     assert any(s.startswith("UPDATE action_links SET used_at") for s in statements)
@@ -103,8 +105,9 @@ def test_a_link_post_that_is_refused_runs_one_transaction_leaves_the_link_unused
         assert done.status_code == 200, done.text
     before = _state(sessions, trigger)
     assert before[2] is None
+    opened = open_link(client, token)
     with record_transactions(client.app.state.engine) as seen:  # type: ignore[attr-defined]
-        response = client.post(f"/links/{token}", data=form, follow_redirects=False)
+        response = client.post(f"/links/{token}", data={**opened, **form}, follow_redirects=False)
     assert response.status_code == status, response.text
     assert len(seen) == 1 and seen.writing() == []
     assert _state(sessions, trigger) == before
@@ -149,7 +152,7 @@ def _from(client: TestClient, address: str) -> TestClient:
 def _throttled(response: Any, wait: int) -> None:
     assert response.status_code == 429, response.text
     assert response.headers["retry-after"] == str(wait)
-    assert response.headers["content-type"].startswith("text/html") and "<h1>" in response.text
+    assert response.headers["content-type"].startswith("text/html") and "<h1 " in response.text
 
 
 def test_uses_of_one_persons_links_are_limited_whichever_client_sends_them(
@@ -159,12 +162,12 @@ def test_uses_of_one_persons_links_are_limited_whichever_client_sends_them(
     token = _issue(sessions, settings, clock, d["id"], "respond")
     # Each post without a response shows the form again: a use, and the link stays unused.
     for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
-        assert _from(limited, address).post(f"/links/{token}").status_code == 422
+        assert post_link(_from(limited, address), token).status_code == 422
         clock.advance(seconds=10)
     # The fourth use for the person within the minute, from a fourth client: the first leaves in 30 s.
-    _throttled(_from(limited, "10.0.0.4").post(f"/links/{token}", data={"response": "r"}), 30)
+    _throttled(post_link(_from(limited, "10.0.0.4"), token, data={"response": "r"}), 30)
     clock.advance(seconds=30)
-    done = _from(limited, "10.0.0.4").post(f"/links/{token}", data={"response": "r"}, follow_redirects=False)
+    done = post_link(_from(limited, "10.0.0.4"), token, data={"response": "r"}, follow_redirects=False)
     assert done.status_code == 303
 
 
@@ -178,7 +181,7 @@ def test_guessing_tokens_is_limited_per_client_and_a_good_link_still_opens_for_o
         clock.advance(seconds=1)
     # Over the limit, the client is refused whatever it opens, and its form posts are refused too.
     _throttled(limited.get(f"/links/{token}"), 55)
-    _throttled(limited.post(f"/links/{token}"), 55)
+    _throttled(post_link(limited, token), 55)
     assert _from(limited, "10.0.0.9").get(f"/links/{token}").status_code == 200
     clock.advance(seconds=WINDOW)
     assert limited.get(f"/links/{token}").status_code == 200
@@ -191,7 +194,7 @@ def test_opening_a_good_link_is_not_counted(
     d = post_dispute(limited.post, _token(settings, IRO_EMAIL))
     token = _issue(sessions, settings, clock, d["id"], "acknowledge")
     assert {limited.get(f"/links/{token}").status_code for _ in range(20)} == {200}
-    assert limited.post(f"/links/{token}", follow_redirects=False).status_code == 303
+    assert post_link(limited, token, follow_redirects=False).status_code == 303
 
 
 # --- what the pages show -----------------------------------------------------------------------------------
@@ -202,7 +205,7 @@ def test_the_result_page_shows_only_the_services_words(
 ) -> None:
     d = post_dispute(client.post, _token(settings, IRO_EMAIL))
     token = _issue(sessions, settings, clock, d["id"], "acknowledge")
-    done = client.post(f"/links/{token}", follow_redirects=False)
+    done = post_link(client, token, follow_redirects=False)
     assert done.headers["location"] == "/links/done?action=acknowledge"
     page = client.get(done.headers["location"])
     assert "Your acknowledgement of the dispute is recorded." in page.text
@@ -235,8 +238,8 @@ def test_a_link_whose_person_no_longer_owns_the_stage_shows_nothing_of_the_dispu
     else:
         with sessions.begin() as session:
             session.execute(update(Person).where(Person.email == TM_EMAIL).values(active=False))
-    for page in (client.get(f"/links/{token}"), client.post(f"/links/{token}", data={"response": "r"})):
-        assert page.status_code == 403 and "<h1>" in page.text
+    for page in (client.get(f"/links/{token}"), post_link(client, token, data={"response": "r"})):
+        assert page.status_code == 403 and "<h1 " in page.text
         assert d["reference"] not in page.text and d["child_ref"] not in page.text
     assert _state(sessions, "respond")[2] is None, "the link is still unused"
 

@@ -17,6 +17,7 @@ from notifications.dispatcher import DispatchReport
 from states.policy import Policy
 from tests.factories import IRO, TM_EMAIL, raise_dispute
 from tests.mail import Mailbox, links_in
+from tests.pages import post_link
 
 
 def audit_rows(sessions: sessionmaker[Session]) -> int:
@@ -51,14 +52,14 @@ def test_get_changes_nothing_post_acts_once(
             is None
         )
 
-    done = app_client.post(f"/links/{token}", follow_redirects=False)
+    done = post_link(app_client, token, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"].startswith("/links/done?")
     assert "is recorded" in app_client.get(done.headers["location"]).text
     with sessions() as session:
         entry = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
         assert entry is not None
         assert (entry.trigger, entry.channel, entry.actor) == ("acknowledge", "email_link", TM_EMAIL)
-    again = app_client.post(f"/links/{token}", follow_redirects=False)
+    again = post_link(app_client, token, follow_redirects=False)
     assert again.status_code == 409 and "already been used" in again.text
     assert audit_rows(sessions) == before + 1
 
@@ -76,11 +77,11 @@ def test_respond_through_the_form_and_a_missing_field_changes_nothing(
     send_mail()
     token = links_in(mailbox.to(TM_EMAIL)[0])["respond"]
     before = audit_rows(sessions)
-    empty = app_client.post(f"/links/{token}", data={}, follow_redirects=False)
-    assert empty.status_code == 422 and "response: is required" in empty.text
+    empty = post_link(app_client, token, data={}, follow_redirects=False)
+    assert empty.status_code == 422 and "Your response is required" in empty.text
     assert audit_rows(sessions) == before
-    ok = app_client.post(
-        f"/links/{token}", data={"response": "SECRET-RESPONSE meeting booked"}, follow_redirects=False
+    ok = post_link(
+        app_client, token, data={"response": "SECRET-RESPONSE meeting booked"}, follow_redirects=False
     )
     assert ok.status_code == 303
     # The IRO is told, with resolve and escalate links, and no free text.
@@ -106,13 +107,13 @@ def test_tampered_stale_and_expired_links_get_plain_pages(
     for bad in (tampered, "nonsense", "x" * 128):
         page = app_client.get(f"/links/{bad}")
         assert page.status_code == 404 and "not recognised" in page.text
-        assert app_client.post(f"/links/{bad}").status_code == 404
+        assert post_link(app_client, bad).status_code == 404
     transactions.apply_trigger(
         sessions, policy, d.id, "escalate", IRO, ActionInput(reason="not satisfied"), clock.now
     )
     stale = app_client.get(f"/links/{tokens['respond']}")
     assert stale.status_code == 409 and "has moved on" in stale.text
-    assert app_client.post(f"/links/{tokens['respond']}", data={"response": "late"}).status_code == 409
+    assert post_link(app_client, tokens["respond"], data={"response": "late"}).status_code == 409
 
     send_mail()
     fresh = links_in(mailbox.to(TM_EMAIL)[-1])["acknowledge"]

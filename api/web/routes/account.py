@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import NowDep, TransactionDep
+from api.web.reads import read_afresh
 from api.web.render import render
 from api.web.signin import (
     PosterDep,
@@ -21,7 +22,6 @@ from api.web.signin import (
 )
 from dispute_service import web_sessions
 from dispute_service.config import sign_in_configured
-from dispute_service.database import reading
 from dispute_service.demo import demo_sign_in_list
 from dispute_service.errors import Unauthenticated
 
@@ -86,17 +86,12 @@ async def demo_sign_in(
     try:
         token, _ = await tx.finish(web_sessions.begin, email, now)
     except Unauthenticated:
-        people = await _people_after_refusal(request)
+        # The refused sign-in's transaction has rolled back; the page lists the people afresh.
+        people = await read_afresh(request, demo_sign_in_list)
         return sign_in_page(
             request, people, next_path, 403, "That person is not active in the staff directory."
         )
     return signed_in(request, token, next_path)
-
-
-async def _people_after_refusal(request: Request) -> list[tuple[str, str, list[str]]]:
-    # The refused sign-in's transaction has rolled back; the page lists the people afresh.
-    with reading(request.app.state.sessions) as session:
-        return demo_sign_in_list(session)
 
 
 def signed_in(request: Request, token: str, next_path: str) -> Response:

@@ -1,7 +1,438 @@
-"""Placeholder: filled in by the pages work."""
+"""All open disputes, one dispute with its timeline, and the actions the viewer may take on it. Each calls
+the same use cases as the API, in the request's one transaction."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import NowDep, PolicyDep, TransactionDep
+from api.web.errors import error_page
+from api.web.forms import FormErrors, date_from, optional
+from api.web.reads import read_afresh
+from api.web.render import render
+from api.web.signin import PosterDep, ViewerDep
+from api.web.tables import PAGE_SIZE, dispute_rows, pages_of
+from api.web.views import (
+    ACTION_WORDS,
+    day_words,
+    due_words,
+    owner_words,
+    stage_title,
+    state_words,
+    timeliness,
+    when_words,
+)
+from dispute_service import disputes, queries
+from dispute_service.access import READ_ALL_ROLES, Actor
+from dispute_service.errors import InvalidInput, NotAllowedNow, VersionConflict
+from dispute_service.inputs import ActionInput
+from dispute_service.queries import DisputeFilters, DisputeSnapshot
+from states.policy import Policy
+from states.vocabulary import CASE_TYPES, OPEN_STATES, OUTCOME_CODES, State
 
 router = APIRouter(include_in_schema=False)
+
+DisputeId = Annotated[uuid.UUID, Path()]
+
+
+# ------------------------------------------------------------------------------------- all open disputes
+
+
+@router.get("/disputes")
+async def all_open(
+    request: Request,
+    viewer: ViewerDep,
+    tx: TransactionDep,
+    policy: PolicyDep,
+    now: NowDep,
+    stage: Annotated[str, Query(max_length=64)] = "",
+    state: Annotated[str, Query(max_length=32)] = "",
+    iro: Annotated[str, Query(max_length=320)] = "",
+    case_type: Annotated[str, Query(max_length=32)] = "",
+    overdue: Annotated[str, Query(max_length=8)] = "",
+    sort: Literal["due", "raised"] = "due",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    if not viewer.roles & READ_ALL_ROLES:
+        return error_page(request, 403, "All open disputes are for IRO managers and administrators.")
+    # An unknown choice is ignored rather than refused: the filters are links and selects, and a stale
+    # bookmark should still show the list.
+    filters = DisputeFilters(
+        stage=stage if stage in policy.stage_ids else None,
+        state=state if state in {s.value for s in OPEN_STATES} else None,
+        iro=optional(iro),
+        case_type=case_type if case_type in CASE_TYPES else None,
+        overdue=True if overdue == "yes" else None,
+        open_only=True,
+        by_due=sort == "due",
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+    )
+    found = await tx.finish(queries.list_disputes, policy, viewer, filters, now)
+    return render(
+        request,
+        "web/all_open.html",
+        title="All open disputes",
+        nav="all",
+        rows=dispute_rows(found, policy, now),
+        pages=pages_of(request, found, page),
+        total=found.total,
+        chosen={
+            "stage": stage,
+            "state": state,
+            "iro": iro,
+            "case_type": case_type,
+            "overdue": overdue,
+            "sort": sort,
+        },
+        stages=[(s.id, s.title) for s in policy.stages],
+        states=[(s.value, state_words(s.value)) for s in State if s in OPEN_STATES],
+        case_types=[(c, c.replace("_", " ").capitalize()) for c in CASE_TYPES],
+    )
+
+
+# ------------------------------------------------------------------------------------------ one dispute
+
+# What each entry of the timeline says happened.
+HAPPENED = {
+    "raise": "Raised the dispute",
+    "acknowledge": "Acknowledged",
+    "respond": "Responded",
+    "resolve": "Resolved",
+    "reopen": "Reopened",
+    "escalate": "Escalated",
+    "timeout": "Escalated automatically: the deadline passed",
+    "refer_to_cafcass": "Referred to CAFCASS",
+    "close": "Closed",
+    "withdraw": "Withdrew the dispute",
+    "hold": "Put on hold",
+    "resume": "Resumed",
+    "extend": "Extended the deadline",
+    "reassign": "Handed the stage to someone else",
+    "reassign_iro": "Changed the IRO",
+    "amend": "Amended the details",
+    "redact": "Redacted a text",
+    "defer": "Moved the escalation day (a non-working day)",
+    "remind": "Sent a reminder",
+    "seal": "Sealed the audit log",
+}
+TEXT_WORDS = {
+    "summary": "Summary",
+    "reason": "Reason",
+    "response": "Response",
+    "outcome": "Outcome",
+}
+
+# The actions a page offers, and the questions each asks. Those not here (amend, redact) are the API's.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "acknowledge": (),
+    "respond": ("response",),
+    "resolve": ("outcome", "outcome_code"),
+    "escalate": ("reason",),
+    "reopen": ("reason",),
+    "refer_to_cafcass": ("reason", "referred_on", "cafcass_reference"),
+    "close": ("outcome", "outcome_code"),
+    "withdraw": ("reason",),
+    "hold": ("reason", "review_on"),
+    "resume": (),
+    "extend": ("reason", "working_days"),
+    "reassign": ("owner_email",),
+    "reassign_iro": ("iro_email",),
+}
+QUESTIONS = {
+    "response": "Your response",
+    "outcome": "What was agreed",
+    "outcome_code": "Outcome",
+    "reason": "Your reason",
+    "referred_on": "Date the case was referred to CAFCASS",
+    "cafcass_reference": "CAFCASS reference (optional)",
+    "review_on": "Date to review the hold",
+    "working_days": "Working days to add",
+    "owner_email": "Email of the person to hand the stage to",
+    "iro_email": "Email of the new IRO",
+}
+EXPLAIN = {
+    "acknowledge": "This records that you have received the dispute. The deadline does not change.",
+    "respond": "Your response goes to the Independent Reviewing Officer, who then resolves or escalates.",
+    "resolve": "This ends the dispute at this stage. The IRO can reopen it, one level up, for a while.",
+    "escalate": "This moves the dispute to the next stage of the ladder now.",
+    "reopen": "This reopens the resolved dispute one level up the ladder.",
+    "refer_to_cafcass": "This records that you referred the child's case to CAFCASS.",
+    "close": "This ends the dispute.",
+    "withdraw": "This withdraws the dispute. It cannot be undone.",
+    "hold": "This stops the clock until you resume it, for example while waiting for a court hearing.",
+    "resume": "This restarts the clock with the time that was left.",
+    "extend": "This gives the stage more time.",
+    "reassign": "This hands the current stage to another person who holds its role.",
+    "reassign_iro": "This hands the dispute to another IRO.",
+}
+
+
+def _summary_rows(snapshot: DisputeSnapshot, policy: Policy) -> list[tuple[str, str]]:
+    d = snapshot.dispute
+    rows = [
+        ("Reference", d.reference),
+        ("Child reference", d.child_ref),
+        ("Siblings' references", ", ".join(d.sibling_refs) or "None"),
+        ("Case type", d.case_type.replace("_", " ").capitalize()),
+        ("Concerns", ", ".join(c.replace("_", " ") for c in d.categories)),
+        ("Rating", (d.rating or "none").capitalize()),
+        ("IRO", d.iro_email),
+        ("Stage", stage_title(policy, d.stage)),
+        ("State", state_words(d.state)),
+        ("Waiting on", owner_words(d, policy)),
+        ("Due", due_words(d, policy)),
+        ("Raised", day_words(d.raised_at, policy)),
+    ]
+    if d.outcome_code:
+        rows.append(("Outcome", d.outcome_code.replace("_", " ").capitalize()))
+    if d.cafcass_reference:
+        rows.append(("CAFCASS reference", d.cafcass_reference))
+    return rows
+
+
+def _timeline(entries: list[tuple[Any, list[Any]]], policy: Policy) -> list[dict[str, Any]]:
+    items = []
+    for entry, texts in entries:
+        moved = entry.from_stage is not None and entry.from_stage != entry.to_stage
+        items.append(
+            {
+                "when": when_words(entry.at, policy),
+                "iso": entry.at.isoformat(),
+                "who": "The service" if entry.actor == "system" else entry.actor,
+                "role": (entry.actor_role or "").replace("_", " "),
+                "channel": {"email_link": "by email link", "web": "on these pages"}.get(entry.channel, ""),
+                "what": HAPPENED.get(entry.trigger, entry.trigger.replace("_", " ").capitalize()),
+                "moved": (
+                    f"From {stage_title(policy, entry.from_stage)} to {stage_title(policy, entry.to_stage)}"
+                    if moved
+                    else ""
+                ),
+                "texts": [
+                    {
+                        "kind": TEXT_WORDS.get(t.kind, t.kind.replace("_", " ").capitalize()),
+                        "body": None if t.redacted_at else t.body,
+                    }
+                    for t in texts
+                ],
+                "details": json.loads(entry.details),
+            }
+        )
+    # Newest first: what happened last is what a reader needs first.
+    return list(reversed(items))
+
+
+def _dispute_page(
+    request: Request,
+    snapshot: DisputeSnapshot,
+    entries: list[tuple[Any, list[Any]]],
+    policy: Policy,
+    now: Any,
+    *,
+    status: int = 200,
+    template: str = "web/dispute.html",
+    **extra: Any,
+) -> HTMLResponse:
+    d = snapshot.dispute
+    actions = [a for a in snapshot.allowed_actions if a in FIELDS]
+    return render(
+        request,
+        template,
+        status,
+        title=f"Dispute {d.reference}",
+        dispute_id=str(d.id),
+        reference=d.reference,
+        version=d.version,
+        tag=timeliness(d, policy, now),
+        summary_rows=_summary_rows(snapshot, policy),
+        summary_text=snapshot.summary,
+        outcome_text=snapshot.outcome,
+        timeline=_timeline(entries, policy),
+        actions=[(a, ACTION_WORDS.get(a, a), not FIELDS[a]) for a in actions],
+        **extra,
+    )
+
+
+async def _read_for_page(
+    tx: Any, policy: Policy, dispute_id: uuid.UUID, viewer: Actor, now: Any
+) -> tuple[DisputeSnapshot, list[Any]]:
+    snapshot = await tx.run(queries.get_dispute, policy, dispute_id, viewer, now)
+    entries = await tx.finish(queries.audit_log, dispute_id, viewer)
+    return snapshot, entries
+
+
+@router.get("/disputes/{dispute_id}")
+async def dispute_page(
+    request: Request,
+    dispute_id: DisputeId,
+    viewer: ViewerDep,
+    tx: TransactionDep,
+    policy: PolicyDep,
+    now: NowDep,
+    raised: Annotated[str, Query(max_length=8)] = "",
+    done: Annotated[str, Query(max_length=32)] = "",
+) -> Response:
+    snapshot, entries = await _read_for_page(tx, policy, dispute_id, viewer, now)
+    banner = None
+    if raised:
+        banner = f"Dispute {snapshot.dispute.reference} raised"
+    elif done in ACTION_WORDS:
+        banner = f"Done: {ACTION_WORDS[done].lower()}"
+    return _dispute_page(request, snapshot, entries, policy, now, banner=banner)
+
+
+# -------------------------------------------------------------------------------------------- actions
+
+
+def _action_page(
+    request: Request,
+    snapshot: DisputeSnapshot,
+    trigger: str,
+    policy: Policy,
+    values: dict[str, Any],
+    errors: FormErrors,
+) -> HTMLResponse:
+    d = snapshot.dispute
+    return render(
+        request,
+        "web/action.html",
+        422 if errors else 200,
+        title=f"{ACTION_WORDS[trigger]}: {d.reference}",
+        trigger=trigger,
+        action=ACTION_WORDS[trigger],
+        explain=EXPLAIN.get(trigger, ""),
+        fields=FIELDS[trigger],
+        questions=QUESTIONS,
+        outcome_codes=[(c, c.replace("_", " ").capitalize()) for c in OUTCOME_CODES],
+        dispute_id=str(d.id),
+        reference=d.reference,
+        child_ref=d.child_ref,
+        stage=stage_title(policy, d.stage),
+        version=values.get("version", d.version),
+        values=values,
+        errors=errors,
+        error_summary=errors.summary({"referred_on": "referred_on-day", "review_on": "review_on-day"}),
+    )
+
+
+def _offered(snapshot: DisputeSnapshot, trigger: str) -> bool:
+    return trigger in FIELDS and trigger in snapshot.allowed_actions
+
+
+Trigger = Annotated[str, Path(max_length=32)]
+
+
+@router.get("/disputes/{dispute_id}/actions/{trigger}")
+async def action_form(
+    request: Request,
+    dispute_id: DisputeId,
+    trigger: Trigger,
+    viewer: ViewerDep,
+    tx: TransactionDep,
+    policy: PolicyDep,
+    now: NowDep,
+) -> Response:
+    snapshot = await tx.finish(queries.get_dispute, policy, dispute_id, viewer, now)
+    if not _offered(snapshot, trigger):
+        return error_page(
+            request,
+            409,
+            f"{ACTION_WORDS.get(trigger, 'That action')} is not something you can do on this dispute now.",
+        )
+    return _action_page(request, snapshot, trigger, policy, {}, FormErrors())
+
+
+def _action_input(form: Any, trigger: str, errors: FormErrors) -> ActionInput:
+    def text(name: str) -> str | None:
+        value = form.get(name)
+        return value if isinstance(value, str) else None
+
+    fields: dict[str, Any] = {}
+    for name in FIELDS[trigger]:
+        if name in ("referred_on", "review_on"):
+            found = date_from(text(f"{name}-day"), text(f"{name}-month"), text(f"{name}-year"))
+            if isinstance(found, str):
+                errors.add(name, f"{QUESTIONS[name]} {found}")
+            else:
+                fields[name] = found
+        elif name == "working_days":
+            raw = optional(text(name))
+            if raw is not None and not (raw.isdigit() and 1 <= int(raw) <= 60):
+                errors.add(name, "Working days must be a whole number from 1 to 60")
+            else:
+                fields[name] = int(raw) if raw else None
+        else:
+            fields[name] = optional(text(name))
+    return ActionInput(**fields)
+
+
+@router.post("/disputes/{dispute_id}/actions/{trigger}")
+async def act(
+    request: Request,
+    dispute_id: DisputeId,
+    trigger: Trigger,
+    viewer: PosterDep,
+    tx: TransactionDep,
+    policy: PolicyDep,
+    now: NowDep,
+) -> Response:
+    form = await request.form()
+    raw_version = form.get("version")
+    if trigger not in FIELDS:
+        return error_page(request, 404, f"There is no action called {trigger[:32]!r} on these pages.")
+    if not isinstance(raw_version, str) or not raw_version.isdigit() or len(raw_version) > 9:
+        return error_page(request, 422, "The form did not say which version of the dispute it was for.")
+    version = int(raw_version)
+    values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    errors = FormErrors()
+    data = _action_input(form, trigger, errors)
+    if not errors:
+        try:
+            # Every page action is aimed at the version the page showed: a form from before a change is
+            # refused, and the person sees the dispute as it is now.
+            await tx.finish(
+                disputes.apply_trigger,
+                policy,
+                dispute_id,
+                trigger,
+                viewer,
+                data,
+                now,
+                expected_version=version,
+            )
+        except VersionConflict:
+            return await _changed_page(request, dispute_id, viewer, policy, now)
+        except NotAllowedNow as exc:
+            # Not allowed because the dispute moved on since the page was drawn: say so, and show it now.
+            snapshot = await read_afresh(request, queries.get_dispute, policy, dispute_id, viewer, now)
+            if snapshot.dispute.version != version:
+                return await _changed_page(request, dispute_id, viewer, policy, now)
+            return error_page(request, 409, str(exc))
+        except InvalidInput as exc:
+            errors = FormErrors.of(exc.errors, QUESTIONS)
+        else:
+            return RedirectResponse(f"/disputes/{dispute_id}?done={trigger}", status_code=303)
+    snapshot = await read_afresh(request, queries.get_dispute, policy, dispute_id, viewer, now)
+    return _action_page(request, snapshot, trigger, policy, {**values, "version": version}, errors)
+
+
+def _read_both(
+    session: Any, policy: Policy, dispute_id: uuid.UUID, viewer: Actor, now: Any
+) -> tuple[DisputeSnapshot, list[Any]]:
+    return queries.get_dispute(session, policy, dispute_id, viewer, now), queries.audit_log(
+        session, dispute_id, viewer
+    )
+
+
+async def _changed_page(
+    request: Request, dispute_id: uuid.UUID, viewer: Actor, policy: Policy, now: Any
+) -> HTMLResponse:
+    snapshot, entries = await read_afresh(request, _read_both, policy, dispute_id, viewer, now)
+    return _dispute_page(
+        request, snapshot, entries, policy, now, status=409, template="web/dispute_changed.html"
+    )
