@@ -239,7 +239,8 @@ def list_disputes(
     order: tuple[Any, ...] = (Dispute.raised_at.desc(), Dispute.id.desc())
     if filters.by_due:
         # A dispute with no deadline (held, or waiting on the IRO) after every one with a deadline.
-        order = (Dispute.due_at.is_(None), Dispute.due_at.asc(), Dispute.raised_at.desc(), Dispute.id.desc())
+        # Among those due at the same moment, the longest waiting first.
+        order = (Dispute.due_at.is_(None), Dispute.due_at.asc(), Dispute.raised_at.asc(), Dispute.id.asc())
     if filters.offset:
         # The rows skipped are only counted: find the page's ids first, which needs nothing but the index
         # when no filter looks further (an index-only scan on PostgreSQL), then read just those rows.

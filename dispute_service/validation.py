@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispute_service.errors import InvalidInput
 from dispute_service.models import Person
-from states.vocabulary import CASE_TYPES, CATEGORIES, MAX_TEXT
+from states.vocabulary import CASE_TYPES, CATEGORIES, MAX_TEXT, REF_PATTERN
 
 
 def present(text: str | None) -> bool:
@@ -17,6 +19,16 @@ def present(text: str | None) -> bool:
 def optional_reason(reason: str | None) -> dict[str, str]:
     """The texts an audit entry keeps when a reason may be given but need not be."""
     return {"reason": reason} if reason is not None and present(reason) else {}
+
+
+# The API's schema says the same (states.vocabulary.REF_PATTERN); the use case checks it too, so the pages,
+# the imports and the command line hold references to the one rule.
+REF_RULE = "must be at most 64 letters, digits and . _ / - (starting with a letter or digit)"
+MAX_SIBLINGS = 20
+
+
+def is_reference(text: str) -> bool:
+    return len(text) <= 64 and re.fullmatch(REF_PATTERN, text) is not None
 
 
 class Problems:
@@ -50,8 +62,14 @@ class Problems:
     ) -> None:
         if not child_ref.strip():
             self.add("child_ref", "must not be empty: the case management system's ID for the child")
+        elif not is_reference(child_ref.strip()):
+            self.add("child_ref", REF_RULE)
         if any(not s.strip() for s in sibling_refs):
             self.add("sibling_refs", "must not contain empty references")
+        elif not all(is_reference(s.strip()) for s in sibling_refs):
+            self.add("sibling_refs", "each " + REF_RULE)
+        if len(sibling_refs) > MAX_SIBLINGS:
+            self.add("sibling_refs", f"must name at most {MAX_SIBLINGS} children")
         if case_type not in CASE_TYPES:
             self.add("case_type", f"must be one of: {', '.join(CASE_TYPES)}")
         if not categories:

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from api.deps import NowDep, TransactionDep
 from api.web.render import on_https
@@ -89,11 +90,18 @@ async def get_viewer(request: Request, tx: TransactionDep, now: NowDep) -> Actor
     token = session_token(request)
     signed = await tx.run(web_sessions.resume, token, now) if token else None
     if signed is None:
+        if token:
+            # Commit now: a session found expired is ended for good, though the request is refused.
+            await tx.finish(_nothing)
         path = request.url.path
         raise SignInRequired(path if request.method == "GET" else "/")
     request.state.viewer = signed.actor
     request.state.csrf_token = signed.csrf
     return signed.actor
+
+
+def _nothing(_: Session) -> None:
+    return None
 
 
 async def _form_token(request: Request) -> str:

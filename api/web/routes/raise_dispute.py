@@ -117,13 +117,16 @@ async def raise_(
         "reason": text("reason") or "",
         "form_key": (text("form_key") or "")[:64],
     }
+    # The use case checks everything; these say the same in the words the GOV.UK patterns use for a
+    # choice left empty, and come first in the summary.
     errors = FormErrors()
-    if values["rating"] not in ("", "none", "amber", "red"):
-        errors.add("rating", "Rating must be none, amber or red")
     if not values["case_type"]:
         errors.add("case_type", "Select the case type")
     if not values["categories"]:
         errors.add("categories", "Select at least one concern")
+    bad_rating = values["rating"] not in ("", "none", "amber", "red")
+    if bad_rating:
+        errors.add("rating", "Rating must be none, amber or red")
     starts_later = values["start_stage"] != policy.first_stage.id
     data = RaiseInput(
         child_ref=values["child_ref"].strip(),
@@ -137,7 +140,7 @@ async def raise_(
         # The reason goes with a later start only; a reason left in the hidden box is not sent.
         reason=optional(values["reason"]) if starts_later else None,
     )
-    if not errors:
+    if not bad_rating:
         try:
             snapshot = await tx.finish(
                 disputes.raise_dispute,
@@ -149,7 +152,8 @@ async def raise_(
                 year_start_month=settings.report_year_start_month,
             )
         except InvalidInput as exc:
-            errors = FormErrors.of(exc.errors, LABELS)
+            for name, message in FormErrors.of(exc.errors, LABELS).messages.items():
+                errors.add(name, message)
         else:
             return RedirectResponse(f"/disputes/{snapshot.dispute.id}?raised=1", status_code=303)
     team_managers = await read_afresh(request, people.active_holders, "team_manager")
