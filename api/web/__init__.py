@@ -8,8 +8,9 @@ import structlog
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from api.web.routes import account, disputes, home, people, report
-from dispute_service.config import Settings
+from api.web.oidc import OpenIdProvider
+from api.web.routes import account, disputes, home, oidc_sign_in, people, report
+from dispute_service.config import Settings, sign_in_configured
 
 log = structlog.get_logger("api.web")
 
@@ -27,5 +28,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         # The pages still work, unstyled; `make run` runs `npm ci` first, the image builds them in.
         log.warning("pages.assets_missing", looked_in=str(govuk), fix="run `npm ci` (or `make run`)")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (account, home, disputes, report, people):
+    # Nothing is fetched yet: the provider's discovery document is read at the first sign-in.
+    app.state.oidc = OpenIdProvider(settings) if sign_in_configured(settings) else None
+    for module in (account, oidc_sign_in, home, disputes, report, people):
         app.include_router(module.router)
