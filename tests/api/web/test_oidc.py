@@ -17,6 +17,7 @@ from joserfc.jwk import KeySet, OctKey, RSAKey
 from structlog.testing import capture_logs
 
 from api.app import Mode, create_app
+from api.web import oidc
 from api.web.oidc import PENDING_COOKIE, OpenIdProvider, Pending, SignInFailed
 from api.web.signin import SESSION_COOKIE
 from dispute_service.config import Settings
@@ -188,6 +189,14 @@ def test_a_return_whose_state_is_not_this_browsers_is_refused(
 
 
 @pytest.mark.slow
+def test_a_return_naming_another_provider_is_refused(signing_in: TestClient) -> None:
+    # RFC 9207's `iss`: the provider sends it, and it must be the one this service signs in at.
+    back = sign_in_at_provider(begin(signing_in), IRO_EMAIL, REDIRECT_URI)
+    assert parse_qs(urlsplit(back).query)["iss"]
+    callback(signing_in, with_query(back, iss="https://login.example/other")).refused(400, "issuer_mismatch")
+
+
+@pytest.mark.slow
 def test_a_return_to_a_browser_that_began_no_sign_in_is_refused(signing_in: TestClient) -> None:
     # Login CSRF: someone else's code, handed to this browser.
     back = sign_in_at_provider(begin(signing_in), IRO_EMAIL, REDIRECT_URI)
@@ -271,7 +280,9 @@ def checker(provider_key: RSAKey) -> OpenIdProvider:
 METADATA = {"issuer": ISSUER, "jwks_uri": "https://login.example/keys"}
 
 
-def id_token(key: RSAKey | OctKey, alg: str = "RS256", **changes: Any) -> str:
+def jwt_claims(**changes: Any) -> dict[str, Any]:
+    """An ID token's claims, as the provider would send them for this sign-in, with `changes` (None
+    leaves a claim out)."""
     now = int(time.time())
     claims = {
         "iss": ISSUER,
@@ -283,8 +294,11 @@ def id_token(key: RSAKey | OctKey, alg: str = "RS256", **changes: Any) -> str:
         "email": "IRO@example.gov.uk",
     }
     claims.update(changes)
-    kept = {name: value for name, value in claims.items() if value is not None}
-    return jwt.encode({"alg": alg, "kid": "k1"}, kept, key, algorithms=[alg])
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+def id_token(key: RSAKey | OctKey, alg: str = "RS256", **changes: Any) -> str:
+    return jwt.encode({"alg": alg, "kid": "k1"}, jwt_claims(**changes), key, algorithms=[alg])
 
 
 def pending() -> Pending:
@@ -339,3 +353,47 @@ def test_an_unverified_or_missing_email_is_refused(checker: OpenIdProvider, prov
         with pytest.raises(SignInFailed) as refused:
             checker._email(claims)
         assert refused.value.status == 403
+
+
+def test_a_token_signed_by_a_key_not_yet_seen_rereads_the_keys_once(
+    checker: OpenIdProvider, provider_key: RSAKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The provider has rotated to a new key since this service read its keys.
+    rotated = RSAKey.generate_key(2048, parameters={"kid": "k2"})
+    reads: list[str] = []
+
+    def read(url: str, what: str) -> dict[str, Any]:
+        reads.append(url)
+        return {"keys": [provider_key.as_dict(private=False), rotated.as_dict(private=False)]}
+
+    monkeypatch.setattr(oidc, "_get_json", read)
+    checker._keys_at -= oidc._KEYS_REREAD_GAP
+    token = jwt.encode({"alg": "RS256", "kid": "k2"}, jwt_claims(), rotated, algorithms=["RS256"])
+    assert checker._verified_claims(METADATA, token, pending(), None)["sub"] == "s"
+    assert reads == [METADATA["jwks_uri"]]
+
+    # A key id nobody published: the keys were read a moment ago, so they are not read again.
+    unknown = RSAKey.generate_key(2048, parameters={"kid": "k3"})
+    token = jwt.encode({"alg": "RS256", "kid": "k3"}, jwt_claims(), unknown, algorithms=["RS256"])
+    assert refused_because(checker, token) == "InvalidKeyIdError"
+    assert len(reads) == 1
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"issuer": "https://login.example/another-tenant/v2.0"},
+        {"issuer": ISSUER, "token_endpoint": "http://login.example/token"},
+    ],
+    ids=["another-issuer", "plain-http-endpoint"],
+)
+def test_a_discovery_document_that_is_not_the_issuers_own_is_refused(
+    checker: OpenIdProvider, monkeypatch: pytest.MonkeyPatch, document: dict[str, str]
+) -> None:
+    endpoints = {
+        name: f"https://login.example/{name}" for name in ("authorization_endpoint", "token_endpoint")
+    }
+    monkeypatch.setattr(oidc, "_get_json", lambda url, what: {**endpoints, **METADATA, **document})
+    with pytest.raises(SignInFailed) as refused:
+        checker.metadata()
+    assert refused.value.status == 502
