@@ -30,14 +30,6 @@ DEMO_PEOPLE = [
 DEMO_LOADER = Actor("demo", frozenset({"admin"}), "demo")
 
 
-def demo_sign_in_list(session: Session) -> list[tuple[str, str, list[str]]]:
-    """Everyone active in the directory, for the demo sign-in page's buttons: name, email, roles."""
-    rows = session.execute(
-        select(Person.name, Person.email, Person.roles).where(Person.active.is_(True)).order_by(Person.id)
-    ).all()
-    return [(r.name, r.email, sorted(r.roles)) for r in rows]
-
-
 def load_demo(sessions: sessionmaker[Session], policy: Policy, now: datetime, *, audit_key: str) -> bool:
     """Load the demo once; a database that already has people is left alone. Returns whether it loaded."""
     with sessions.begin() as session:

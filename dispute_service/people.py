@@ -35,6 +35,14 @@ def list_people(session: Session, actor: Actor) -> list[Person]:
     return list(session.scalars(select(Person).order_by(Person.email)).all())
 
 
+def sign_in_choices(session: Session) -> list[tuple[str, str, list[str]]]:
+    """Everyone active in the directory, for the demo sign-in page's buttons: name, email, sorted roles."""
+    rows = session.execute(
+        select(Person.name, Person.email, Person.roles).where(Person.active.is_(True)).order_by(Person.id)
+    ).all()
+    return [(r.name, r.email, sorted(r.roles)) for r in rows]
+
+
 def active_holders(session: Session, role: str) -> list[tuple[str, str]]:
     """(name, email) of everyone active who holds `role`: the choices a form offers, such as the team
     manager a dispute is raised with."""

@@ -8,8 +8,8 @@ import structlog
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from api.web.routes import account, disputes, home, people, raise_dispute, report
-from dispute_service.config import Settings
+from api.web.routes import account, disputes, home, oidc_sign_in, people, raise_dispute, report
+from dispute_service.config import Settings, sign_in_configured
 
 log = structlog.get_logger("api.web")
 
@@ -27,6 +27,13 @@ def install(app: FastAPI, settings: Settings) -> None:
         # The pages still work, unstyled; `make run` runs `npm ci` first, the image builds them in.
         log.warning("pages.assets_missing", looked_in=str(govuk), fix="run `npm ci` (or `make run`)")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # Nothing is fetched yet: the provider's discovery document is read at the first sign-in.
+    app.state.oidc = None
+    if sign_in_configured(settings):
+        # Imported only here: a server without sign-in never loads Authlib and its cryptography.
+        from api.web.oidc_client import OpenIdProvider
+
+        app.state.oidc = OpenIdProvider(settings)
     # /disputes/new before /disputes/{id}, which would take "new" for an id.
-    for module in (account, home, raise_dispute, disputes, report, people):
+    for module in (account, oidc_sign_in, home, raise_dispute, disputes, report, people):
         app.include_router(module.router)

@@ -6,15 +6,17 @@ from __future__ import annotations
 import functools
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, PrefixLoader, select_autoescape
 
 from dispute_service.access import READ_ALL_ROLES, REPORT_READER_ROLES, Actor
 from dispute_service.config import Settings
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 SERVICE_NAME = "IRO dispute resolution"
@@ -29,6 +31,16 @@ def is_page(path: str) -> bool:
 
 @functools.cache
 def environment() -> Environment:
+    # Imported by the first page, not at start-up: an API-only server renders none.
+    from jinja2 import (
+        ChoiceLoader,
+        Environment,
+        FileSystemLoader,
+        PackageLoader,
+        PrefixLoader,
+        select_autoescape,
+    )
+
     env = Environment(
         loader=ChoiceLoader(
             [

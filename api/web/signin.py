@@ -56,9 +56,10 @@ def _signed_value(request: Request, purpose: str, value: str) -> str:
     return signed(_secret(request), purpose, value)
 
 
-def _unsigned(request: Request, purpose: str, signed: str | None) -> str | None:
-    """The value of a signed cookie, or None when it is missing or its signature is wrong."""
-    if not signed or len(signed) > 200 or "." not in signed:
+def _unsigned(request: Request, purpose: str, signed: str | None, longest: int = 200) -> str | None:
+    """The value of a signed cookie, or None when it is missing, longer than `longest` or its signature is
+    wrong."""
+    if not signed or len(signed) > longest or "." not in signed:
         return None
     value, mac = signed.rsplit(".", 1)
     return value if hmac.compare_digest(mac, _mac(_secret(request), purpose, value)) else None

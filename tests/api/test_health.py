@@ -62,7 +62,7 @@ def test_without_a_metrics_token_metrics_are_not_there(
             response = client.get("/metrics", headers=headers)
             assert response.status_code == 404
             # Just as a path that does not exist.
-            assert response.json() == client.get("/nowhere").json() | {"status": 404}
+            assert response.json() == client.get("/api/v1/nowhere").json() | {"status": 404}
 
 
 def test_an_api_only_replica_runs_no_scheduler(

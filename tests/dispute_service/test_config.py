@@ -96,3 +96,48 @@ def test_starttls_and_implicit_tls_together_are_refused() -> None:
 def test_links_need_https_unless_on_loopback(url: str, safe: bool) -> None:
     expected = [] if safe else ["DISPUTES_PUBLIC_BASE_URL"]
     assert named(unsafe_settings(settings(public_base_url=url))) == expected
+
+
+OIDC = {
+    "oidc_issuer": "https://login.microsoftonline.com/tenant/v2.0",
+    "oidc_client_id": "client",
+    "oidc_client_secret": "secret",
+    "session_secret": GOOD,
+}
+
+
+def test_sign_in_settings_pass_together() -> None:
+    assert unsafe_settings(settings(**OIDC)) == []
+
+
+@pytest.mark.parametrize("field", ["oidc_issuer", "oidc_client_id", "oidc_client_secret"])
+def test_sign_in_needs_the_issuer_client_id_and_secret_together(field: str) -> None:
+    problems = unsafe_settings(settings(**{**OIDC, field: None}))
+    assert named(problems) == [f"DISPUTES_{field.upper()}"]
+    assert "together" in problems[0]
+
+
+@pytest.mark.parametrize("value", [DEV_SECRET, "s" * 31])
+def test_sign_in_needs_a_session_secret_of_32_bytes(value: str) -> None:
+    problems = unsafe_settings(settings(**{**OIDC, "session_secret": value}))
+    assert named(problems) == ["DISPUTES_SESSION_SECRET"]
+    assert MAKE_A_SECRET in problems[0]
+
+
+def test_without_sign_in_the_session_secret_is_not_needed() -> None:
+    assert unsafe_settings(settings(session_secret=DEV_SECRET)) == []
+
+
+@pytest.mark.parametrize(
+    ("issuer", "safe"),
+    [
+        ("https://login.microsoftonline.com/tenant/v2.0", True),
+        ("http://127.0.0.1:5556", True),
+        ("http://localhost:5556/realms/council", True),
+        ("http://login.example.gov.uk", False),
+        ("ftp://login.example.gov.uk", False),
+    ],
+)
+def test_the_issuer_needs_https_unless_on_loopback(issuer: str, safe: bool) -> None:
+    expected = [] if safe else ["DISPUTES_OIDC_ISSUER"]
+    assert named(unsafe_settings(settings(**{**OIDC, "oidc_issuer": issuer}))) == expected

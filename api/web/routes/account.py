@@ -22,8 +22,8 @@ from api.web.signin import (
 )
 from dispute_service import web_sessions
 from dispute_service.config import sign_in_configured
-from dispute_service.demo import demo_sign_in_list
 from dispute_service.errors import Unauthenticated
+from dispute_service.people import sign_in_choices
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,7 +38,7 @@ def safe_next(path: str) -> str:
     return path
 
 
-def _is_demo(request: Request) -> bool:
+def is_demo(request: Request) -> bool:
     return bool(request.app.state.mode.value == "demo")
 
 
@@ -67,7 +67,7 @@ def sign_in_page(
 
 @router.get("/sign-in")
 async def sign_in(request: Request, tx: TransactionDep, next_path: NextPath = "/") -> Response:
-    people = await tx.finish(demo_sign_in_list) if _is_demo(request) else None
+    people = await tx.finish(sign_in_choices) if is_demo(request) else None
     return sign_in_page(request, people, next_path)
 
 
@@ -80,18 +80,23 @@ async def demo_sign_in(
     next_path: Annotated[str, Form(alias="next", max_length=300)] = "/",
 ) -> Response:
     # Demo only: anywhere else this address does not exist.
-    if not _is_demo(request):
+    if not is_demo(request):
         return Response(status_code=404)
     await check_form_token(request)
     try:
         token, _ = await tx.finish(web_sessions.begin, email, now)
     except Unauthenticated:
-        # The refused sign-in's transaction has rolled back; the page lists the people afresh.
-        people = await read_afresh(request, demo_sign_in_list)
+        people = await demo_people_afresh(request)
         return sign_in_page(
             request, people, next_path, 403, "That person is not active in the staff directory."
         )
     return signed_in(request, token, next_path)
+
+
+async def demo_people_afresh(request: Request) -> list[tuple[str, str, list[str]]] | None:
+    """The demo people for a sign-in page shown after a refusal, whose transaction has rolled back; None
+    outside demo."""
+    return await read_afresh(request, sign_in_choices) if is_demo(request) else None
 
 
 def signed_in(request: Request, token: str, next_path: str) -> Response:
