@@ -35,6 +35,16 @@ def list_people(session: Session, actor: Actor) -> list[Person]:
     return list(session.scalars(select(Person).order_by(Person.email)).all())
 
 
+def get_person(session: Session, actor: Actor, email: str) -> Person:
+    """One person of the directory, by email whatever its case; for admins."""
+    require_admin(actor, "read people")
+    email = email.strip().lower()
+    person = session.scalar(select(Person).where(Person.email == email))
+    if person is None:
+        raise PersonNotFound(email)
+    return person
+
+
 def add_person(session: Session, actor: Actor, data: PersonData, now: datetime, *, audit_key: str) -> Person:
     require_admin(actor, "add people")
     email = data.email.strip().lower()
