@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import NowDep, PolicyDep, SettingsDep, SnapshotTransactionDep
+from api.deps import NowDep, PolicyDep, SettingsDep, SnapshotTransactionDep, Transaction
 from api.web.errors import error_page
 from api.web.render import on_https, render
 from api.web.signin import SnapshotViewerDep
 from dispute_service.access import Actor, require_report_reader
 from dispute_service.stages import calendar_for
+from states.policy import Policy
 
 if TYPE_CHECKING:
     from dispute_service.report.annual import AnnualReport
@@ -45,9 +46,9 @@ ReaderDep = Annotated[Actor, Depends(report_reader)]
 # ------------------------------------------------------------------------------------------- the year
 
 
-def current_year(now: datetime, start_month: int, policy_tz: Any) -> int:
-    """The reporting year `now` is in, by the year it starts in, on the London (policy's) calendar."""
-    today = now.astimezone(policy_tz).date()
+def current_year(now: datetime, start_month: int, tz: tzinfo) -> int:
+    """The reporting year `now` is in, by the year it starts in, on the policy's (London) calendar."""
+    today = now.astimezone(tz).date()
     return today.year if today.month >= start_month else today.year - 1
 
 
@@ -176,7 +177,7 @@ def chart_alt(report: AnnualReport) -> str:
 
 
 async def _report(
-    tx: SnapshotTransactionDep, policy: PolicyDep, year: int, start_month: int, reader: Actor
+    tx: Transaction, policy: Policy, year: int, start_month: int, reader: Actor
 ) -> AnnualReport:
     # Imported by the first report, not at start-up, as the API's route does.
     from dispute_service.report.annual import annual_report
@@ -185,7 +186,7 @@ async def _report(
 
 
 def _year_or_refusal(
-    request: Request, text: str | None, now: datetime, start_month: int, policy: PolicyDep
+    request: Request, text: str | None, now: datetime, start_month: int, policy: Policy
 ) -> int | HTMLResponse:
     """The year a download asks for, or the page that says what is wrong with it."""
     latest = current_year(now, start_month, calendar_for(policy.calendar).tz)

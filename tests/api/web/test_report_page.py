@@ -14,12 +14,22 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.app import Mode, create_app
 from api.deps import snapshot_transaction, transaction
 from api.web.routes import report as report_routes
 from api.web.signin import SESSION_COOKIE
+from dispute_service.config import Settings
 from dispute_service.transactions import annual_report
 from states.policy import Policy
-from tests.factories import AD_EMAIL, ADMIN_EMAIL, HOS_EMAIL, IRO_EMAIL, IRO_MANAGER_EMAIL, TM_EMAIL
+from tests.factories import (
+    AD_EMAIL,
+    ADMIN_EMAIL,
+    HOS_EMAIL,
+    IRO_EMAIL,
+    IRO_MANAGER_EMAIL,
+    TM_EMAIL,
+    FakeClock,
+)
 from tests.pages import error_summary, inline_error, table_rows
 from tests.report_checks import assert_csv_matches, assert_svg_bars
 from tests.seed import Ladder, seed_years
@@ -217,3 +227,18 @@ def test_each_report_route_reads_in_one_snapshot_and_writes_nothing(path: str) -
     calls = _dependencies(route.dependant)
     assert snapshot_transaction in calls
     assert transaction not in calls
+
+
+def test_the_default_year_follows_the_reporting_years_start_month(
+    pages: TestClient, sign_in: SignIn, page_settings: Settings, clock: FakeClock
+) -> None:
+    # A calendar reporting year: on 8 January 2018 the current one is 2018, labelled "2018".
+    sign_in(IRO_MANAGER_EMAIL)
+    settings = page_settings.model_copy(update={"report_year_start_month": 1})
+    with TestClient(create_app(settings, mode=Mode.STRICT, clock=clock)) as calendar_years:
+        calendar_years.cookies.set(SESSION_COOKIE, pages.cookies[SESSION_COOKIE])
+        page = calendar_years.get(PAGE)
+    assert page.status_code == 200
+    assert "Annual report 2018" in page.text
+    assert "1 January 2018 to 31 December 2018" in page.text
+    assert re.search(r'<input [^>]*name="year"[^>]*value="2018"', page.text)
