@@ -52,6 +52,16 @@ def active_holders(session: Session, role: str) -> list[tuple[str, str]]:
     return [(r.name, r.email) for r in rows if role in r.roles]
 
 
+def get_person(session: Session, actor: Actor, email: str) -> Person:
+    """One person of the directory, by email whatever its case; for admins."""
+    require_admin(actor, "read people")
+    email = email.strip().lower()
+    person = session.scalar(select(Person).where(Person.email == email))
+    if person is None:
+        raise PersonNotFound(email)
+    return person
+
+
 def add_person(session: Session, actor: Actor, data: PersonData, now: datetime, *, audit_key: str) -> Person:
     require_admin(actor, "add people")
     email = data.email.strip().lower()

@@ -57,21 +57,39 @@ def begin(session: Session, email: str, now: datetime) -> tuple[str, Signed]:
 def resume(session: Session, token: str, now: datetime) -> Signed | None:
     """The session the token names, if it is live and its person is still active; None otherwise, and a
     session found dead is ended so it can never come back."""
-    row = session.get(WebSession, _session_id(token))
-    if row is None or row.ended_at is not None:
+    row, actor = _look_up(session, token, now)
+    if row is None:
         return None
-    expired = now - row.created_at >= MAX_AGE or now - row.last_seen_at >= IDLE
-    try:
-        actor = None if expired else authenticate(session, row.email, channel="web")
-    except Unauthenticated:
-        # Deactivated (or removed) since signing in.
-        actor = None
     if actor is None:
         row.ended_at = now
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
         row.last_seen_at = now
     return Signed(actor, row.csrf, row.id)
+
+
+def peek(session: Session, token: str, now: datetime) -> Signed | None:
+    """`resume` for a transaction that only reads (the annual report's snapshot, where a write could meet
+    SQLite's snapshot conflict): the same checks, and nothing written. A dead session is refused, and the
+    next page that writes ends it; the view does not count as activity towards the idle limit."""
+    row, actor = _look_up(session, token, now)
+    if row is None or actor is None:
+        return None
+    return Signed(actor, row.csrf, row.id)
+
+
+def _look_up(session: Session, token: str, now: datetime) -> tuple[WebSession | None, Actor | None]:
+    """The session's row (None when unknown or ended), and its person when it is live (None when it has
+    run out, or its person has been deactivated or removed since signing in)."""
+    row = session.get(WebSession, _session_id(token))
+    if row is None or row.ended_at is not None:
+        return None, None
+    if now - row.created_at >= MAX_AGE or now - row.last_seen_at >= IDLE:
+        return row, None
+    try:
+        return row, authenticate(session, row.email, channel="web")
+    except Unauthenticated:
+        return row, None
 
 
 def end(session: Session, token: str, now: datetime) -> None:

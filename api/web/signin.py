@@ -10,13 +10,15 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from api.deps import NowDep, TransactionDep
+from api.deps import NowDep, SnapshotTransactionDep, Transaction, TransactionDep
 from api.web.render import on_https
 from dispute_service import web_sessions
 from dispute_service.access import Actor
@@ -88,8 +90,23 @@ def session_token(request: Request) -> str | None:
 async def get_viewer(request: Request, tx: TransactionDep, now: NowDep) -> Actor:
     """The signed-in person, roles as they are now, in the request's one transaction; otherwise
     `SignInRequired`. Puts the viewer and the session's CSRF token where every page's template finds them."""
+    return await _signed_in(request, tx, now, web_sessions.resume)
+
+
+async def get_snapshot_viewer(request: Request, tx: SnapshotTransactionDep, now: NowDep) -> Actor:
+    """`get_viewer` for a page whose one transaction is a read snapshot (the annual report): the session is
+    checked without being written to."""
+    return await _signed_in(request, tx, now, web_sessions.peek)
+
+
+async def _signed_in(
+    request: Request,
+    tx: Transaction,
+    now: datetime,
+    resume: Callable[[Session, str, datetime], web_sessions.Signed | None],
+) -> Actor:
     token = session_token(request)
-    signed = await tx.run(web_sessions.resume, token, now) if token else None
+    signed = await tx.run(resume, token, now) if token else None
     if signed is None:
         if token:
             # Commit now: a session found expired is ended for good, though the request is refused.
@@ -122,6 +139,7 @@ async def get_poster(request: Request, viewer: Annotated[Actor, Depends(get_view
 
 ViewerDep = Annotated[Actor, Depends(get_viewer)]
 PosterDep = Annotated[Actor, Depends(get_poster)]
+SnapshotViewerDep = Annotated[Actor, Depends(get_snapshot_viewer)]
 
 
 # Forms without a session (the sign-in pages, the email-link pages): a signed double-submit token. The page

@@ -47,6 +47,7 @@ def demo(page_settings: Settings, clock: FakeClock, staff: list[str]) -> Iterato
 def _demo_sign_in(client: TestClient, email: str) -> Any:
     page = client.get("/sign-in")
     assert email in page.text
+    assert "&lt;" not in page.text, "a button's markup is markup, not text"
     return client.post(
         "/sign-in/demo", data={"email": email, "csrf_token": csrf_of(page.text)}, follow_redirects=False
     )
