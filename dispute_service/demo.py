@@ -67,7 +67,37 @@ def load_demo(sessions: sessionmaker[Session], policy: Policy, now: datetime, *,
     third = raise_(
         "LCS-100587", ["placement_choice"], "Demo: placement match not discussed with the IRO.", earlier
     )
+    # Escalated twice: it waits on the Head of Corporate Parenting.
+    for version in (1, 2):
+        transactions.apply_trigger(
+            sessions,
+            policy,
+            third.dispute.id,
+            "escalate",
+            iro,
+            ActionInput(reason="Demo: no plan agreed."),
+            now,
+            expected_version=version,
+        )
+    # Answered: the IRO decides what happens next.
+    fourth = raise_("LCS-100733", ["health"], "Demo: health assessment overdue.", earlier)
+    transactions.apply_trigger(sessions, policy, fourth.dispute.id, "acknowledge", tm, ActionInput(), now)
     transactions.apply_trigger(
-        sessions, policy, third.dispute.id, "escalate", iro, ActionInput(reason="Demo: no plan agreed."), now
+        sessions, policy, fourth.dispute.id, "respond", tm, ActionInput(response="Demo: booked."), now
+    )
+    # Resolved by agreement, so the timeline shows a whole (short) life.
+    fifth = raise_("LCS-100815", ["independent_visitor"], "Demo: no independent visitor offered.", earlier)
+    transactions.apply_trigger(
+        sessions, policy, fifth.dispute.id, "respond", tm, ActionInput(response="Demo: one is matched."), now
+    )
+    transactions.apply_trigger(
+        sessions,
+        policy,
+        fifth.dispute.id,
+        "resolve",
+        iro,
+        ActionInput(outcome="Demo: the visitor starts next month.", outcome_code="service_provided"),
+        now,
+        expected_version=2,
     )
     return True
