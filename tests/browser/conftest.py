@@ -55,7 +55,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if CHROMIUM is None and _here(item) and not isinstance(item, ChromiumMissing):
         _skipped.append(item.nodeid)
-        pytest.skip("no Chromium (the line at the end of the run says how to install it)")
+        pytest.skip("no Chromium (the line of ! above says how to install it)")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
