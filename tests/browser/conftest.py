@@ -45,6 +45,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.slow)
         item.add_marker(pytest.mark.browser)
         if CHROMIUM is None and os.environ.get(support.CI_ENV):
+            assert item.parent is not None
             stand_in = ChromiumMissing.from_parent(item.parent, name=item.name)
             stand_in.own_markers.extend(item.own_markers)
             stand_in.keywords.update(dict(item.keywords))

@@ -21,7 +21,16 @@ import uvicorn
 from axe_playwright_python.base import AXE_SCRIPT  # axe-core as the package ships it (version: line 1)
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, Response, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Response,
+    ViewportSize,
+    expect,
+)
 
 from api.app import Mode, create_app
 from api.web.render import environment, security_headers
@@ -232,7 +241,7 @@ class Watch:
             self.problems.append(f"{response.status} for {response.request.resource_type} {response.url}")
 
 
-DESKTOP = {"width": 1000, "height": 800}
+DESKTOP = ViewportSize(width=1000, height=800)
 
 
 def new_context(browser: Browser, base_url: str, **options: Any) -> tuple[BrowserContext, Page, Watch]:
@@ -350,6 +359,7 @@ def assert_accessible(page: Page) -> None:
 
 
 REFLOW_WIDTH = 320
+SMALL = ViewportSize(width=REFLOW_WIDTH, height=800)
 # A wide data table may scroll sideways inside this region, and only there (api/static/app.css).
 SCROLL_REGION = '.app-table-scroll[role="region"][aria-labelledby][tabindex="0"]'
 
@@ -405,7 +415,7 @@ def assert_reflows(page: Page) -> None:
     the viewport, except a wide data table inside its labelled, focusable scroll region. The viewport is
     put back afterwards."""
     before = page.viewport_size
-    page.set_viewport_size({"width": REFLOW_WIDTH, "height": 800})
+    page.set_viewport_size(SMALL)
     try:
         result = page.evaluate(_OVERFLOW_JS, [SCROLL_REGION])
     finally:
@@ -422,7 +432,7 @@ def check_page(page: Page) -> None:
     assert_accessible(page)
     assert_reflows(page)
     before = page.viewport_size
-    page.set_viewport_size({"width": REFLOW_WIDTH, "height": 800})
+    page.set_viewport_size(SMALL)
     try:
         assert_accessible(page)
     finally:
