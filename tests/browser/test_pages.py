@@ -55,6 +55,7 @@ def test_the_sign_in_page_has_a_button_for_each_demo_person(page: Page) -> None:
 def test_the_iro_signs_in_by_name_and_sees_the_disputes_they_raised(page: Page) -> None:
     assert sign_in_as(page, "Ima Reviewer") == IRO
     assert page.url.endswith("/")
+    expect(page.get_by_role("contentinfo")).to_contain_text(f"Signed in as {IRO}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Your disputes")
     table = page.get_by_role("table", name="Open disputes you raised, soonest due first")
     children = set(table.locator("tbody tr td:nth-child(2)").all_inner_texts())
@@ -65,6 +66,7 @@ def test_the_iro_signs_in_by_name_and_sees_the_disputes_they_raised(page: Page) 
 
 def test_the_team_manager_signs_in_by_email_and_sees_what_waits_on_them(page: Page) -> None:
     assert sign_in_as(page, TEAM_MANAGER) == TEAM_MANAGER
+    expect(page.get_by_role("contentinfo")).to_contain_text(f"Signed in as {TEAM_MANAGER}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Your disputes")
     table = page.get_by_role("table", name="Disputes waiting on you, soonest due first")
     children = set(table.locator("tbody tr td:nth-child(2)").all_inner_texts())
@@ -77,6 +79,12 @@ def test_a_page_needing_sign_in_sends_a_signed_out_person_to_sign_in(page: Page)
     go(page, "/")
     assert page.url.endswith("/sign-in")
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+
+
+def test_signing_in_returns_to_the_page_asked_for(page: Page) -> None:
+    sign_in_as(page, IRO, next_path="/accessibility?from=sign-in")
+    assert page.url.endswith("/accessibility?from=sign-in")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Accessibility statement")
 
 
 @pytest.mark.parametrize("signed_in", [False, True], ids=["signed-out", "signed-in"])
