@@ -1,4 +1,12 @@
 # syntax=docker/dockerfile:1
+
+# GOV.UK Frontend for the pages, from npm at the version package-lock.json pins; only its built files
+# (dist/govuk) reach the image, and Node itself does not.
+FROM node:20-slim AS assets
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -17,11 +25,15 @@ COPY api/ api/
 COPY notifications/ notifications/
 RUN pip install .
 
+# Read by api/web/__init__.py: the stylesheet, script, fonts and images the pages link to.
+COPY --from=assets /build/node_modules/govuk-frontend/dist/govuk/ /app/assets/govuk/
+
 RUN mkdir -p /data && chown app:app /data
 USER app
 
 ENV DISPUTES_DATABASE_URL=sqlite:////data/disputes.db \
-    DISPUTES_LOG_FORMAT=json
+    DISPUTES_LOG_FORMAT=json \
+    DISPUTES_ASSETS_DIR=/app/assets/govuk
 EXPOSE 8000
 VOLUME ["/data"]
 

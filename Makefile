@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
 PG_DEFAULT := postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-fast lint install clean bench openapi
+.PHONY: run test test-fast lint install clean bench openapi screenshots
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -53,6 +53,11 @@ bench: $(STAMP)
 # After a change to the API's routes or schemas; tests/api/test_openapi.py fails until this is rerun.
 openapi: $(STAMP)
 	$(BIN)/dispute-service openapi --output docs/openapi.json
+
+# docs/screenshots/: a PNG of each page (tests/browser/support.py's PAGES) at desktop width, signed in as the
+# demo person it is for, on the demo data at a fixed time. Needs Chromium, as the browser tests do.
+screenshots: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m scripts.screenshots
 
 clean:
 	rm -rf $(VENV) node_modules *.egg-info .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

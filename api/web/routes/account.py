@@ -111,6 +111,8 @@ async def sign_out(request: Request, _: PosterDep, tx: TransactionDep, now: NowD
     token = session_token(request)
     if token:
         await tx.finish(web_sessions.end, token, now)
+    # Signed out now: the page shows no menu, no sign-out button and no "Signed in as".
+    request.state.viewer = None
     response = render(request, "web/signed_out.html", title="You have signed out", private=False)
     clear_session_cookie(request, response)
     return response
