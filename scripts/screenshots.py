@@ -53,13 +53,14 @@ def fresh_page(browser: Browser, base_url: str) -> Iterator[Page]:
         context.close()
 
 
-def shoot(browser: Browser, base_url: str, out: Path) -> list[tuple[str, int]]:
+def shoot(browser: Browser, live: support.LiveServer, out: Path) -> list[tuple[str, int]]:
+    base_url = live.url
     written = []
     for person, shown in support.every_page():
         with fresh_page(browser, base_url) as page:
             if person is not None:
                 support.sign_in_as(page, person)
-            support.go(page, shown.path, shown.status)
+            support.go(page, support.path_for(shown, live), shown.status)
             written.append((shown.name, save(page, out / f"{shown.name}.png")))
     # The signed-out page answers the sign-out form, so it has no address of its own.
     with fresh_page(browser, base_url) as page:
@@ -85,12 +86,13 @@ def main() -> int:
     started = time.monotonic()
     with (
         tempfile.TemporaryDirectory() as directory,
-        support.live_server(Path(directory), clock=lambda: FIXED_NOW, test_only_pages=False) as live,
+        # The test-only pages too: the 500 page is shown by a route that fails on purpose.
+        support.live_server(Path(directory), clock=lambda: FIXED_NOW) as live,
         sync_playwright() as playwright,
     ):
         browser = support.launch(playwright, chromium)
         try:
-            written = shoot(browser, live.url, args.out)
+            written = shoot(browser, live, args.out)
         finally:
             browser.close()
     for name, size in written:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
@@ -32,6 +33,7 @@ from playwright.sync_api import (
     ViewportSize,
     expect,
 )
+from sqlalchemy import select
 
 from api.app import Mode, create_app
 from api.web.render import environment, security_headers
@@ -40,6 +42,8 @@ from dispute_service.clock import Clock, utc_now
 from dispute_service.config import Settings
 from dispute_service.database import make_engine, make_session_factory, upgrade
 from dispute_service.demo import load_demo
+from dispute_service.models import Dispute
+from notifications import links
 from tests.factories import TEST_SECRET
 from tests.mail import Mailbox
 from tests.pages import SESSION_SECRET
@@ -95,7 +99,15 @@ _BROKEN = """{% extends "web/base.html" %}
 {% endblock %}"""
 
 
+FAILING_PATH = "/test-only/fails"
+
+
 def _mount_test_only_pages(app: FastAPI) -> None:
+    @app.get(FAILING_PATH, include_in_schema=False)
+    async def fails() -> None:
+        # A bug, as far as the app can tell: the 500 page is what a person then sees.
+        raise RuntimeError("a failure only the test app has")
+
     @app.get(BROKEN_PATH, include_in_schema=False)
     async def broken(request: Request) -> HTMLResponse:
         nonce = secrets.token_urlsafe(16)
@@ -134,7 +146,7 @@ class LiveServer:
             raise AssertionError("the live server did not stop within 15s")
 
 
-def live_settings(directory: Path, port: int, smtp_port: int, *, scheduler: bool) -> Settings:
+def live_settings(directory: Path, port: int, smtp_port: int, *, scheduler: bool, **changes: Any) -> Settings:
     # Every setting that changes what a page shows is given, so a DISPUTES_* variable in a developer's
     # shell cannot change the pages under test (sign-in by OpenID, for one).
     return Settings(
@@ -154,6 +166,9 @@ def live_settings(directory: Path, port: int, smtp_port: int, *, scheduler: bool
         public_base_url=f"http://127.0.0.1:{port}",
         scheduler_enabled=scheduler,
         log_format="json",
+        # Emails go out as soon as they are queued and the scheduler wakes: a journey waits on the mailbox.
+        dispatch_interval_seconds=0.5,
+        **changes,
     )
 
 
@@ -164,12 +179,15 @@ def start_live_server(
     clock: Clock = utc_now,
     test_only_pages: bool = True,
     ready_within: float = 30.0,
+    port: int | None = None,
+    settings_changes: dict[str, Any] | None = None,
 ) -> LiveServer:
     """Migrate a new SQLite file in `directory`, load the demo, and serve the app on a free loopback port
     until `stop()`. Its mail goes to an in-process SMTP server (`.mailbox`); the scheduler (which sends
     it) runs only when asked for."""
-    port, smtp_port = free_port(), free_port()
-    settings = live_settings(directory, port, smtp_port, scheduler=scheduler)
+    # A port may be chosen beforehand: an OpenID provider needs the redirect URI before the app starts.
+    port, smtp_port = port or free_port(), free_port()
+    settings = live_settings(directory, port, smtp_port, scheduler=scheduler, **(settings_changes or {}))
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
     try:
@@ -299,26 +317,88 @@ class Shown(NamedTuple):
 
     path: str
     name: str
-    heading: str
+    heading: str | re.Pattern[str]
     status: int = 200
 
 
+IRO_MANAGER = "iro.manager@example.gov.uk"
+ADMIN = "admin@example.gov.uk"
+
 # Every page, by who is signed in to see it (None: nobody). A new page is one line here: the browser tests
 # then open it, check its heading, run axe at desktop width and at 320 px and check it reflows, and
-# `make screenshots` writes docs/screenshots/<name>.png.
+# `make screenshots` writes docs/screenshots/<name>.png. A path may name a demo dispute by its child's
+# reference, `{dispute:LCS-100587}`, or an email link a demo dispute's stage owner would get,
+# `{link:LCS-100201:respond}`: `path_for` puts in the id or a freshly issued token.
 PAGES: dict[str | None, list[Shown]] = {
     None: [
         Shown("/sign-in", "sign-in", "Sign in"),
         Shown("/accessibility", "accessibility-statement", "Accessibility statement"),
         Shown("/no-such-page", "page-not-found", "Page not found", 404),
+        Shown(FAILING_PATH, "error-500", "Sorry, there is a problem with the service", 500),
+        Shown("/links/{link:LCS-100201:respond}", "email-link-respond", "Respond to the dispute"),
+        Shown("/links/{link:LCS-100342:resolve}", "email-link-resolve", "Resolve the dispute"),
+        Shown("/links/done?action=respond", "email-link-done", "Done"),
+        Shown("/links/no-such-token", "email-link-unknown", "Link not recognised", 404),
     ],
     IRO: [
         Shown("/", "your-disputes-iro", "Your disputes"),
+        Shown("/disputes/new", "raise-a-dispute", "Raise a dispute"),
+        Shown("/disputes/{dispute:LCS-100587}", "dispute", re.compile(r"DR-\d{4}-0003")),
+        Shown("/disputes/{dispute:LCS-100815}", "dispute-resolved", re.compile(r"DR-\d{4}-0005")),
+        Shown("/disputes/{dispute:LCS-100733}/actions/escalate", "action-escalate", "Escalate"),
+        Shown("/disputes/{dispute:LCS-100587}/actions/hold", "action-hold", "Put on hold"),
+        Shown("/people", "error-403", "You cannot do this", 403),
     ],
     TEAM_MANAGER: [
         Shown("/", "your-disputes-team-manager", "Your disputes"),
+        Shown("/disputes/{dispute:LCS-100201}/actions/respond", "action-respond", "Respond"),
+        Shown("/disputes/{dispute:LCS-100201}/actions/escalate", "error-409", "This cannot be done now", 409),
+    ],
+    IRO_MANAGER: [
+        Shown("/disputes", "all-open-disputes", "All open disputes"),
+        Shown(
+            "/disputes?sort=raised&stage=quality_assurance", "all-open-disputes-filtered", "All open disputes"
+        ),
+        Shown("/reports/annual", "annual-report", re.compile(r"Annual report")),
+    ],
+    ADMIN: [
+        Shown("/people", "people", "People"),
+        Shown("/people/new", "add-a-person", re.compile(r"Add a person$")),
+        Shown("/people/tm@example.gov.uk", "person", re.compile(r"Tara Manager$")),
     ],
 }
+
+_PLACE = re.compile(r"\{(dispute|link):([A-Za-z0-9._/-]+)(?::(\w+))?\}")
+
+
+def path_for(shown: Shown, live: LiveServer) -> str:
+    """The page's path with its demo dispute's id, or a fresh email link's token, put in."""
+    if "{" not in shown.path:
+        return shown.path
+    engine = make_engine(live.database_url, pool_size=1, max_overflow=0)
+    try:
+        sessions = make_session_factory(engine, audit_key=TEST_SECRET)
+        with sessions.begin() as session:
+
+            def put(match: re.Match[str]) -> str:
+                kind, child, trigger = match.groups()
+                dispute = session.scalars(select(Dispute).where(Dispute.child_ref == child)).one()
+                if kind == "dispute":
+                    return str(dispute.id)
+                # The link its current stage's owner would have been sent.
+                return links.issue(
+                    session,
+                    TEST_SECRET,
+                    person_email=dispute.owner_email or dispute.iro_email,
+                    dispute=dispute,
+                    trigger=trigger,
+                    expires_at=utc_now() + timedelta(days=7),
+                    now=utc_now(),
+                )
+
+            return _PLACE.sub(put, shown.path)
+    finally:
+        engine.dispose()
 
 
 def every_page() -> list[tuple[str | None, Shown]]:
