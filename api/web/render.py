@@ -57,14 +57,17 @@ def environment() -> Environment:
     return env
 
 
-def security_headers(request: Request, nonce: str, *, private: bool) -> dict[str, str]:
+def security_headers(
+    request: Request, nonce: str, *, private: bool, form_targets: tuple[str, ...] = ()
+) -> dict[str, str]:
     """What every page sends (SPEC section 9). `private`: it shows dispute or personal data, so no cache
-    keeps it."""
+    keeps it. `form_targets`: origins besides this service's that a form on the page may end up at."""
+    form_action = " ".join(("'self'", *form_targets))
     csp = (
         "default-src 'self'; "
         f"script-src 'self' 'nonce-{nonce}'; "
         "style-src 'self'; img-src 'self' data:; font-src 'self'; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        f"object-src 'none'; base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
     )
     headers = {
         "Content-Security-Policy": csp,
@@ -111,6 +114,7 @@ def render(
     *,
     private: bool = True,
     headers: dict[str, str] | None = None,
+    form_targets: tuple[str, ...] = (),
     **context: Any,
 ) -> HTMLResponse:
     """A page, with its security headers. `request.state.viewer` (when signed in) is in the context."""
@@ -130,7 +134,7 @@ def render(
         )
     )
     response = HTMLResponse(html, status_code=status)
-    response.headers.update(security_headers(request, nonce, private=private))
+    response.headers.update(security_headers(request, nonce, private=private, form_targets=form_targets))
     if headers:
         response.headers.update(headers)
     return response

@@ -149,27 +149,26 @@ class LiveServer:
 def live_settings(directory: Path, port: int, smtp_port: int, *, scheduler: bool, **changes: Any) -> Settings:
     # Every setting that changes what a page shows is given, so a DISPUTES_* variable in a developer's
     # shell cannot change the pages under test (sign-in by OpenID, for one).
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite:///{directory / 'browser.db'}",
-        jwt_secret=TEST_SECRET,
-        link_secret=TEST_SECRET,
-        audit_key=TEST_SECRET,
-        session_secret=SESSION_SECRET,
-        oidc_issuer=None,
-        oidc_client_id=None,
-        oidc_client_secret=None,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_port,
-        smtp_starttls=False,
-        smtp_tls=False,
-        public_base_url=f"http://127.0.0.1:{port}",
-        scheduler_enabled=scheduler,
-        log_format="json",
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{directory / 'browser.db'}",
+        "jwt_secret": TEST_SECRET,
+        "link_secret": TEST_SECRET,
+        "audit_key": TEST_SECRET,
+        "session_secret": SESSION_SECRET,
+        "oidc_issuer": None,
+        "oidc_client_id": None,
+        "oidc_client_secret": None,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_port,
+        "smtp_starttls": False,
+        "smtp_tls": False,
+        "public_base_url": f"http://127.0.0.1:{port}",
+        "scheduler_enabled": scheduler,
+        "log_format": "json",
         # Emails go out as soon as they are queued and the scheduler wakes: a journey waits on the mailbox.
-        dispatch_interval_seconds=0.5,
-        **changes,
-    )
+        "dispatch_interval_seconds": 0.5,
+    }
+    return Settings(_env_file=None, **{**values, **changes})  # type: ignore[call-arg]
 
 
 def start_live_server(

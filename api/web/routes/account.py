@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -60,9 +61,23 @@ def sign_in_page(
         next_path=safe_next(next_path),
         error=error,
         private=False,
+        form_targets=_provider_origin(request),
     )
     set_form_cookie(request, response)
     return response
+
+
+def _provider_origin(request: Request) -> tuple[str, ...]:
+    """The identity provider's origin: Chromium holds a form's redirect to `form-action` too, and the
+    sign-in form's answer sends the browser to the provider. Its issuer's origin, which is where Entra ID
+    (and most providers) serve the authorisation endpoint."""
+    issuer = (
+        request.app.state.settings.oidc_issuer if sign_in_configured(request.app.state.settings) else None
+    )
+    if not issuer:
+        return ()
+    parts = urlsplit(issuer)
+    return (f"{parts.scheme}://{parts.netloc}",)
 
 
 @router.get("/sign-in")
