@@ -71,7 +71,7 @@ class DisputeFilters:
     offset: int = 0
     # Where the previous page ended: its last row's `raised_at` and `id` (see `page_cursor`).
     after: tuple[datetime, uuid.UUID] | None = None
-    # The pages' dashboards: open disputes only; those whose current stage is this person's to answer
+    # The pages' dashboards: open disputes only; those awaiting a response from a stage this person owns
     # (named, or by a role they hold with nobody named); soonest due first (paged by offset only).
     open_only: bool = False
     waiting_on: Actor | None = None
@@ -297,8 +297,9 @@ def _filtered(query: Select[Any], filters: DisputeFilters, policy: Policy, now: 
         query = query.where(Dispute.state.in_(sorted(OPEN_STATES)))
     if filters.waiting_on is not None:
         who = filters.waiting_on
+        # Waiting on them: a response is awaited from the stage they own (answered, it waits on the IRO).
         query = query.where(
-            Dispute.state.in_(sorted(OPEN_STATES)),
+            Dispute.state == State.AWAITING_RESPONSE.value,
             Dispute.owner_role.in_(sorted(who.roles)),
             or_(Dispute.owner_email == who.email, Dispute.owner_email.is_(None)),
         )

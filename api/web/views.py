@@ -37,6 +37,8 @@ ACTION_WORDS = {
     "hold": "Put on hold",
     "resume": "Resume",
     "reassign": "Reassign",
+    "extend": "Extend the deadline",
+    "reassign_iro": "Change the IRO",
     "comment": "Add a note",
     "name_contact": "Name a contact",
 }
@@ -91,6 +93,14 @@ def when_words(at: datetime, policy: Policy) -> str:
 
 
 def owner_words(dispute: Dispute, policy: Policy) -> str:
+    """Who must act next: the stage's owner while a response is awaited; the IRO once it is answered or the
+    ladder is done; nobody while it is held or ended."""
+    if dispute.state in (State.RESPONDED, State.AWAITING_IRO_DECISION, State.REFERRED):
+        return f"The IRO, {dispute.iro_email}"
+    if dispute.state == State.ON_HOLD:
+        return "Nobody: on hold"
+    if dispute.state not in (State.AWAITING_RESPONSE,):
+        return "Nobody: ended"
     if dispute.owner_email:
         return dispute.owner_email
     if dispute.owner_role:
