@@ -173,7 +173,7 @@ def add_exception_handlers(app: FastAPI) -> None:
     # Imported here: the pages' modules import api.deps, which imports this module's neighbours.
     from api.web import errors as pages
     from api.web.render import is_page
-    from api.web.signin import CsrfRefused, SignInRequired
+    from api.web.signin import CsrfRefused, SignInRequired, Throttled
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
@@ -206,6 +206,14 @@ def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:
         return pages.sign_in_required(request, exc)
+
+    @app.exception_handler(Throttled)
+    async def _throttled(request: Request, exc: Throttled) -> Response:
+        page = pages.error_page(
+            request, 429, f"Too many sign-in attempts from here. Please try again in {exc.wait} seconds."
+        )
+        page.headers["Retry-After"] = str(exc.wait)
+        return page
 
     @app.exception_handler(CsrfRefused)
     async def _csrf(request: Request, exc: CsrfRefused) -> Response:

@@ -59,6 +59,14 @@ class SlidingWindow:
             del self._uses[key]
 
 
+class SignInLimits:
+    """Sign-in attempts per client (its IP address): each begins a round trip to the identity provider,
+    and each refusal is a guess, so a client may make only as many as the link pages allow it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.per_client = SlidingWindow(settings.link_uses_per_client, settings.rate_limit_window_seconds)
+
+
 class LinkLimits:
     """Uses of email links: per address (the link's person) and per client (its IP address)."""
 

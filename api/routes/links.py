@@ -272,6 +272,10 @@ def act(
         }.items()
         if v
     }
+    nul = [name for name, value in [*values.items(), ("csrf_token", csrf_token or "")] if "\x00" in value]
+    if nul:
+        # As the API and the other pages refuse it: PostgreSQL cannot store it, and no real text holds one.
+        return _refusal(request, InvalidInput([(name, "must not contain the NUL character") for name in nul]))
     view: links.LinkView | None = None
     data = ActionInput(response=response, outcome=outcome, outcome_code=outcome_code, reason=reason)
     # Every use counts against the client, and each link found against its person as well.

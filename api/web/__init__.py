@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
+from api.web.headers import PageHeaders
 from api.web.routes import account, disputes, home, oidc_sign_in, people, raise_dispute, report
 from dispute_service.config import Settings, sign_in_configured
 
@@ -27,6 +29,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         # The pages still work, unstyled; `make run` runs `npm ci` first, the image builds them in.
         log.warning("pages.assets_missing", looked_in=str(govuk), fix="run `npm ci` (or `make run`)")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(PageHeaders, https=urlsplit(settings.public_base_url).scheme == "https")
     # Nothing is fetched yet: the provider's discovery document is read at the first sign-in.
     app.state.oidc = None
     if sign_in_configured(settings):

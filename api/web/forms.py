@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
+
+from dispute_service.errors import InvalidInput
 
 
 @dataclass
@@ -43,6 +47,20 @@ class FormErrors:
         return [{"text": m, "href": "#" + anchors.get(n, n)} for n, m in self.messages.items()]
 
 
+def digits(text: str | None, most: int) -> bool:
+    """ASCII digits only, 1 to `most` of them: str.isdigit() also takes "²", which int() refuses, and an
+    unbounded run of digits is a slow int()."""
+    return text is not None and re.fullmatch(rf"[0-9]{{1,{most}}}", text) is not None
+
+
+def refuse_nul(form: Any) -> None:
+    """A form holding the NUL character is refused, as the API refuses it: PostgreSQL cannot store it, and
+    no real input holds one."""
+    bad = sorted({name for name, value in form.multi_items() if isinstance(value, str) and "\x00" in value})
+    if bad:
+        raise InvalidInput([(name, "must not contain the NUL character") for name in bad])
+
+
 def optional(value: str | None) -> str | None:
     """A form's empty field is an absent value."""
     if value is None:
@@ -56,7 +74,7 @@ def date_from(day: str | None, month: str | None, year: str | None) -> date | No
     parts = [optional(day), optional(month), optional(year)]
     if not any(parts):
         return None
-    if not all(p and p.isdigit() for p in parts):
+    if not (digits(parts[0], 2) and digits(parts[1], 2) and digits(parts[2], 4)):
         return "must be a real date, with a day, month and year in numbers"
     d, m, y = (int(p or 0) for p in parts)
     if y < 1900 or y > 9999:

@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from api.deps import NowDep, SnapshotTransactionDep, Transaction, TransactionDep
+from api.web.forms import refuse_nul
 from api.web.render import on_https
 from dispute_service import web_sessions
 from dispute_service.access import Actor
@@ -44,8 +45,15 @@ def _mac(secret: str, purpose: str, value: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def _secret(request: Request) -> str:
-    secret: str = request.app.state.settings.session_secret
+# The forms without a session (sign-in, email links) sign their tokens with the link secret: a strict
+# server always has a real one, while the session secret is required only where sign-in is configured,
+# and the link pages are served either way.
+_DOUBLE_SUBMIT = "csrf"
+
+
+def _secret(request: Request, purpose: str = "session") -> str:
+    settings = request.app.state.settings
+    secret: str = settings.link_secret if purpose == _DOUBLE_SUBMIT else settings.session_secret
     return secret
 
 
@@ -55,7 +63,7 @@ def signed(secret: str, purpose: str, value: str) -> str:
 
 
 def _signed_value(request: Request, purpose: str, value: str) -> str:
-    return signed(_secret(request), purpose, value)
+    return signed(_secret(request, purpose), purpose, value)
 
 
 def _unsigned(request: Request, purpose: str, signed: str | None, longest: int = 200) -> str | None:
@@ -64,7 +72,7 @@ def _unsigned(request: Request, purpose: str, signed: str | None, longest: int =
     if not signed or len(signed) > longest or "." not in signed:
         return None
     value, mac = signed.rsplit(".", 1)
-    return value if hmac.compare_digest(mac, _mac(_secret(request), purpose, value)) else None
+    return value if hmac.compare_digest(mac, _mac(_secret(request, purpose), purpose, value)) else None
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
@@ -122,19 +130,37 @@ def _nothing(_: Session) -> None:
     return None
 
 
-async def _form_token(request: Request) -> str:
+async def form_token(request: Request) -> str:
     form = await request.form()
+    # Every page form's token is read here first, so the NUL check covers them all.
+    refuse_nul(form)
     value = form.get(CSRF_FIELD)
     return value if isinstance(value, str) else ""
 
 
 async def get_poster(request: Request, viewer: Annotated[Actor, Depends(get_viewer)]) -> Actor:
     """The signed-in person sending a form, whose CSRF token must be their session's."""
-    sent = await _form_token(request)
+    sent = await form_token(request)
     expected: str = request.state.csrf_token
     if not sent or not hmac.compare_digest(sent, expected):
         raise CsrfRefused()
     return viewer
+
+
+class Throttled(Exception):
+    """Too many sign-in attempts from this client: try again in `wait` seconds."""
+
+    def __init__(self, wait: int) -> None:
+        self.wait = wait
+
+
+def count_sign_in(request: Request, now: float) -> None:
+    """Count a sign-in attempt against the client; `Throttled` when it is over its limit."""
+    limits = request.app.state.sign_in_limits
+    client = request.client.host if request.client else "unknown"
+    wait: int | None = limits.per_client.use(client, now)
+    if wait is not None:
+        raise Throttled(wait)
 
 
 ViewerDep = Annotated[Actor, Depends(get_viewer)]
@@ -166,7 +192,7 @@ def set_form_cookie(request: Request, response: Response) -> None:
 
 async def check_form_token(request: Request) -> None:
     """Raise `CsrfRefused` unless the form's token is the cookie's, and signed here."""
-    verify_form_token(request, await _form_token(request))
+    verify_form_token(request, await form_token(request))
 
 
 def verify_form_token(request: Request, sent: str | None) -> None:

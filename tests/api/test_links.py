@@ -273,3 +273,13 @@ def test_an_iro_link_is_the_iros_only_while_they_are_the_disputes_iro(
     assert moved.status_code == 200, moved.text
     page = client.get(f"/links/{token}")
     assert page.status_code == 403 and d["reference"] not in page.text
+
+
+def test_a_link_form_holding_the_nul_character_is_refused_and_the_link_stays_unused(
+    client: TestClient, sessions: sessionmaker[Session], settings: Settings, clock: Any
+) -> None:
+    d = post_dispute(client.post, _token(settings, IRO_EMAIL))
+    token = _issue(sessions, settings, clock, d["id"], "respond")
+    refused = post_link(client, token, data={"response": "a\x00b"}, follow_redirects=False)
+    assert refused.status_code == 422 and "NUL" in refused.text
+    assert _state(sessions, "respond")[2] is None

@@ -3,19 +3,24 @@
 
 from __future__ import annotations
 
+import hmac
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from api.deps import NowDep, TransactionDep
 from api.web.reads import read_afresh
 from api.web.render import render
 from api.web.signin import (
-    PosterDep,
+    CsrfRefused,
     check_form_token,
     clear_session_cookie,
+    count_sign_in,
+    form_token,
     issue_form_token,
     session_token,
     set_form_cookie,
@@ -25,6 +30,7 @@ from dispute_service import web_sessions
 from dispute_service.config import sign_in_configured
 from dispute_service.errors import Unauthenticated
 from dispute_service.people import sign_in_choices
+from dispute_service.web_sessions import Signed
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,7 +40,13 @@ NextPath = Annotated[str, Query(alias="next", max_length=300)]
 def safe_next(path: str) -> str:
     """Only a path on this service: never another site (`//evil`, `https://...`), so sign-in cannot be
     used to send someone elsewhere."""
-    if not path.startswith("/") or path.startswith("//") or "\\\\" in path or "\\n" in path:
+    if (
+        not path.startswith("/")
+        or path.startswith("//")
+        or "\\" in path
+        or any(ord(c) < 0x20 or c == "\x7f" for c in path)
+        or urlsplit(path).netloc
+    ):
         return "/"
     return path
 
@@ -98,14 +110,23 @@ async def demo_sign_in(
     if not is_demo(request):
         return Response(status_code=404)
     await check_form_token(request)
+    count_sign_in(request, now.timestamp())
     try:
-        token, _ = await tx.finish(web_sessions.begin, email, now)
+        token, _ = await tx.finish(begin_session, session_token(request), email, now)
     except Unauthenticated:
         people = await demo_people_afresh(request)
         return sign_in_page(
             request, people, next_path, 403, "That person is not active in the staff directory."
         )
     return signed_in(request, token, next_path)
+
+
+def begin_session(session: Session, old_token: str | None, email: str, now: datetime) -> tuple[str, Signed]:
+    """Sign `email` in; the session this browser held before (another person's, on a shared computer, or a
+    copied cookie) ends in the same transaction."""
+    if old_token:
+        web_sessions.end(session, old_token, now)
+    return web_sessions.begin(session, email, now)
 
 
 async def demo_people_afresh(request: Request) -> list[tuple[str, str, list[str]]] | None:
@@ -121,11 +142,16 @@ def signed_in(request: Request, token: str, next_path: str) -> Response:
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, _: PosterDep, tx: TransactionDep, now: NowDep) -> Response:
-    # PosterDep: signed in, and the form's CSRF token is the session's (another site cannot sign you out).
+async def sign_out(request: Request, tx: TransactionDep, now: NowDep) -> Response:
     token = session_token(request)
-    if token:
+    signed = await tx.run(web_sessions.resume, token, now) if token else None
+    if signed is not None and token is not None:
+        # A live session ends only with its own CSRF token: another site cannot sign you out.
+        if not hmac.compare_digest(await form_token(request), signed.csrf):
+            raise CsrfRefused()
         await tx.finish(web_sessions.end, token, now)
+    # A session already ended (expired, or signed out in another tab) has nothing to end: the cookie that
+    # named it is cleared all the same, so the browser holds nothing stale.
     # Signed out now: the page shows no menu, no sign-out button and no "Signed in as".
     request.state.viewer = None
     response = render(request, "web/signed_out.html", title="You have signed out", private=False)

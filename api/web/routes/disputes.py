@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import NowDep, PolicyDep, TransactionDep
 from api.web.errors import error_page
-from api.web.forms import FormErrors, date_from, optional
+from api.web.forms import FormErrors, date_from, digits, optional
 from api.web.reads import read_afresh
 from api.web.render import render
 from api.web.signin import PosterDep, ViewerDep
@@ -362,7 +362,7 @@ def _action_input(form: Any, trigger: str, errors: FormErrors) -> ActionInput:
                 fields[name] = found
         elif name == "working_days":
             raw = optional(text(name))
-            if raw is not None and not (raw.isdigit() and 1 <= int(raw) <= 60):
+            if raw is not None and not (digits(raw, 2) and 1 <= int(raw) <= 60):
                 errors.add(name, "Working days must be a whole number from 1 to 60")
             else:
                 fields[name] = int(raw) if raw else None
@@ -385,7 +385,7 @@ async def act(
     raw_version = form.get("version")
     if trigger not in FIELDS:
         return error_page(request, 404, f"There is no action called {trigger[:32]!r} on these pages.")
-    if not isinstance(raw_version, str) or not raw_version.isdigit() or len(raw_version) > 9:
+    if not isinstance(raw_version, str) or not digits(raw_version, 9):
         return error_page(request, 422, "The form did not say which version of the dispute it was for.")
     version = int(raw_version)
     values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}

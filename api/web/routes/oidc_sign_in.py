@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import time
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,9 +21,8 @@ from api.web.oidc import (
     pending_sign_in,
     set_pending_cookie,
 )
-from api.web.routes.account import demo_people_afresh, sign_in_page, signed_in
-from api.web.signin import check_form_token
-from dispute_service import web_sessions
+from api.web.routes.account import begin_session, demo_people_afresh, sign_in_page, signed_in
+from api.web.signin import check_form_token, count_sign_in, session_token
 from dispute_service.errors import Unauthenticated
 
 log = structlog.get_logger("api.web.sign_in")
@@ -56,12 +56,14 @@ async def _refused(request: Request, failure: SignInFailed, next_path: str = "/"
 
 @router.post("/sign-in")
 async def begin_sign_in(
-    request: Request, next_path: Annotated[str, Form(alias="next", max_length=300)] = "/"
+    request: Request, now: NowDep, next_path: Annotated[str, Form(alias="next", max_length=300)] = "/"
 ) -> Response:
     provider = _provider(request)
     if provider is None:
         return Response(status_code=404)
     await check_form_token(request)
+    # Each begins a round trip to the provider (its discovery, at first): a client may make only so many.
+    count_sign_in(request, now.timestamp())
     try:
         url, pending = await anyio.to_thread.run_sync(provider.start, next_path)
     except SignInFailed as failure:
@@ -85,6 +87,8 @@ async def finish_sign_in(
     provider = _provider(request)
     if provider is None:
         return Response(status_code=404)
+    # Every return counts, good or bad: each may cost a call to the provider's token endpoint.
+    count_sign_in(request, now.timestamp())
     # Wall-clock time, as the cookie's max-age is.
     pending = pending_sign_in(request, int(time.time()))
     next_path = pending.next_path if pending else "/"
@@ -93,7 +97,7 @@ async def finish_sign_in(
     except SignInFailed as failure:
         return await _refused(request, failure, next_path)
     try:
-        token, _ = await tx.finish(web_sessions.begin, email, now)
+        token, _ = await tx.finish(begin_session, session_token(request), email, now)
     except Unauthenticated:
         return await _refused(
             request,
@@ -115,8 +119,10 @@ async def _email_from_callback(
     iss: str | None,
 ) -> str:
     if error is not None:
-        # Logged as the provider sent it (no secret in either), shown in the service's own words.
-        log.warning("sign_in.provider_error", error=error[:100], description=(error_description or "")[:300])
+        # Only an error code of RFC 6749's form is logged, and never the description: both come from the
+        # query string, which anyone can write, and a provider's description may name the person.
+        code_logged = error if re.fullmatch(r"[a-z_]{1,40}", error) else "other"
+        log.warning("sign_in.provider_error", error=code_logged)
         if error == "access_denied":
             raise SignInFailed(
                 "provider_access_denied",

@@ -341,3 +341,47 @@ def test_unknown_and_malformed_dispute_addresses_get_error_pages(
         page = pages.get(path)
         assert page.status_code == status
         assert page.headers["content-type"].startswith("text/html") and "govuk-template" in page.text
+
+
+def test_odd_digits_and_nul_in_page_forms_are_refused_not_failed(
+    pages: TestClient,
+    sign_in: Callable[[str], str],
+    token_for: Callable[[str], dict[str, str]],
+    sessions: sessionmaker[Session],
+) -> None:
+    d = post_dispute(pages.post, token_for(IRO_EMAIL))
+    csrf = sign_in(IRO_EMAIL)
+    actions = f"/disputes/{d['id']}/actions"
+    sent = [
+        (f"{actions}/escalate", {"version": "\u00b2", "reason": "x"}),
+        (f"{actions}/extend", {"version": "1", "reason": "x", "working_days": "\u00b9"}),
+        (
+            f"{actions}/hold",
+            {
+                "version": "1",
+                "reason": "x",
+                "review_on-day": "\u00b2",
+                "review_on-month": "1",
+                "review_on-year": "2030",
+            },
+        ),
+        (
+            f"{actions}/hold",
+            {
+                "version": "1",
+                "reason": "x",
+                "review_on-day": "9" * 5000,
+                "review_on-month": "1",
+                "review_on-year": "2030",
+            },
+        ),
+        (f"{actions}/escalate", {"version": "1", "reason": "a\x00b"}),
+        ("/disputes/new", {**FORM, "summary": "a\x00b"}),
+    ]
+    for path, data in sent:
+        answer = pages.post(path, data={**data, "csrf_token": csrf})
+        assert answer.status_code in (409, 422), (path, answer.status_code)
+        assert "govuk-template" in answer.text
+    with sessions.begin() as session:
+        dispute = session.scalars(select(Dispute)).one()
+        assert dispute.version == 1, "nothing changed"

@@ -398,3 +398,16 @@ def test_a_discovery_document_that_is_not_the_issuers_own_is_refused(
     with pytest.raises(SignInFailed) as refused:
         checker.metadata()
     assert refused.value.status == 502
+
+
+def test_what_a_return_says_of_an_error_never_reaches_the_logs(unreachable: TestClient) -> None:
+    # Anyone can write the query string: a made-up description (a name, say) must not be logged, nor a code
+    # that is not one of OAuth's.
+    crafted = {"error": "Jane Smith LCS-000777", "error_description": "Jane Smith (DOB 1/2/2010)"}
+    with capture_logs() as logs:
+        unreachable.get("/auth/callback", params=crafted)
+        unreachable.get("/auth/callback", params={"error": "server_error", "error_description": "Jane"})
+    logged = repr(logs)
+    assert "Jane" not in logged and "LCS-000777" not in logged
+    errors = [entry["error"] for entry in logs if entry["event"] == "sign_in.provider_error"]
+    assert errors == ["other", "server_error"]

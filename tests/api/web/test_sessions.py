@@ -277,3 +277,66 @@ def test_an_idle_session_is_touched_at_most_once_a_minute(
     assert _signed_in(demo) and seen() == first
     clock.advance(seconds=31)
     assert _signed_in(demo) and seen() == first + timedelta(seconds=61)
+
+
+def test_signing_in_again_ends_the_session_the_browser_held(
+    demo: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    _demo_sign_in(demo, IRO_EMAIL)
+    first = demo.cookies[SESSION_COOKIE]
+    # Another person signs in on the same browser (a shared computer).
+    _demo_sign_in(demo, TM_EMAIL)
+    demo.cookies.clear()
+    demo.cookies.set(SESSION_COOKIE, first)
+    assert not _signed_in(demo), "the first person's session ended when the second signed in"
+    with sessions.begin() as session:
+        assert [
+            r.ended_at is None for r in session.scalars(select(WebSession).order_by(WebSession.created_at))
+        ] == [
+            False,
+            True,
+        ]
+
+
+def test_signing_out_of_a_session_already_ended_clears_the_cookie(demo: TestClient, clock: FakeClock) -> None:
+    _demo_sign_in(demo, IRO_EMAIL)
+    clock.advance(minutes=31)
+    done = demo.post("/sign-out", data={"csrf_token": "from-an-old-page"})
+    assert done.status_code == 200 and "You have signed out" in done.text
+    assert f'{SESSION_COOKIE}=""' in done.headers["set-cookie"]
+
+
+def test_sign_in_attempts_are_limited_per_client(
+    page_settings: Settings, clock: FakeClock, staff: list[str]
+) -> None:
+    with _demo_app(page_settings, clock, link_uses_per_client=3, rate_limit_window_seconds=60) as client:
+        for _ in range(3):
+            assert _demo_sign_in(client, IRO_EMAIL).status_code == 303
+        refused = _demo_sign_in(client, IRO_EMAIL)
+        assert refused.status_code == 429 and "Too many sign-in attempts" in refused.text
+        assert refused.headers["retry-after"] == "60"
+        clock.advance(seconds=61)
+        assert _demo_sign_in(client, IRO_EMAIL).status_code == 303
+
+
+@pytest.mark.parametrize(
+    "next_path", ["/\\evil.example", "/\\/evil.example", "/\t/evil.example", "/%0a", "https://evil", "//x"]
+)
+def test_sign_in_never_sends_a_browser_to_a_crafted_next(demo: TestClient, next_path: str) -> None:
+    page = demo.get("/sign-in")
+    done = demo.post(
+        "/sign-in/demo",
+        data={"email": IRO_EMAIL, "csrf_token": csrf_of(page.text), "next": next_path},
+        follow_redirects=False,
+    )
+    assert done.headers["location"] in ("/", "/%0a")
+
+
+def test_static_files_and_redirects_carry_the_security_headers(demo: TestClient) -> None:
+    for response in (demo.get("/static/app.css"), demo.get("/", follow_redirects=False)):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "no-referrer"
+    assert demo.get("/", follow_redirects=False).headers["cache-control"] == "no-store"
+    api = demo.get("/api/v1/disputes")
+    assert "x-frame-options" not in api.headers, "the API's answers are not pages"
