@@ -1,4 +1,5 @@
-"""The policy file: the ladder of stages, its timescales and the working-day calendar."""
+"""The policy file: the council's ladder of stages, the partner ladders beside it, their timescales and
+the working-day calendar."""
 
 from __future__ import annotations
 
@@ -18,14 +19,24 @@ from states.timescale import Timescale, parse_timescale
 from states.vocabulary import ROLES
 
 BANK_HOLIDAYS = ("england-and-wales", "none")
+# The council's own ladder is the top-level [[stages]]; a partner ladder may not take its id.
+OWN_LADDER_ID = "own"
+OWN_LADDER_TITLE = "The council's own ladder"
+ORGANISATION_KINDS = ("partner", "other_authority")
+# What follows a partner ladder's last stage. Only the IRO's decision for now: referral to CAFCASS is a
+# stage of the council's own ladder, not of a partner's.
+LADDER_ENDS = ("iro_decision",)
+NAMED_OWNER = "named"
 
 _STAGE_ID = re.compile(r"[a-z][a-z0-9_]*")
 _CLOCK = re.compile(r"\d{2}:\d{2}")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_SECTIONS = ("calendar", "rules", "stages")
+_SECTIONS = ("calendar", "rules", "stages", "ladders")
 _CALENDAR_KEYS = ("timezone", "bank_holidays", "closure_days", "close_of_business", "start_of_business")
 _RULE_KEYS = ("reopen_within", "remind_iro_after", "link_valid_after_due")
 _STAGE_KEYS = ("id", "title", "owner_role", "respond_within", "reminders")
+_LADDER_KEYS = ("id", "title", "organisation_kind", "end", "stages")
+_LADDER_STAGE_KEYS = ("id", "title", "owner_role", "owner", "respond_within", "reminders")
 
 T = TypeVar("T")
 
@@ -56,12 +67,76 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class LadderStage:
+    """A stage of a partner ladder. Every one has a due date: after the last, the ladder's `end` follows."""
+
+    id: str
+    title: str
+    owner_role: str | None  # None: owner = "named", the IRO names the contact for each dispute
+    respond_within: Timescale
+    reminders: tuple[Timescale, ...]
+
+    @property
+    def is_named(self) -> bool:
+        return self.owner_role is None
+
+
+@dataclass(frozen=True)
+class Ladder:
+    id: str
+    title: str
+    # None and None for the council's own ladder: it is no organisation's, and its last stage (cafcass)
+    # is itself the end.
+    organisation_kind: str | None
+    end: str | None
+    stages: tuple[Stage | LadderStage, ...]
+
+    @property
+    def is_own(self) -> bool:
+        return self.id == OWN_LADDER_ID
+
+    @property
+    def stage_ids(self) -> tuple[str, ...]:
+        return tuple(stage.id for stage in self.stages)
+
+    def stage(self, stage_id: str) -> Stage | LadderStage:
+        for stage in self.stages:
+            if stage.id == stage_id:
+                return stage
+        raise KeyError(stage_id)
+
+
+@dataclass(frozen=True)
 class Policy:
     calendar: CalendarConfig
     rules: Rules
-    stages: tuple[Stage, ...]
+    stages: tuple[Stage, ...]  # the council's own ladder, the only one the disputes climb so far
+    ladders: tuple[Ladder, ...]  # the partner ladders, in file order
     text: str
     sha256: str
+
+    @property
+    def own_ladder(self) -> Ladder:
+        return Ladder(
+            id=OWN_LADDER_ID, title=OWN_LADDER_TITLE, organisation_kind=None, end=None, stages=self.stages
+        )
+
+    @property
+    def all_ladders(self) -> tuple[Ladder, ...]:
+        return (self.own_ladder, *self.ladders)
+
+    def ladder(self, ladder_id: str) -> Ladder:
+        for ladder in self.all_ladders:
+            if ladder.id == ladder_id:
+                return ladder
+        raise KeyError(ladder_id)
+
+    def ladder_of(self, stage_id: str) -> Ladder:
+        """The ladder a stage belongs to; stage ids are unique across every ladder, so there is one."""
+        for ladder in self.all_ladders:
+            if stage_id in ladder.stage_ids:
+                return ladder
+        raise KeyError(stage_id)
 
     @property
     def stage_ids(self) -> tuple[str, ...]:
@@ -115,10 +190,12 @@ def parse_policy(text: str) -> Policy:
     calendar = _calendar(errors, _table(errors, document, "calendar"))
     rules = _rules(errors, _table(errors, document, "rules"))
     stages = _stages(errors, document.get("stages"))
-    if errors or calendar is None or rules is None or stages is None:
+    ladders = _ladders(errors, document.get("ladders", []))
+    _unique_stage_ids(errors, document)
+    if errors or calendar is None or rules is None or stages is None or ladders is None:
         raise PolicyError(errors.items)
     sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return Policy(calendar=calendar, rules=rules, stages=stages, text=text, sha256=sha256)
+    return Policy(calendar=calendar, rules=rules, stages=stages, ladders=ladders, text=text, sha256=sha256)
 
 
 class _Errors:
@@ -206,14 +283,6 @@ def _stages(errors: _Errors, value: object) -> tuple[Stage, ...] | None:
     if len(value) < 2:
         errors.add("stages", f"at least 2 stages are needed, found {len(value)}")
     stages = [_stage(errors, f"stages[{i}]", table, i == len(value) - 1) for i, table in enumerate(value)]
-    seen: set[str] = set()
-    for i, table in enumerate(value):
-        stage_id = table.get("id")
-        if not isinstance(stage_id, str):
-            continue
-        if stage_id in seen:
-            errors.add(f"stages[{i}].id", f"duplicate stage id {stage_id!r}")
-        seen.add(stage_id)
     if any(stage is None for stage in stages):
         return None
     return tuple(stage for stage in stages if stage is not None)
@@ -239,6 +308,123 @@ def _stage(errors: _Errors, path: str, table: dict[str, Any], is_last: bool) -> 
     return Stage(
         id=stage_id, title=title, owner_role=owner_role, respond_within=respond_within, reminders=reminders
     )
+
+
+def _ladders(errors: _Errors, value: object) -> tuple[Ladder, ...] | None:
+    # A policy without [[ladders]] is valid: a council need not work with partners through the service.
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        errors.add("ladders", "expected an array of tables ([[ladders]])")
+        return None
+    ladders = [_ladder(errors, f"ladders[{i}]", table) for i, table in enumerate(value)]
+    first_at: dict[str, int] = {}
+    for i, table in enumerate(value):
+        ladder_id = table.get("id")
+        if not isinstance(ladder_id, str) or ladder_id == OWN_LADDER_ID:
+            continue
+        if ladder_id in first_at:
+            errors.add(
+                f"ladders[{i}].id", f"duplicate ladder id {ladder_id!r} (also ladders[{first_at[ladder_id]}])"
+            )
+        first_at.setdefault(ladder_id, i)
+    if any(ladder is None for ladder in ladders):
+        return None
+    return tuple(ladder for ladder in ladders if ladder is not None)
+
+
+def _ladder(errors: _Errors, path: str, table: dict[str, Any]) -> Ladder | None:
+    errors.unknown_keys(f"{path}.", table, _LADDER_KEYS)
+    ladder_id = errors.check(f"{path}.id", lambda: _ladder_id(_required(table, "id")))
+    title = errors.check(f"{path}.title", lambda: _title(_required(table, "title")))
+    kind = errors.check(
+        f"{path}.organisation_kind",
+        lambda: _one_of(_required(table, "organisation_kind"), ORGANISATION_KINDS),
+    )
+    end = errors.check(f"{path}.end", lambda: _one_of(_required(table, "end"), LADDER_ENDS))
+    stages = _ladder_stages(errors, path, table.get("stages"))
+    if ladder_id is None or title is None or kind is None or end is None or stages is None:
+        return None
+    return Ladder(id=ladder_id, title=title, organisation_kind=kind, end=end, stages=stages)
+
+
+def _ladder_stages(errors: _Errors, path: str, value: object) -> tuple[LadderStage, ...] | None:
+    if value is None:
+        errors.add(f"{path}.stages", "missing required [[ladders.stages]]")
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        errors.add(f"{path}.stages", "expected an array of tables ([[ladders.stages]])")
+        return None
+    if not value:
+        errors.add(f"{path}.stages", "at least 1 stage is needed, found 0")
+        return None
+    stages = [_ladder_stage(errors, f"{path}.stages[{i}]", table) for i, table in enumerate(value)]
+    if any(stage is None for stage in stages):
+        return None
+    return tuple(stage for stage in stages if stage is not None)
+
+
+def _ladder_stage(errors: _Errors, path: str, table: dict[str, Any]) -> LadderStage | None:
+    errors.unknown_keys(f"{path}.", table, _LADDER_STAGE_KEYS)
+    stage_id = errors.check(f"{path}.id", lambda: _stage_id(_required(table, "id")))
+    title = errors.check(f"{path}.title", lambda: _title(_required(table, "title")))
+    owner = _ladder_stage_owner(errors, path, table)
+    # Every stage of a partner ladder is timed: after the last, the IRO decides, so it too needs a due date.
+    respond_within = errors.check(f"{path}.respond_within", lambda: _timescale(table, "respond_within"))
+    reminders = _reminders(errors, path, table.get("reminders", []))
+    if stage_id is None or title is None or owner is None or respond_within is None or reminders is None:
+        return None
+    return LadderStage(
+        id=stage_id,
+        title=title,
+        owner_role=None if owner == NAMED_OWNER else owner,
+        respond_within=respond_within,
+        reminders=reminders,
+    )
+
+
+def _ladder_stage_owner(errors: _Errors, path: str, table: dict[str, Any]) -> str | None:
+    """The stage's council role, or NAMED_OWNER when the IRO names a contact for each dispute."""
+    if "owner_role" in table and "owner" in table:
+        errors.add(f"{path}.owner", 'give either owner_role (a council role) or owner = "named", not both')
+        return None
+    if "owner_role" in table:
+        return errors.check(f"{path}.owner_role", lambda: _role(table["owner_role"]))
+    if "owner" in table:
+        return errors.check(f"{path}.owner", lambda: _named(table["owner"]))
+    errors.add(
+        f"{path}.owner",
+        'missing required key: owner = "named" (the IRO names the contact) or owner_role (a council role)',
+    )
+    return None
+
+
+def _unique_stage_ids(errors: _Errors, document: dict[str, Any]) -> None:
+    # A dispute's stage id alone says which ladder it is on, so no id may appear twice anywhere: not within
+    # the council's ladder, nor within or across partner ladders, nor in both.
+    first_at: dict[str, str] = {}
+    for path, table in _stage_tables(document):
+        stage_id = table.get("id")
+        if not isinstance(stage_id, str):
+            continue
+        if stage_id in first_at:
+            errors.add(f"{path}.id", f"duplicate stage id {stage_id!r} (also {first_at[stage_id]})")
+        first_at.setdefault(stage_id, path)
+
+
+def _stage_tables(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every stage's table with its key path, the council's first; anything malformed is left out, as its
+    own check has already said what is wrong with it."""
+
+    def tables(value: object) -> list[dict[str, Any]]:
+        if not isinstance(value, list):
+            return []
+        return [item for item in value if isinstance(item, dict)]
+
+    found = [(f"stages[{i}]", table) for i, table in enumerate(tables(document.get("stages")))]
+    for i, ladder in enumerate(tables(document.get("ladders"))):
+        found += [
+            (f"ladders[{i}].stages[{j}]", table) for j, table in enumerate(tables(ladder.get("stages")))
+        ]
+    return found
 
 
 def _reminders(errors: _Errors, path: str, value: object) -> tuple[Timescale, ...] | None:
@@ -327,6 +513,29 @@ def _stage_id(value: object) -> str:
     if not _STAGE_ID.fullmatch(text):
         raise ValueError(f"{text!r} is not a valid stage id (a-z, 0-9 and _, starting with a letter)")
     return text
+
+
+def _ladder_id(value: object) -> str:
+    text = _string(value)
+    if not _STAGE_ID.fullmatch(text):
+        raise ValueError(f"{text!r} is not a valid ladder id (a-z, 0-9 and _, starting with a letter)")
+    if text == OWN_LADDER_ID:
+        raise ValueError(f"{text!r} is the council's own ladder, the top-level [[stages]]; choose another id")
+    return text
+
+
+def _one_of(value: object, allowed: tuple[str, ...]) -> str:
+    text = _string(value)
+    if text not in allowed:
+        raise ValueError(f"expected one of: {', '.join(allowed)}; got {text!r}")
+    return text
+
+
+def _named(value: object) -> str:
+    if value != NAMED_OWNER:
+        expected = f'expected "{NAMED_OWNER}" (the IRO names the contact), or owner_role for council staff'
+        raise ValueError(f"{expected}; got {value!r}")
+    return NAMED_OWNER
 
 
 def _title(value: object) -> str:
