@@ -79,6 +79,20 @@ class PersonConflict(DomainError):
         self.references = list(references)
 
 
+class OrganisationNotFound(DomainError):
+    def __init__(self, organisation_id: str) -> None:
+        super().__init__(f"there is no organisation with the id {organisation_id!r}")
+
+
+class ContactNotFound(DomainError):
+    def __init__(self, email: str) -> None:
+        super().__init__(f"nobody with the email {email} is an external contact")
+
+
+class PartnerConflict(DomainError):
+    """Adding an organisation or a contact twice, or a contact at an address of the staff directory."""
+
+
 class LinkProblem(DomainError):
     """An emailed action link that cannot be used; the subclass says why."""
 
