@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import Problem
 from dispute_service.errors import (
+    ContactNotFound,
     DisputeNotFound,
     DomainError,
     Forbidden,
@@ -20,7 +21,6 @@ from dispute_service.errors import (
     LinkNotFound,
     LinkStale,
     LinkUsed,
-    ContactNotFound,
     NotAllowedNow,
     OrganisationNotFound,
     PartnerConflict,
