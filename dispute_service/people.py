@@ -275,7 +275,7 @@ def import_people(session: Session, path: Path, now: datetime, *, audit_key: str
     # Locked before the file is checked against the contacts, so none can be added at a row's address
     # between the check and the commit.
     lock_directory(session)
-    contacts = dict(session.execute(select(Contact.email, Contact.organisation_id)).tuples().all())
+    contacts: dict[str, str] = dict(session.execute(select(Contact.email, Contact.organisation_id)).all())
     rows = _read_people_csv(path, contacts)
     added = updated = 0
     existing = {p.email: p for p in session.scalars(select(Person)).all()}
