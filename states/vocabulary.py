@@ -1,7 +1,7 @@
-"""The words of the dispute service: states, triggers, case types, categories, outcome codes, roles, the
-reference pattern and the text limit. The API schemas, the link pages and the emails take them from here,
-so a value changed here changes everywhere, and a value written out elsewhere is caught by
-tests/test_vocabulary.py.
+"""The words of the dispute service: states, triggers, case types, categories, outcome codes, roles,
+organisation kinds, the reference and organisation id patterns and the text limit. The API schemas, the
+link pages and the emails take them from here, so a value changed here changes everywhere, and a value
+written out elsewhere is caught by tests/test_vocabulary.py.
 """
 
 from __future__ import annotations
