@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from dispute_service import people_changes, web_sessions
 from dispute_service.access import Actor, require_admin
-from dispute_service.errors import InvalidInput, PersonConflict, PersonNotFound
+from dispute_service.errors import AddressIsAContact, InvalidInput, PersonConflict, PersonNotFound
 from dispute_service.models import Contact, Dispute, Person, PersonChange
 from dispute_service.validation import email_address
 from states.vocabulary import OPEN_STATES, ROLES
@@ -71,7 +71,7 @@ def add_person(session: Session, actor: Actor, data: PersonData, now: datetime, 
         raise PersonConflict(f"{email} is already in the staff directory; PATCH it to change it")
     organisation = session.scalar(select(Contact.organisation_id).where(Contact.email == email))
     if organisation is not None:
-        raise PersonConflict(is_a_contact(email, organisation))
+        raise AddressIsAContact(email, organisation)
     person = Person(
         email=email,
         name=data.name.strip(),
@@ -337,16 +337,6 @@ def import_people(session: Session, path: Path, now: datetime, *, audit_key: str
     return added, updated
 
 
-def is_a_contact(email: str, organisation: str) -> str:
-    """Why `email` may not join the staff directory. A person signs in and holds roles, a contact never does:
-    were one address both, its token would act with the person's roles on the stages the contact owns, and
-    the audit could not tell which of the two acted."""
-    return (
-        f"{email} is an external contact of the organisation {organisation}; "
-        "a contact's address is never also a staff address"
-    )
-
-
 def _read_people_csv(path: Path, contacts: dict[str, str]) -> list[PersonData]:
     """The file's rows, or every bad row named by its line; `contacts` (email: organisation id) are the
     addresses no row may take."""
@@ -371,7 +361,7 @@ def _read_people_csv(path: Path, contacts: dict[str, str]) -> list[PersonData]:
             elif email in seen:
                 errors.append((f"line {line}", f"{email} appears twice"))
             elif email in contacts:
-                errors.append((f"line {line}", is_a_contact(email, contacts[email])))
+                errors.append((f"line {line}", str(AddressIsAContact(email, contacts[email]))))
             unknown = [r for r in roles if r not in ROLES]
             if not roles or unknown:
                 errors.append((f"line {line}", f"roles must be some of {', '.join(ROLES)} separated by ';'"))
