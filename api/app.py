@@ -15,7 +15,7 @@ from api.auth import TokenVerifier
 from api.errors import add_exception_handlers, document_problem_schema
 from api.limits import install as install_limits
 from api.request_id import RequestId
-from api.routes import disputes, health, links, notifications, people, reports
+from api.routes import disputes, health, links, notifications, partners, people, reports
 from api.scheduler import EscalationScheduler
 from api.web import install as install_pages
 from api.workers import Workers
@@ -146,6 +146,8 @@ def create_app(settings: Settings, *, mode: Mode, clock: Clock = utc_now) -> Fas
 
     app.include_router(disputes.router)
     app.include_router(people.router)
+    app.include_router(partners.organisations)
+    app.include_router(partners.contacts)
     app.include_router(reports.router)
     app.include_router(notifications.router)
     app.include_router(health.router)

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import Problem
 from dispute_service.errors import (
+    ContactNotFound,
     DisputeNotFound,
     DomainError,
     Forbidden,
@@ -21,6 +22,8 @@ from dispute_service.errors import (
     LinkStale,
     LinkUsed,
     NotAllowedNow,
+    OrganisationNotFound,
+    PartnerConflict,
     PersonConflict,
     PersonNotFound,
     PreconditionRequired,
@@ -42,12 +45,15 @@ _MAP: dict[type[DomainError], tuple[int, str, str]] = {
     DisputeNotFound: (404, "not-found", "Not found"),
     UnknownTrigger: (404, "unknown-action", "Unknown action"),
     PersonNotFound: (404, "not-found", "Not found"),
+    OrganisationNotFound: (404, "not-found", "Not found"),
+    ContactNotFound: (404, "not-found", "Not found"),
     Forbidden: (403, "forbidden", "Not permitted"),
     ReportForbidden: (403, "forbidden", "Not permitted"),
     PreconditionRequired: (428, "precondition-required", "Precondition required"),
     NotAllowedNow: (409, "not-allowed-now", "Not allowed now"),
     VersionConflict: (409, "version-conflict", "Version conflict"),
     PersonConflict: (409, "conflict", "Conflict"),
+    PartnerConflict: (409, "conflict", "Conflict"),
     InvalidInput: (422, "invalid-input", "Invalid input"),
     LinkNotFound: (404, "link-not-found", "Link not recognised"),
     LinkUsed: (409, "link-used", "Link already used"),

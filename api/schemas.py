@@ -9,11 +9,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from dispute_service.people_changes import ChangeKind
-from states.vocabulary import MAX_TEXT, REF_PATTERN
+from states.vocabulary import MAX_ORGANISATION_ID, MAX_TEXT, ORGANISATION_ID_PATTERN, REF_PATTERN
 
 # Re-exported: the routes' query parameters take these from here, as the bodies do.
 from states.vocabulary import CaseType as CaseType
 from states.vocabulary import Category as Category
+from states.vocabulary import OrganisationKind as OrganisationKind
 from states.vocabulary import OutcomeCode as OutcomeCode
 from states.vocabulary import Role as Role
 
@@ -211,6 +212,61 @@ class PersonChangeOut(BaseModel):
 class PersonHistory(BaseModel):
     email: str
     items: list[PersonChangeOut]
+
+
+OrganisationId = Annotated[
+    str, Field(min_length=1, max_length=MAX_ORGANISATION_ID, pattern=ORGANISATION_ID_PATTERN)
+]
+
+
+class OrganisationIn(Strict):
+    id: OrganisationId = Field(description="A slug like a stage id: a lower-case letter, then a-z, 0-9 and _")
+    name: str = Field(min_length=1, max_length=200)
+    kind: OrganisationKind
+
+
+class OrganisationPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: OrganisationKind | None = None
+
+
+class OrganisationOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+
+
+class OrganisationList(BaseModel):
+    items: list[OrganisationOut]
+    total: int
+
+
+class ContactIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    organisation: OrganisationId
+    active: bool = True
+
+
+class ContactPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    organisation: OrganisationId | None = None
+    active: bool | None = None
+
+
+class ContactOut(BaseModel):
+    """An external contact: no roles, no sign-in; they act through emailed links only."""
+
+    name: str
+    email: str
+    # Read from the stored contact's `organisation_id`; named as the requests name it.
+    organisation: str = Field(validation_alias="organisation_id")
+    active: bool
+
+
+class ContactList(BaseModel):
+    items: list[ContactOut]
+    total: int
 
 
 class Problem(BaseModel):

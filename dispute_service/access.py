@@ -34,7 +34,10 @@ _PERSON_BY_EMAIL = select(Person.email, Person.roles, Person.active).where(Perso
 
 
 def authenticate(session: Session, email: str, channel: str = "api") -> Actor:
-    """The person a verified token or link names, with their roles as they are in this transaction."""
+    """The person a verified token or link names, with their roles as they are in this transaction.
+
+    Only the staff directory is read: an external contact (`dispute_service.partners`) holds no role and is
+    never found here, so their token and their sign-in are refused like a stranger's."""
     person = session.execute(_PERSON_BY_EMAIL, {"email": email.strip().lower()}).first()
     if person is None or not person.active:
         raise Unauthenticated("the token's person is unknown or inactive")

@@ -10,6 +10,7 @@ These are the commands that need only the core. `api.cli` adds the ones that nee
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -25,7 +26,14 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Runs a local authority's IRO dispute resolution procedure.", no_args_is_help=True)
 people_app = typer.Typer(help="The staff directory.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+organisations_app = typer.Typer(
+    help="Organisations outside the council: partner agencies and other local authorities.",
+    no_args_is_help=True,
+)
+contacts_app = typer.Typer(help="External contacts of the organisations.", no_args_is_help=True)
 app.add_typer(people_app, name="people")
+app.add_typer(organisations_app, name="organisations")
+app.add_typer(contacts_app, name="contacts")
 app.add_typer(audit_app, name="audit")
 
 
@@ -64,6 +72,43 @@ def people_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fal
     except InvalidInput as exc:
         for where, message in exc.errors:
             typer.echo(f"{where}: {message}", err=True)
+        typer.echo("nothing was imported", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{added} added, {updated} updated")
+
+
+@organisations_app.command("import")
+def organisations_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Load organisations from a CSV with columns id, name, kind (partner or other_authority).
+
+    All or nothing: every bad row is named by its line number, and nothing is loaded.
+    """
+    from dispute_service.transactions import import_organisations
+
+    _import(import_organisations, file)
+
+
+@contacts_app.command("import")
+def contacts_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+    """Load external contacts from a CSV with columns name, email, organisation (an organisation's id).
+
+    All or nothing: every bad row is named by its line number, and nothing is loaded.
+    """
+    from dispute_service.transactions import import_contacts
+
+    _import(import_contacts, file)
+
+
+def _import(load: Callable[[sessionmaker[Session], Path, datetime], tuple[int, int]], file: Path) -> None:
+    from dispute_service.errors import InvalidInput
+
+    try:
+        added, updated = load(_sessions(Settings()), file, utc_now())
+    except InvalidInput as exc:
+        for where, message in exc.errors[:MAX_IMPORT_ERRORS_SHOWN]:
+            typer.echo(f"{where}: {message}", err=True)
+        if len(exc.errors) > MAX_IMPORT_ERRORS_SHOWN:
+            typer.echo(f"... and {len(exc.errors) - MAX_IMPORT_ERRORS_SHOWN} more", err=True)
         typer.echo("nothing was imported", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{added} added, {updated} updated")

@@ -79,6 +79,33 @@ class PersonConflict(DomainError):
         self.references = list(references)
 
 
+class OrganisationNotFound(DomainError):
+    def __init__(self, organisation_id: str) -> None:
+        super().__init__(f"there is no organisation with the id {organisation_id!r}")
+
+
+class ContactNotFound(DomainError):
+    def __init__(self, email: str) -> None:
+        super().__init__(f"nobody with the email {email} is an external contact")
+
+
+class PartnerConflict(DomainError):
+    """Adding an organisation or a contact twice, or a contact at an address of the staff directory."""
+
+
+class AddressIsAContact(PersonConflict):
+    """Adding a person at an external contact's address: a contact's address is never also a staff address."""
+
+    def __init__(self, email: str, organisation: str) -> None:
+        # A person signs in and holds roles, a contact never does: were one address both, its token would
+        # act with the person's roles on the stages the contact owns, and the audit could not tell which of
+        # the two acted.
+        super().__init__(
+            f"{email} is an external contact of the organisation {organisation}; "
+            "a contact's address is never also a staff address"
+        )
+
+
 class LinkProblem(DomainError):
     """An emailed action link that cannot be used; the subclass says why."""
 

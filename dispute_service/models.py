@@ -73,6 +73,35 @@ class Person(Base):
     updated_at: Mapped[datetime]
 
 
+class Organisation(Base):
+    """A partner agency or another local authority (SPEC 10), whose contacts own stages of its ladders."""
+
+    __tablename__ = "organisations"
+
+    # A slug, like a stage id: the policy and the contacts' CSV name an organisation by it.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Contact(Base):
+    """Someone at an organisation outside the council. Not in the staff directory, on purpose: they hold no
+    role, cannot sign in, and no bearer token names them; they act only through emailed links."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Lower-cased, and never also a staff address (dispute_service.partners and people check both ways).
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class WebSession(Base):
     """A person signed in to the pages. The cookie carries a random token and only its SHA-256 is kept
     here, so a copy of the database opens no session; ending the row ends the session at once."""

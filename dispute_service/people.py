@@ -11,14 +11,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispute_service import people_changes, web_sessions
 from dispute_service.access import Actor, require_admin
-from dispute_service.errors import InvalidInput, PersonConflict, PersonNotFound
-from dispute_service.models import Dispute, Person, PersonChange
+from dispute_service.errors import AddressIsAContact, InvalidInput, PersonConflict, PersonNotFound
+from dispute_service.models import Contact, Dispute, Person, PersonChange
+from dispute_service.validation import email_address
 from states.vocabulary import OPEN_STATES, ROLES
 
 
@@ -69,6 +69,9 @@ def add_person(session: Session, actor: Actor, data: PersonData, now: datetime, 
     lock_directory(session)
     if session.scalar(select(Person.id).where(Person.email == email)) is not None:
         raise PersonConflict(f"{email} is already in the staff directory; PATCH it to change it")
+    organisation = session.scalar(select(Contact.organisation_id).where(Contact.email == email))
+    if organisation is not None:
+        raise AddressIsAContact(email, organisation)
     person = Person(
         email=email,
         name=data.name.strip(),
@@ -269,9 +272,12 @@ def import_people(session: Session, path: Path, now: datetime, *, audit_key: str
 
     Returns (added, updated).
     """
-    rows = _read_people_csv(path)
-    added = updated = 0
+    # Locked before the file is checked against the contacts, so none can be added at a row's address
+    # between the check and the commit.
     lock_directory(session)
+    contacts: dict[str, str] = dict(session.execute(select(Contact.email, Contact.organisation_id)).all())
+    rows = _read_people_csv(path, contacts)
+    added = updated = 0
     existing = {p.email: p for p in session.scalars(select(Person)).all()}
     # A file is no way round the rules of the API: it may not take away a role in use either.
     refusals = refusals_for(
@@ -331,7 +337,9 @@ def import_people(session: Session, path: Path, now: datetime, *, audit_key: str
     return added, updated
 
 
-def _read_people_csv(path: Path) -> list[PersonData]:
+def _read_people_csv(path: Path, contacts: dict[str, str]) -> list[PersonData]:
+    """The file's rows, or every bad row named by its line; `contacts` (email: organisation id) are the
+    addresses no row may take."""
     errors: list[tuple[str, str]] = []
     rows: list[PersonData] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -347,11 +355,13 @@ def _read_people_csv(path: Path) -> list[PersonData]:
             name = (raw.get("name") or "").strip()
             if not name:
                 errors.append((f"line {line}", "name is empty"))
-            email, problem = _email(raw.get("email") or "")
+            email, problem = email_address(raw.get("email") or "")
             if problem is not None:
                 errors.append((f"line {line}", problem))
             elif email in seen:
                 errors.append((f"line {line}", f"{email} appears twice"))
+            elif email in contacts:
+                errors.append((f"line {line}", str(AddressIsAContact(email, contacts[email]))))
             unknown = [r for r in roles if r not in ROLES]
             if not roles or unknown:
                 errors.append((f"line {line}", f"roles must be some of {', '.join(ROLES)} separated by ';'"))
@@ -360,20 +370,6 @@ def _read_people_csv(path: Path) -> list[PersonData]:
     if errors:
         raise InvalidInput(errors)
     return rows
-
-
-# The API's own type, so an imported address is checked and normalised exactly as one added over the API:
-# one address, no line breaks (an address ends up in an email's To header).
-_EMAIL = TypeAdapter(EmailStr)
-
-
-def _email(text: str) -> tuple[str, str | None]:
-    """(the address as the directory keeps it, None), or (text, why it is not one address)."""
-    try:
-        return _EMAIL.validate_python(text.strip()).lower(), None
-    except ValidationError as exc:
-        reason = exc.errors()[0]["msg"].removeprefix("value is not a valid email address: ")
-        return text, f"email {text!r} is not one valid email address: {reason}"
 
 
 def _check_roles(roles: Iterable[str]) -> None:

@@ -9,7 +9,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
-from dispute_service import disputes, people, queries
+from dispute_service import disputes, partners, people, queries
 from dispute_service.database import Sessions, read_snapshot
 from dispute_service.report import annual, history
 
@@ -41,3 +41,5 @@ audit_log = _in_transaction(queries.audit_log)
 import_people = _in_transaction(people.import_people)
 import_history = _in_transaction(history.import_history)
 annual_report = _in_snapshot(annual.annual_report)
+import_organisations = _in_transaction(partners.import_organisations)
+import_contacts = _in_transaction(partners.import_contacts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -100,3 +101,17 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.items:
             raise InvalidInput(self.items)
+
+
+# The API's own type, so an imported address is checked and normalised exactly as one added over the API:
+# one address, no line breaks (an address ends up in an email's To header).
+_EMAIL = TypeAdapter(EmailStr)
+
+
+def email_address(text: str) -> tuple[str, str | None]:
+    """(the address as the directories keep it, None), or (text, why it is not one address)."""
+    try:
+        return _EMAIL.validate_python(text.strip()).lower(), None
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("value is not a valid email address: ")
+        return text, f"email {text!r} is not one valid email address: {reason}"

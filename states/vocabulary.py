@@ -1,7 +1,7 @@
-"""The words of the dispute service: states, triggers, case types, categories, outcome codes, roles, the
-reference pattern and the text limit. The API schemas, the link pages and the emails take them from here,
-so a value changed here changes everywhere, and a value written out elsewhere is caught by
-tests/test_vocabulary.py.
+"""The words of the dispute service: states, triggers, case types, categories, outcome codes, roles,
+organisation kinds, the reference and organisation id patterns and the text limit. The API schemas, the
+link pages and the emails take them from here, so a value changed here changes everywhere, and a value
+written out elsewhere is caught by tests/test_vocabulary.py.
 """
 
 from __future__ import annotations
@@ -118,17 +118,30 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+class OrganisationKind(StrEnum):
+    """What an organisation outside the council is to it (SPEC 10): a partner agency (health, education,
+    housing, a provider) or another local authority. A ladder of the policy names the kind it is for."""
+
+    PARTNER = "partner"
+    OTHER_AUTHORITY = "other_authority"
+
+
 # Plain strings, in the enums' order: reports, CSV columns and error messages are built from these, and
 # stay exactly what they were before the enums existed.
 CASE_TYPES: tuple[str, ...] = tuple(c.value for c in CaseType)
 CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
 OUTCOME_CODES: tuple[str, ...] = tuple(c.value for c in OutcomeCode)
 ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+ORGANISATION_KINDS: tuple[str, ...] = tuple(k.value for k in OrganisationKind)
 
 # A child reference, or a dispute's reference brought in from a council's records: letters, digits and
 # . _ / - only. A reference is written into emails' subjects, bodies and Message-IDs, so a line break or a
 # control character in one could forge a header line; the API and the imports refuse the same ones.
 REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"
+
+# An organisation's id: the shape of a stage id, as it is written into the policy and the CSV imports.
+ORGANISATION_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+MAX_ORGANISATION_ID = 64
 
 # The longest free text (summary, reason, response, outcome) anyone may enter, wherever they enter it.
 MAX_TEXT = 20_000

@@ -1,5 +1,5 @@
-"""One vocabulary: states, triggers, case types, categories, outcome codes, roles and the text limit are
-defined in states/ and taken from there by the API schemas, the API routes and the emails.
+"""One vocabulary: states, triggers, case types, categories, outcome codes, roles, organisation kinds and the
+text limit are defined in states/ and taken from there by the API schemas, the API routes and the emails.
 
 A value written out again in one of those files is a second definition that can drift (a renamed trigger
 whose email link silently stops working, a category the API refuses). The check reads the files' syntax
@@ -17,6 +17,7 @@ from states.vocabulary import (
     MAX_TEXT,
     CaseType,
     Category,
+    OrganisationKind,
     OutcomeCode,
     Role,
     State,
@@ -31,6 +32,7 @@ CHECKED = ("api/schemas.py", "api/routes/*.py", "notifications/*.py")
 VOCABULARY: dict[str | int, str] = {
     **{c.value: "category" for c in Category if "_" in c.value},
     **{r.value: "role" for r in Role},
+    **{k.value: "organisation kind" for k in OrganisationKind},
     **{o.value: "outcome code" for o in OutcomeCode},
     **{c.value: "case type" for c in CaseType},
     **{t.value: "trigger" for t in Trigger},

@@ -23,3 +23,20 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
             if not (d[0] in ("add_index", "remove_index") and d[1].name == "ix_audit_entries_responses")
         ]
     assert diff == []
+
+
+def test_the_partners_migration_downgrades_and_upgrades_again(db_url: str, engine: Engine) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from dispute_service.database import alembic_config, upgrade
+
+    partner_tables = {"organisations", "contacts"}
+    assert partner_tables <= set(inspect(engine).get_table_names())
+    command.downgrade(alembic_config(db_url), "0006")
+    engine.dispose()
+    assert not partner_tables & set(inspect(engine).get_table_names())
+    upgrade(db_url)
+    engine.dispose()
+    assert partner_tables <= set(inspect(engine).get_table_names())
+    test_migrated_schema_matches_the_models(engine)

@@ -26,7 +26,7 @@ from api.web.signin import PosterDep, ViewerDep
 from api.web.views import when_words
 from dispute_service import people
 from dispute_service.access import Actor
-from dispute_service.errors import InvalidInput, PersonConflict
+from dispute_service.errors import AddressIsAContact, InvalidInput, PersonConflict
 from states.policy import Policy
 from states.vocabulary import ROLES
 
@@ -336,6 +336,9 @@ async def add_person(
     data = people.PersonData(name=name, email=email, roles=roles)
     try:
         await tx.finish(people.add_person, viewer, data, now, audit_key=settings.audit_key)
+    except AddressIsAContact as exc:
+        errors.add("email", str(exc))
+        return _show_new(request, 409, name=name, email=email, roles=roles, errors=errors)
     except PersonConflict:
         errors.add("email", f"{email} is already in the staff directory")
         return _show_new(request, 409, name=name, email=email, roles=roles, errors=errors)

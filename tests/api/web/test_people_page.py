@@ -14,9 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.web.signin import SESSION_COOKIE
+from dispute_service import partners
 from dispute_service.models import Person, PersonChange
 from states.policy import Policy
 from tests.factories import (
+    ADMIN,
     ADMIN_EMAIL,
     GONE_EMAIL,
     IRO_EMAIL,
@@ -215,6 +217,30 @@ def test_an_email_already_in_the_directory_gets_409_on_the_form(
     assert checked_roles(page.text) == ["iro"]
     assert person_row(sessions, TM_EMAIL) == ("Tara Manager", ["team_manager"], True)
     assert changes(sessions) == before
+
+
+def test_an_external_contacts_address_gets_409_on_the_form_saying_so(
+    pages: TestClient, sign_in: SignIn, sessions: sessionmaker[Session], clock: FakeClock
+) -> None:
+    with sessions.begin() as session:
+        partners.add_organisation(
+            session, ADMIN, partners.OrganisationData("nhs_trust", "The NHS Trust", "partner"), clock.now
+        )
+        partners.add_contact(
+            session, ADMIN, partners.ContactData("Nadia Nurse", "nurse@nhs.example", "nhs_trust"), clock.now
+        )
+    token = sign_in(ADMIN_EMAIL)
+    page = pages.post(
+        "/people/new",
+        data={"csrf_token": token, "name": "Nadia Nurse", "email": "Nurse@NHS.example", "roles": ["iro"]},
+    )
+    assert page.status_code == 409
+    message = (
+        "nurse@nhs.example is an external contact of the organisation nhs_trust; "
+        "a contact's address is never also a staff address"
+    )
+    assert inline_error(page.text, "email") == message
+    assert person_row(sessions, "nurse@nhs.example") is None
 
 
 # --------------------------------------------------------------------------------- changing

@@ -1,0 +1,330 @@
+"""Organisations outside the council (partner agencies, other local authorities) and their external contacts
+(SPEC 10). Admins keep them through the API; operators load them from CSV files.
+
+A contact is not a person of the staff directory: they hold no role and never sign in, so `authenticate`
+(which reads only `people`) cannot find one. A contact's address is never also a staff address; this module
+checks one way and `people` the other, both under the directory's lock, so that neither can slip in between
+the other's check and its commit.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dispute_service.access import Actor, require_admin
+from dispute_service.errors import ContactNotFound, InvalidInput, OrganisationNotFound, PartnerConflict
+from dispute_service.models import Contact, Organisation, Person
+from dispute_service.people import lock_directory
+from dispute_service.validation import email_address
+from states.vocabulary import MAX_ORGANISATION_ID, ORGANISATION_ID_PATTERN, ORGANISATION_KINDS
+
+MAX_NAME = 200
+ORGANISATION_COLUMNS = ("id", "name", "kind")
+CONTACT_COLUMNS = ("name", "email", "organisation")
+
+
+@dataclass(frozen=True)
+class OrganisationData:
+    id: str
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class ContactData:
+    name: str
+    email: str
+    organisation: str
+    active: bool = True
+
+
+# --- organisations -----------------------------------------------------------------------------------------
+
+
+def list_organisations(session: Session, actor: Actor) -> list[Organisation]:
+    require_admin(actor, "list organisations")
+    return list(session.scalars(select(Organisation).order_by(Organisation.id)).all())
+
+
+def add_organisation(session: Session, actor: Actor, data: OrganisationData, now: datetime) -> Organisation:
+    require_admin(actor, "add organisations")
+    problems: list[tuple[str, str]] = []
+    _check_id(problems, "id", data.id)
+    _check_name(problems, "name", data.name)
+    _check_kind(problems, "kind", data.kind)
+    if problems:
+        raise InvalidInput(problems)
+    lock_directory(session)
+    if session.get(Organisation, data.id) is not None:
+        raise PartnerConflict(f"the organisation {data.id} already exists; PATCH it to change it")
+    organisation = Organisation(
+        id=data.id, name=data.name.strip(), kind=data.kind, created_at=now, updated_at=now
+    )
+    session.add(organisation)
+    return organisation
+
+
+def update_organisation(
+    session: Session, actor: Actor, organisation_id: str, now: datetime, *, name: str | None, kind: str | None
+) -> Organisation:
+    require_admin(actor, "change organisations")
+    problems: list[tuple[str, str]] = []
+    if name is not None:
+        _check_name(problems, "name", name)
+    if kind is not None:
+        _check_kind(problems, "kind", kind)
+    if problems:
+        raise InvalidInput(problems)
+    lock_directory(session)
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise OrganisationNotFound(organisation_id)
+    if name is not None:
+        organisation.name = name.strip()
+    if kind is not None:
+        organisation.kind = kind
+    organisation.updated_at = now
+    return organisation
+
+
+# --- contacts ----------------------------------------------------------------------------------------------
+
+
+def list_contacts(session: Session, actor: Actor, organisation: str | None = None) -> list[Contact]:
+    """Every contact, or one organisation's, by email."""
+    require_admin(actor, "list contacts")
+    query = select(Contact).order_by(Contact.email)
+    if organisation is not None:
+        query = query.where(Contact.organisation_id == organisation)
+    return list(session.scalars(query).all())
+
+
+def add_contact(session: Session, actor: Actor, data: ContactData, now: datetime) -> Contact:
+    require_admin(actor, "add contacts")
+    problems: list[tuple[str, str]] = []
+    _check_name(problems, "name", data.name)
+    email, problem = email_address(data.email)
+    if problem is not None:
+        problems.append(("email", problem))
+    lock_directory(session)
+    if not _organisation_exists(session, data.organisation):
+        problems.append(("organisation", _unknown_organisation(data.organisation)))
+    if problems:
+        raise InvalidInput(problems)
+    if session.scalar(select(Contact.id).where(Contact.email == email)) is not None:
+        raise PartnerConflict(f"{email} is already an external contact; PATCH it to change it")
+    if session.scalar(select(Person.id).where(Person.email == email)) is not None:
+        raise PartnerConflict(_is_staff(email))
+    contact = Contact(
+        email=email,
+        name=data.name.strip(),
+        organisation_id=data.organisation,
+        active=data.active,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(contact)
+    return contact
+
+
+def update_contact(
+    session: Session,
+    actor: Actor,
+    email: str,
+    now: datetime,
+    *,
+    name: str | None,
+    organisation: str | None,
+    active: bool | None,
+) -> Contact:
+    require_admin(actor, "change contacts")
+    email = email.strip().lower()
+    problems: list[tuple[str, str]] = []
+    if name is not None:
+        _check_name(problems, "name", name)
+    lock_directory(session)
+    if organisation is not None and not _organisation_exists(session, organisation):
+        problems.append(("organisation", _unknown_organisation(organisation)))
+    if problems:
+        raise InvalidInput(problems)
+    contact = session.scalar(select(Contact).where(Contact.email == email))
+    if contact is None:
+        raise ContactNotFound(email)
+    if name is not None:
+        contact.name = name.strip()
+    if organisation is not None:
+        contact.organisation_id = organisation
+    if active is not None:
+        contact.active = active
+    contact.updated_at = now
+    return contact
+
+
+# --- the CSV imports ---------------------------------------------------------------------------------------
+
+
+def import_organisations(session: Session, path: Path, now: datetime) -> tuple[int, int]:
+    """Load a CSV with columns id, name, kind: each id is added, or its name and kind updated. All or
+    nothing: every bad row is named by its line.
+
+    Returns (added, updated).
+    """
+    lock_directory(session)
+    rows: list[OrganisationData] = []
+    errors: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for line, raw in _read_csv(path, ORGANISATION_COLUMNS, errors):
+        where = f"line {line}"
+        row = OrganisationData(
+            id=(raw.get("id") or "").strip(),
+            name=(raw.get("name") or "").strip(),
+            kind=(raw.get("kind") or "").strip(),
+        )
+        before = len(errors)
+        _check_id(errors, where, row.id)
+        if len(errors) == before and row.id in seen:
+            errors.append((where, f"the organisation {row.id} appears twice"))
+        seen.add(row.id)
+        _check_name(errors, where, row.name)
+        _check_kind(errors, where, row.kind)
+        rows.append(row)
+    if errors:
+        raise InvalidInput(errors)
+    existing = {o.id: o for o in session.scalars(select(Organisation)).all()}
+    added = updated = 0
+    for row in rows:
+        organisation = existing.get(row.id)
+        if organisation is None:
+            session.add(Organisation(id=row.id, name=row.name, kind=row.kind, created_at=now, updated_at=now))
+            added += 1
+        else:
+            organisation.name, organisation.kind, organisation.updated_at = row.name, row.kind, now
+            updated += 1
+    return added, updated
+
+
+def import_contacts(session: Session, path: Path, now: datetime) -> tuple[int, int]:
+    """Load a CSV with columns name, email, organisation: each address is added (active), or its name and
+    organisation updated (whether it is active is the API's to change). All or nothing: every bad row is
+    named by its line.
+
+    Returns (added, updated).
+    """
+    # Locked before the rows are checked against the staff directory, so no person can be added at a row's
+    # address between the check and the commit.
+    lock_directory(session)
+    organisations = set(session.scalars(select(Organisation.id)).all())
+    staff = set(session.scalars(select(Person.email)).all())
+    rows: list[ContactData] = []
+    errors: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for line, raw in _read_csv(path, CONTACT_COLUMNS, errors):
+        where = f"line {line}"
+        name = (raw.get("name") or "").strip()
+        organisation = (raw.get("organisation") or "").strip()
+        _check_name(errors, where, name)
+        email, problem = email_address(raw.get("email") or "")
+        if problem is not None:
+            errors.append((where, problem))
+        elif email in seen:
+            errors.append((where, f"{email} appears twice"))
+        elif email in staff:
+            errors.append((where, _is_staff(email)))
+        seen.add(email)
+        if organisation not in organisations:
+            errors.append((where, _unknown_organisation(organisation)))
+        rows.append(ContactData(name=name, email=email, organisation=organisation))
+    if errors:
+        raise InvalidInput(errors)
+    existing = {c.email: c for c in session.scalars(select(Contact)).all()}
+    added = updated = 0
+    for row in rows:
+        contact = existing.get(row.email)
+        if contact is None:
+            session.add(
+                Contact(
+                    email=row.email,
+                    name=row.name,
+                    organisation_id=row.organisation,
+                    active=True,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            added += 1
+        else:
+            contact.name, contact.organisation_id, contact.updated_at = row.name, row.organisation, now
+            updated += 1
+    return added, updated
+
+
+def _read_csv(
+    path: Path, columns: tuple[str, ...], errors: list[tuple[str, str]]
+) -> list[tuple[int, dict[str, str | None]]]:
+    """Each record with the line it starts on, as an editor shows it; a record with more cells than columns
+    is named in `errors` and left out. The header must be exactly `columns` (in any order): a column the
+    import would ignore is more likely a mistake than a note."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = [name.strip() for name in reader.fieldnames or []]
+        if sorted(header) != sorted(columns):
+            raise InvalidInput(
+                [("header", f"the columns must be exactly {','.join(columns)}; found {','.join(header)}")]
+            )
+        reader.fieldnames = header
+        records: list[tuple[int, dict[str, str | None]]] = []
+        for raw in reader:
+            # DictReader keeps a row's extra cells under the key None.
+            cells = {k: v for k, v in raw.items() if k is not None}
+            # A quoted cell may hold line breaks, so the record started that many lines before this one.
+            line = reader.line_num - sum(v.count("\n") for v in cells.values() if isinstance(v, str))
+            if None in raw:
+                errors.append((f"line {line}", f"has more cells than the {len(columns)} columns"))
+                continue
+            records.append((line, cells))
+    return records
+
+
+# --- checks, each adding (where, why) ----------------------------------------------------------------------
+
+
+def _check_id(problems: list[tuple[str, str]], where: str, value: str) -> None:
+    if len(value) > MAX_ORGANISATION_ID or re.fullmatch(ORGANISATION_ID_PATTERN, value) is None:
+        problems.append(
+            (
+                where,
+                f"id {value!r} must be a lower-case letter followed by lower-case letters, digits and _ "
+                f"(at most {MAX_ORGANISATION_ID})",
+            )
+        )
+
+
+def _check_name(problems: list[tuple[str, str]], where: str, value: str) -> None:
+    if not value.strip():
+        problems.append((where, "name is empty"))
+    elif len(value.strip()) > MAX_NAME:
+        problems.append((where, f"name must be at most {MAX_NAME} characters"))
+
+
+def _check_kind(problems: list[tuple[str, str]], where: str, value: str) -> None:
+    if value not in ORGANISATION_KINDS:
+        problems.append((where, f"kind {value!r} must be one of: {', '.join(ORGANISATION_KINDS)}"))
+
+
+def _organisation_exists(session: Session, organisation: str) -> bool:
+    return session.scalar(select(Organisation.id).where(Organisation.id == organisation)) is not None
+
+
+def _unknown_organisation(organisation: str) -> str:
+    return f"there is no organisation {organisation!r}; add it first (organisations import, or the API)"
+
+
+def _is_staff(email: str) -> str:
+    return f"{email} is in the staff directory; a contact's address is never also a staff address"
