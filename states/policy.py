@@ -16,13 +16,12 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from states.timescale import Timescale, parse_timescale
-from states.vocabulary import ROLES
+from states.vocabulary import ORGANISATION_KINDS, ROLES
 
 BANK_HOLIDAYS = ("england-and-wales", "none")
 # The council's own ladder is the top-level [[stages]]; a partner ladder may not take its id.
 OWN_LADDER_ID = "own"
 OWN_LADDER_TITLE = "The council's own ladder"
-ORGANISATION_KINDS = ("partner", "other_authority")
 # What follows a partner ladder's last stage. Only the IRO's decision for now: referral to CAFCASS is a
 # stage of the council's own ladder, not of a partner's.
 LADDER_ENDS = ("iro_decision",)
