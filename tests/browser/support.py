@@ -36,6 +36,7 @@ from playwright.sync_api import (
 from sqlalchemy import select
 
 from api.app import Mode, create_app
+from api.web.errors import error_page
 from api.web.render import environment, security_headers
 from api.web.signin import SESSION_COOKIE
 from dispute_service.clock import Clock, utc_now
@@ -103,6 +104,12 @@ FAILING_PATH = "/test-only/fails"
 
 
 def _mount_test_only_pages(app: FastAPI) -> None:
+    @app.get("/test-only/error/{status}", include_in_schema=False)
+    async def error(request: Request, status: int) -> HTMLResponse:
+        # The error page as a refusal draws it, for a status a browser cannot easily be made to meet
+        # (a rate limit's 429, a form's 413); the real 413 is met by a test sending a form too big.
+        return error_page(request, status, "What the service says about it.")
+
     @app.get(FAILING_PATH, include_in_schema=False)
     async def fails() -> None:
         # A bug, as far as the app can tell: the 500 page is what a person then sees.
@@ -334,6 +341,9 @@ PAGES: dict[str | None, list[Shown]] = {
         Shown("/accessibility", "accessibility-statement", "Accessibility statement"),
         Shown("/no-such-page", "page-not-found", "Page not found", 404),
         Shown(FAILING_PATH, "error-500", "Sorry, there is a problem with the service", 500),
+        Shown("/links/{expired-link:LCS-100201:respond}", "error-410", "Link expired", 410),
+        Shown("/test-only/error/429", "error-429", "Too many attempts", 429),
+        Shown("/test-only/error/413", "error-413", "Too much was sent", 413),
         Shown("/links/{link:LCS-100201:respond}", "email-link-respond", "Respond to the dispute"),
         Shown("/links/{link:LCS-100342:resolve}", "email-link-resolve", "Resolve the dispute"),
         Shown("/links/done?action=respond", "email-link-done", "Done"),
@@ -367,7 +377,7 @@ PAGES: dict[str | None, list[Shown]] = {
     ],
 }
 
-_PLACE = re.compile(r"\{(dispute|link):([A-Za-z0-9._/-]+)(?::(\w+))?\}")
+_PLACE = re.compile(r"\{(dispute|link|expired-link):([A-Za-z0-9._/-]+)(?::(\w+))?\}")
 
 
 def path_for(shown: Shown, live: LiveServer) -> str:
@@ -391,7 +401,8 @@ def path_for(shown: Shown, live: LiveServer) -> str:
                     person_email=dispute.owner_email or dispute.iro_email,
                     dispute=dispute,
                     trigger=trigger,
-                    expires_at=utc_now() + timedelta(days=7),
+                    # An expired link ran out yesterday: its page is the 410 page.
+                    expires_at=utc_now() + timedelta(days=-1 if kind == "expired-link" else 7),
                     now=utc_now(),
                 )
 

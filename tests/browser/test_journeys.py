@@ -351,3 +351,13 @@ def test_raising_and_responding_with_the_keyboard_alone(page: Page) -> None:
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text(reference)
     assert _summary_value(page, "State") == "Responded"
+
+
+def test_a_form_too_big_to_send_gets_the_413_page(page: Page) -> None:
+    sign_in_as(page, IRO)
+    go(page, "/disputes/new")
+    # More than the 2 MiB a form may be: pasted in, as a person might paste a whole document.
+    page.locator("#summary").evaluate("(box) => { box.value = 'x'.repeat(2200000); }")
+    page.get_by_role("button", name="Raise the dispute").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Too much was sent")
+    check_page(page)
