@@ -384,6 +384,8 @@ def path_for(shown: Shown, live: LiveServer) -> str:
     """The page's path with its demo dispute's id, or a fresh email link's token, put in."""
     if "{" not in shown.path:
         return shown.path
+    # The app's own clock (make screenshots fixes it): a link expires, or not, by the time the app keeps.
+    now = live.app.state.clock()
     engine = make_engine(live.database_url, pool_size=1, max_overflow=0)
     try:
         sessions = make_session_factory(engine, audit_key=TEST_SECRET)
@@ -402,8 +404,8 @@ def path_for(shown: Shown, live: LiveServer) -> str:
                     dispute=dispute,
                     trigger=trigger,
                     # An expired link ran out yesterday: its page is the 410 page.
-                    expires_at=utc_now() + timedelta(days=-1 if kind == "expired-link" else 7),
-                    now=utc_now(),
+                    expires_at=now + timedelta(days=-1 if kind == "expired-link" else 7),
+                    now=now,
                 )
 
             return _PLACE.sub(put, shown.path)
