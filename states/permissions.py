@@ -46,6 +46,7 @@ _RULES: dict[Trigger, Callable[[Relation], bool]] = {
     Trigger.REASSIGN_IRO: lambda r: "iro_manager" in r.roles or r.is_admin,
     Trigger.AMEND: lambda r: r.acts_as_iro or r.is_admin,
     Trigger.REDACT: lambda r: r.is_admin,
+    Trigger.NAME_CONTACT: lambda r: r.acts_as_iro,
 }
 
 
