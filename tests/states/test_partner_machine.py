@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from states.machine import Position, Request, Situation, TriggerRefused, machine_for
+from states.permissions import Relation, allowed_actions
 from states.policy import load_default_policy
 from states.vocabulary import EXTERNAL, ROLES, State, Trigger
 
@@ -72,3 +73,13 @@ def test_after_the_last_stage_the_iro_decides_and_cafcass_is_the_councils_own() 
             MACHINE.fire(Trigger.REFER_TO_CAFCASS.value, at(NURSE, state, (NURSE,)), Request(now=NOW))
     with pytest.raises(TriggerRefused):
         MACHINE.fire(Trigger.NAME_CONTACT.value, at("team_manager", AR), Request(now=NOW))
+
+
+def test_a_contact_owning_a_stage_answers_for_it_and_does_nothing_else() -> None:
+    contact = Relation(roles=frozenset({EXTERNAL}), is_owner=True)
+    assert allowed_actions(MACHINE, at(NURSE, AR, (NURSE,)), contact, Request(now=NOW)) == [
+        "acknowledge",
+        "respond",
+        "resolve",
+    ]
+    assert allowed_actions(MACHINE, at(NURSE, RESP, (NURSE,)), contact, Request(now=NOW)) == ["resolve"]
