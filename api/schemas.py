@@ -53,6 +53,13 @@ class RaiseIn(Strict):
     rating: Literal["amber", "red"] | None = None
     start_stage: str | None = Field(default=None, max_length=64)
     reason: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT)
+    # SPEC 10: the ladder ("own", or a partner ladder of the policy); on a partner ladder, the first
+    # stage's contact, contacts for later named stages ({"stage_id": "email"}), and the other side's
+    # reference.
+    ladder: str = Field(default="own", max_length=64)
+    respondent_email: EmailStr | None = None
+    contacts: dict[str, EmailStr] = Field(default_factory=dict, max_length=20)
+    their_reference: str | None = Field(default=None, min_length=1, max_length=64, pattern=REF_PATTERN)
 
 
 class ActionIn(Strict):
@@ -74,6 +81,9 @@ class ActionIn(Strict):
     categories: list[Category] | None = Field(default=None, min_length=1, max_length=10)
     case_type: CaseType | None = None
     text_id: int | None = Field(default=None, ge=1, le=MAX_INT)
+    # name_contact: the later named stage of a partner ladder, and its contact.
+    stage: str | None = Field(default=None, max_length=64)
+    contact_email: EmailStr | None = None
 
 
 class Hold(BaseModel):
@@ -120,6 +130,10 @@ class DisputeOut(BaseModel):
     audit_seq: int
     audit_hash: str
     allowed_actions: list[str]
+    ladder: str
+    organisation: str | None
+    their_reference: str | None
+    contacts: dict[str, str]
 
 
 class DisputeList(BaseModel):

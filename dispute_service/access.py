@@ -11,8 +11,9 @@ from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, exists, 
 from sqlalchemy.orm import Session, aliased
 
 from dispute_service.errors import Forbidden, ReportForbidden, Unauthenticated
-from dispute_service.models import Dispute, Person, StageEntry
+from dispute_service.models import Contact, Dispute, Person, StageEntry
 from states.permissions import Relation
+from states.vocabulary import EXTERNAL
 
 READ_ALL_ROLES = frozenset({"iro_manager", "admin"})
 REPORT_READER_ROLES = ("iro_manager", "admin", "head_of_service", "assistant_director")
@@ -44,6 +45,22 @@ def authenticate(session: Session, email: str, channel: str = "api") -> Actor:
     return Actor(person.email, frozenset(person.roles), channel)
 
 
+_CONTACT_BY_EMAIL = select(Contact.email, Contact.active).where(Contact.email == bindparam("email"))
+
+
+def authenticate_link_person(session: Session, email: str) -> Actor:
+    """The person an email link was sent to: someone in the staff directory, as `authenticate` finds them,
+    or an active external contact, who holds only the pseudo role `external` (SPEC 10). Only links come
+    here: a bearer token or a sign-in still goes through `authenticate`, which never finds a contact."""
+    try:
+        return authenticate(session, email, channel="email_link")
+    except Unauthenticated:
+        contact = session.execute(_CONTACT_BY_EMAIL, {"email": email.strip().lower()}).first()
+        if contact is None or not contact.active:
+            raise
+        return Actor(contact.email, frozenset({EXTERNAL}), "email_link")
+
+
 def is_iro(dispute: Dispute, actor: Actor) -> bool:
     """The dispute's IRO, while they still hold the iro role: losing it ends their part in the dispute."""
     return dispute.iro_email == actor.email and "iro" in actor.roles
@@ -54,6 +71,9 @@ def is_owner(dispute: Dispute, actor: Actor) -> bool:
     role owns nothing, so a stage handed over before a change of job does not keep its rights."""
     if dispute.owner_role not in actor.roles:
         return False
+    if dispute.owner_role == EXTERNAL:
+        # A partner's stage belongs to the one contact named for it, never to every contact.
+        return dispute.owner_email == actor.email
     return dispute.owner_email is None or dispute.owner_email == actor.email
 
 

@@ -32,20 +32,21 @@ from dispute_service.errors import (
     VersionConflict,
 )
 from dispute_service.inputs import ActionInput, RaiseInput
-from dispute_service.models import Dispute, IdempotencyKey, ReferenceCounter
+from dispute_service.models import Contact, Dispute, IdempotencyKey, ReferenceCounter
 from dispute_service.policies import policy_for, version_id
 from dispute_service.queries import DisputeSnapshot, readable_dispute, situation_of, snapshot
 from dispute_service.reminders import iro_decision_reminder_at
 from dispute_service.stages import calendar_for, enter_stage
-from dispute_service.validation import Problems, present
+from dispute_service.validation import REF_RULE, Problems, is_reference, present
 from states.calendar import WorkingCalendar
 from states.machine import Position, Request, TriggerRefused, machine_for
 from states.permissions import allowed_actions, may_ever_use
-from states.policy import Policy, Stage
+from states.policy import OWN_LADDER_ID, Policy, Stage
 from states.vocabulary import (
     ACTION_TRIGGERS,
     AIMED_TRIGGERS,
     BOOKKEEPING_TRIGGERS,
+    EXTERNAL,
     State,
     Trigger,
 )
@@ -122,7 +123,14 @@ def _replay(session: Session, actor: Actor, key: str, request_sha: str, now: dat
 def _validate_raise(
     session: Session, policy: Policy, data: RaiseInput, actor: Actor
 ) -> tuple[Stage, str | None]:
+    if data.ladder != OWN_LADDER_ID:
+        return _validate_partner_raise(session, policy, data), None
     problems = Problems()
+    for name in ("respondent_email", "their_reference"):
+        if getattr(data, name) is not None:
+            problems.add(name, "is only for a partner ladder (give `ladder`)")
+    if data.contacts:
+        problems.add("contacts", "are only for a partner ladder (give `ladder`)")
     start = policy.first_stage
     if data.start_stage is not None:
         if data.start_stage not in policy.stage_ids:
@@ -153,6 +161,67 @@ def _validate_raise(
     return start, team_manager
 
 
+def _validate_partner_raise(session: Session, policy: Policy, data: RaiseInput) -> Stage:
+    """A dispute on a partner ladder (SPEC 10): it starts at the ladder's first stage, owned by the
+    respondent, an active contact of an organisation of the ladder's kind; `contacts` may name contacts
+    of the same organisation for its later named stages."""
+    problems = Problems()
+    try:
+        ladder = policy.ladder(data.ladder)
+    except KeyError:
+        ids = ", ".join(ladder.id for ladder in policy.all_ladders)
+        problems.add("ladder", f"must be one of: {ids}")
+        problems.raise_if_any()
+        raise AssertionError("unreachable") from None
+    start = policy.any_stage(ladder.stage_ids[0])
+    if data.start_stage is not None and data.start_stage != start.id:
+        problems.add("start_stage", f"a dispute on the {ladder.id} ladder starts at {start.id}")
+    if data.team_manager_email is not None:
+        problems.add("team_manager_email", "is only for the council's own ladder")
+    problems.refs_and_categories(data.child_ref, data.sibling_refs, data.categories, data.case_type)
+    problems.text("summary", data.summary)
+    problems.text_if_given("reason", data.reason)
+    if data.their_reference is not None and not is_reference(data.their_reference):
+        problems.add("their_reference", REF_RULE)
+    organisation: str | None = None
+    if start.owner_role == EXTERNAL:
+        respondent = problems.contact(
+            session, "respondent_email", data.respondent_email, kind=ladder.organisation_kind
+        )
+        organisation = respondent.organisation_id if respondent is not None else None
+    elif data.respondent_email is not None:
+        problems.add("respondent_email", f"the first stage of the {ladder.id} ladder is not named")
+    named_later = [s for s in ladder.stage_ids[1:] if policy.any_stage(s).owner_role == EXTERNAL]
+    for stage_id, email in data.contacts.items():
+        if stage_id not in named_later:
+            problems.add(
+                f"contacts.{stage_id}",
+                f"must be a later named stage of {ladder.id}: {', '.join(named_later)}",
+            )
+        elif organisation is not None:
+            problems.contact(session, f"contacts.{stage_id}", email, organisation=organisation)
+    problems.raise_if_any()
+    return start
+
+
+def _partner_fields(session: Session, policy: Policy, data: RaiseInput, start: Stage) -> dict[str, Any]:
+    """The partner ladder's columns of a new dispute, from input `_validate_partner_raise` accepted."""
+    if data.ladder == OWN_LADDER_ID:
+        return {"ladder": OWN_LADDER_ID, "contacts": {}}
+    named = dict(data.contacts)
+    organisation = None
+    if data.respondent_email is not None:
+        email = data.respondent_email.strip().lower()
+        named[start.id] = email
+        organisation = session.scalar(select(Contact.organisation_id).where(Contact.email == email))
+    return {
+        "ladder": data.ladder,
+        "organisation_id": organisation,
+        "their_reference": data.their_reference,
+        "contacts": {stage: email.strip().lower() for stage, email in named.items()},
+    }
+
+
 def _create(
     session: Session,
     policy: Policy,
@@ -174,6 +243,7 @@ def _create(
         rating=data.rating,
         iro_email=actor.email,
         team_manager_email=team_manager,
+        **_partner_fields(session, policy, data, start),
         stage=start.id,
         state=machine_for(policy).start(start.id).state.value,
         owner_role=start.owner_role,
@@ -205,7 +275,7 @@ def _create(
         before_times=(None, None),
         texts=texts,
         # The child reference is recorded, so `audit verify` can tell the row's from the one raised.
-        details={"start_stage": start.id, "child_ref": dispute.child_ref},
+        details={"start_stage": start.id, "child_ref": dispute.child_ref, **_ladder_details(dispute)},
         now=now,
     )
     # The answer shows the summary: it is the one just stored, so it needs no query.
@@ -219,6 +289,13 @@ def _create(
         now=now,
     )
     return dispute
+
+
+def _ladder_details(dispute: Dispute) -> dict[str, Any]:
+    # Only for a partner ladder, so the entries of the council's own disputes stay exactly as they were.
+    if dispute.ladder == OWN_LADDER_ID:
+        return {}
+    return {"ladder": dispute.ladder, "organisation": dispute.organisation_id}
 
 
 def _next_reference(session: Session, now: datetime, calendar: WorkingCalendar, start_month: int) -> str:
@@ -355,14 +432,17 @@ def transition(
 ) -> None:
     """Move a dispute loaded for change by `trigger`, or raise NotAllowedNow (or InvalidInput) untouched."""
     dispute_policy = policy_for(session, dispute.policy_id, policy)
-    if data.to_stage is not None and data.to_stage not in dispute_policy.stage_ids:
-        # Not a matter of timing: no state would ever accept a stage the policy does not have.
-        raise InvalidInput([("to_stage", f"must be one of: {', '.join(dispute_policy.stage_ids)}")])
+    stage_ids = dispute_policy.ladder(dispute.ladder).stage_ids
+    if data.to_stage is not None and data.to_stage not in stage_ids:
+        # Not a matter of timing: no state would ever accept a stage the dispute's ladder does not have.
+        raise InvalidInput([("to_stage", f"must be one of: {', '.join(stage_ids)}")])
     machine = machine_for(dispute_policy)
     situation = situation_of(dispute)
     try:
         target = machine.fire(
-            trigger, situation, Request(now=now, to_stage=data.to_stage, alongside=data.alongside)
+            trigger,
+            situation,
+            Request(now=now, to_stage=data.to_stage, alongside=data.alongside, contact_stage=data.stage),
         )
     except TriggerRefused:
         allowed = allowed_actions(machine, situation, relation_to(dispute, actor), Request(now=now))
@@ -373,6 +453,9 @@ def transition(
     role = acting_role(dispute, actor)
     by_owner = relation_to(dispute, actor).is_owner
     effect = EFFECTS[trigger](session, dispute, dispute_policy, data, target, now)
+    if role == EXTERNAL:
+        # A contact acts for their organisation, which the audit names beside them (SPEC 10).
+        effect.details["organisation"] = dispute.organisation_id
     dispute.stage, dispute.state = target.stage, target.state.value
     if target.state is State.AWAITING_IRO_DECISION and before.state is not State.AWAITING_IRO_DECISION:
         # The ladder is exhausted and nothing moves on its own: the IRO is reminded until they decide.

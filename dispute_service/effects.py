@@ -31,9 +31,9 @@ from dispute_service.stages import (
 )
 from dispute_service.validation import Problems, optional_reason
 from states.machine import Position
-from states.policy import Policy
+from states.policy import OWN_LADDER_ID, Policy
 from states.timescale import Timescale
-from states.vocabulary import OUTCOME_CODES, Trigger
+from states.vocabulary import EXTERNAL, OUTCOME_CODES, State, Trigger
 
 
 @dataclass
@@ -54,9 +54,15 @@ def _enter(
     """Move to a new stage, never handing it to someone who cannot act on it: when the person it names is
     inactive, no longer holds its role, or has since become the dispute's IRO, it goes to the role, the
     audit details say who was passed over, and that person is returned."""
-    stage = policy.stage(stage_id)
+    stage = policy.any_stage(stage_id)
     named = named_owner(dispute, stage)
     passed_over = None
+    dispute.awaiting_contact_for = None
+    if stage.owner_role == EXTERNAL:
+        # The machine enters a partner's named stage only with a contact named for it, checked active when
+        # the IRO named them.
+        move_to(dispute, policy, stage_id, now, named_may_own=True)
+        return None
     if named is not None:
         person = session.scalar(select(Person).where(Person.email == named))
         is_iro = named == dispute.iro_email and stage.owner_role != "iro"
@@ -65,6 +71,32 @@ def _enter(
             details["owner_passed_over"] = named
     move_to(dispute, policy, stage_id, now, named_may_own=passed_over is None)
     return passed_over
+
+
+def _stops_on_partner_ladder(
+    dispute: Dispute, policy: Policy, target: Position, waiting_for: str | None, details: dict[str, Any]
+) -> bool:
+    """A move up a partner ladder that ends at the IRO's decision on the same stage enters no stage: either
+    the next stage is named with nobody named for it, so the dispute waits for the IRO to name someone
+    (`waiting_for`), or the ladder is exhausted. The clock stops; the IRO is reminded as at any decision."""
+    if dispute.ladder == OWN_LADDER_ID or target.state is not State.AWAITING_IRO_DECISION:
+        return False
+    dispute.due_at = None
+    stop_clock(dispute)
+    if waiting_for is not None:
+        dispute.awaiting_contact_for = waiting_for
+        details["reason"] = "next_contact_needed"
+        details["waiting_for_stage"] = waiting_for
+    else:
+        details["reason"] = "ladder_end"
+    return True
+
+
+def _next_stage(policy: Policy, dispute: Dispute) -> str | None:
+    """The stage above the dispute's on its own ladder; None at the top."""
+    stages = policy.ladder(dispute.ladder).stage_ids
+    position = stages.index(dispute.stage)
+    return stages[position + 1] if position + 1 < len(stages) else None
 
 
 def _acknowledge(
@@ -123,7 +155,9 @@ def _reopen(
         dispute.reopen_until
     ) = dispute.ended_at = None
     dispute.outcome_text_id = None
-    passed_over = _enter(session, dispute, policy, target.stage, now, details)
+    passed_over = None
+    if not _stops_on_partner_ladder(dispute, policy, target, _next_stage(policy, dispute), details):
+        passed_over = _enter(session, dispute, policy, target.stage, now, details)
     return Effect(
         texts={"reason": reason}, details=details, previous_owners=previous, owner_passed_over=passed_over
     )
@@ -137,7 +171,10 @@ def _escalate(
     problems.raise_if_any()
     previous = outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
     details: dict[str, Any] = {"kind": "manual", "to_stage": target.stage}
-    passed_over = _enter(session, dispute, policy, target.stage, now, details)
+    passed_over = None
+    waiting_for = data.to_stage or _next_stage(policy, dispute)
+    if not _stops_on_partner_ladder(dispute, policy, target, waiting_for, details):
+        passed_over = _enter(session, dispute, policy, target.stage, now, details)
     return Effect(
         texts={"reason": reason}, details=details, previous_owners=previous, owner_passed_over=passed_over
     )
@@ -150,7 +187,9 @@ def _timeout(
     details: dict[str, Any] = {"kind": "automatic", "to_stage": target.stage}
     if dispute.escalate_at is not None:
         details["escalate_at"] = dispute.escalate_at.isoformat()
-    passed_over = _enter(session, dispute, policy, target.stage, now, details)
+    passed_over = None
+    if not _stops_on_partner_ladder(dispute, policy, target, _next_stage(policy, dispute), details):
+        passed_over = _enter(session, dispute, policy, target.stage, now, details)
     return Effect(details=details, previous_owners=previous, owner_passed_over=passed_over)
 
 
@@ -230,7 +269,7 @@ def _hold(
         problems.add("review_on", f"must not be in the past (today is {today.isoformat()})")
     problems.raise_if_any()
     assert data.review_on is not None
-    stage = policy.stage(dispute.stage)
+    stage = policy.any_stage(dispute.stage)
     dispute.held_at = now
     dispute.hold_review_on = data.review_on
     if (
@@ -350,7 +389,7 @@ def _reassign_iro(
     problems.raise_if_any()
     assert new_iro is not None
     details = {"iro_before": dispute.iro_email, "iro_after": new_iro}
-    if policy.stage(dispute.stage).owner_role == "iro":
+    if policy.any_stage(dispute.stage).owner_role == "iro":
         dispute.owner_email = new_iro
         current_entry(dispute).owner_email = new_iro
     dispute.iro_email = new_iro
@@ -412,6 +451,42 @@ def _redact(
     return Effect(texts={"reason": reason}, details={"redacted_text_id": text.id, "redacted_kind": text.kind})
 
 
+def _name_contact(
+    session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
+) -> Effect:
+    """The IRO names (or changes) the contact of a later named stage; when the dispute waits to enter that
+    stage for want of one, the machine has already sent it there, and it enters now."""
+    problems = Problems()
+    ladder = policy.ladder(dispute.ladder)
+    later = ladder.stage_ids[ladder.stage_ids.index(dispute.stage) + 1 :]
+    named_later = [s for s in later if policy.any_stage(s).owner_role == EXTERNAL]
+    if data.stage not in named_later:
+        problems.add(
+            "stage", f"must be a later named stage of the {ladder.id} ladder: {', '.join(named_later)}"
+        )
+    contact = problems.contact(
+        session, "contact_email", data.contact_email, organisation=dispute.organisation_id
+    )
+    problems.text_if_given("reason", data.reason)
+    problems.raise_if_any()
+    assert contact is not None and data.stage is not None
+    before = (dispute.contacts or {}).get(data.stage)
+    # A new dict: the column is plain JSON, which notices a new value but not a change inside the old one.
+    dispute.contacts = {**(dispute.contacts or {}), data.stage: contact.email}
+    details: dict[str, Any] = {
+        "stage": data.stage,
+        "contact_before": before,
+        "contact_after": contact.email,
+        "organisation": dispute.organisation_id,
+    }
+    previous: list[str] = []
+    if target.stage != dispute.stage:
+        previous = outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
+        details["entered"] = True
+        _enter(session, dispute, policy, target.stage, now, details)
+    return Effect(texts=optional_reason(data.reason), details=details, previous_owners=previous)
+
+
 def _defer(
     session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
 ) -> Effect:
@@ -445,4 +520,5 @@ EFFECTS: dict[Trigger, EffectFn] = {
     Trigger.REASSIGN_IRO: _reassign_iro,
     Trigger.AMEND: _amend,
     Trigger.REDACT: _redact,
+    Trigger.NAME_CONTACT: _name_contact,
 }

@@ -17,6 +17,12 @@ class RaiseInput:
     rating: str | None = None
     start_stage: str | None = None
     reason: str | None = None
+    # A partner ladder (SPEC 10): its first stage's contact, contacts for later named stages
+    # (stage id -> email), and the other side's own reference.
+    ladder: str = "own"
+    respondent_email: str | None = None
+    contacts: dict[str, str] = field(default_factory=dict)
+    their_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,5 +44,8 @@ class ActionInput:
     categories: list[str] | None = None
     case_type: str | None = None
     text_id: int | None = None
+    # name_contact: the named stage, and the contact the IRO names for it.
+    stage: str | None = None
+    contact_email: str | None = None
     # The scheduler names the stage entry it means, so a stale claim can never fire a second timeout.
     stage_entry_seq: int | None = None

@@ -216,6 +216,16 @@ class Dispute(Base):
     cafcass_reference: Mapped[str | None] = mapped_column(String(64))
     ended_at: Mapped[datetime | None]
 
+    # The ladder the dispute climbs (SPEC 10): the council's own, or a partner ladder of its policy, with
+    # the organisation on the other side, its reference, and the contact named for each named stage
+    # (stage id -> email). `awaiting_contact_for` is the named stage the dispute waits to enter until the
+    # IRO names its contact.
+    ladder: Mapped[str] = mapped_column(String(64), default="own", server_default="own")
+    organisation_id: Mapped[str | None] = mapped_column(ForeignKey("organisations.id"))
+    their_reference: Mapped[str | None] = mapped_column(String(64))
+    contacts: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
+    awaiting_contact_for: Mapped[str | None] = mapped_column(String(64))
+
     policy_id: Mapped[int] = mapped_column(ForeignKey("policy_versions.id"))
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime]

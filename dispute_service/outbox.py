@@ -114,7 +114,19 @@ def queue_for_transition(
 
     # A reopen at the top stage stays there but goes back to the IRO's decision, which is news too.
     moved = dispute.stage != before.stage or trigger is Trigger.REOPEN
-    if trigger in (Trigger.TIMEOUT, Trigger.ESCALATE, Trigger.REOPEN) and moved:
+    climbing = (Trigger.TIMEOUT, Trigger.ESCALATE, Trigger.REOPEN)
+    stopped_on_partner_ladder = (
+        trigger in climbing and dispute.ladder != "own" and dispute.state == State.AWAITING_IRO_DECISION
+    )
+    if stopped_on_partner_ladder and dispute.awaiting_contact_for is not None:
+        # The next stage is named and nobody is named for it: only the IRO can name someone.
+        send("contact_needed", [dispute.iro_email])
+    elif stopped_on_partner_ladder:
+        send("partner_ladder_exhausted", [dispute.iro_email, *iro_managers()])
+    elif trigger is Trigger.NAME_CONTACT and moved:
+        # The contact named for the stage the dispute waited to enter now owns it.
+        send("escalated", [*owners(), dispute.iro_email, *previous_owners])
+    elif trigger in climbing and moved:
         if dispute.state == State.AWAITING_IRO_DECISION:
             send("ladder_exhausted", [dispute.iro_email, *iro_managers()])
         else:

@@ -93,6 +93,8 @@ def situation_of(dispute: Dispute) -> Situation:
         case_type=dispute.case_type,
         reopen_until=dispute.reopen_until,
         referred=dispute.referred_on is not None,
+        named=frozenset(dispute.contacts or {}),
+        waiting_for=dispute.awaiting_contact_for,
     )
 
 

@@ -56,7 +56,7 @@ def send_reminder(
         return False
     dispute_policy = policy_for(session, dispute.policy_id, policy)
     calendar = calendar_for(dispute_policy.calendar)
-    stage = dispute_policy.stage(dispute.stage)
+    stage = dispute_policy.any_stage(dispute.stage)
     state = dispute.state
     if state == State.AWAITING_RESPONSE:
         template, to_role = "reminder", "owner"

@@ -9,6 +9,7 @@ from dispute_service.models import Dispute, StageEntry
 from states.calendar import WorkingCalendar
 from states.policy import CalendarConfig, Policy, Stage
 from states.timescale import Timescale
+from states.vocabulary import EXTERNAL
 
 
 @lru_cache(maxsize=32)
@@ -22,12 +23,15 @@ def move_to(dispute: Dispute, policy: Policy, stage_id: str, now: datetime, *, n
     dispute.acknowledged_at = dispute.responded_at = None
     dispute.held_at = dispute.hold_review_on = None
     dispute.hold_remaining_working_days = dispute.hold_remaining_seconds = None
-    enter_stage(dispute, policy, policy.stage(stage_id), now, named_may_own=named_may_own)
+    enter_stage(dispute, policy, policy.any_stage(stage_id), now, named_may_own=named_may_own)
 
 
 def named_owner(dispute: Dispute, stage: Stage) -> str | None:
     """The person a stage names, if any: the IRO for the IRO's stage, the team manager named at raise for a
-    team manager's. Every other stage belongs to its owner role."""
+    team manager's, the contact named for a partner ladder's named stage. Every other stage belongs to its
+    owner role."""
+    if stage.owner_role == EXTERNAL:
+        return (dispute.contacts or {}).get(stage.id)
     if stage.owner_role == "iro":
         return dispute.iro_email
     if stage.owner_role == "team_manager":
@@ -103,5 +107,5 @@ def reschedule(
 ) -> None:
     """Move the current stage's deadlines, and its next reminder with them, on the row and its stage entry."""
     dispute.due_at, dispute.escalate_at = due_at, escalate_at
-    dispute.next_reminder_at = next_reminder(policy, policy.stage(dispute.stage), due_at, now)
+    dispute.next_reminder_at = next_reminder(policy, policy.any_stage(dispute.stage), due_at, now)
     sync_entry_deadline(dispute)

@@ -141,7 +141,7 @@ def escalation_deferred_to(dispute: Dispute, policy: Policy) -> datetime | None:
 
     Only working-day timescales move: an ISO-8601 duration is exact by design.
     """
-    stage = policy.stage(dispute.stage)
+    stage = policy.any_stage(dispute.stage)
     if (
         dispute.escalate_at is None
         or stage.respond_within is None

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dispute_service.errors import InvalidInput
-from dispute_service.models import Person
+from dispute_service.models import Contact, Organisation, Person
 from states.vocabulary import CASE_TYPES, CATEGORIES, MAX_TEXT, REF_PATTERN
 
 
@@ -97,6 +97,38 @@ class Problems:
             self.add(field, f"{email} does not hold the {role} role")
             return None
         return person.email
+
+    def contact(
+        self,
+        session: Session,
+        field: str,
+        email: str | None,
+        *,
+        kind: str | None = None,
+        organisation: str | None = None,
+    ) -> Contact | None:
+        """An active external contact of an organisation of `kind`, or of `organisation` itself (SPEC 10)."""
+        if email is None or not email.strip():
+            self.add(field, "is required")
+            return None
+        # FOR SHARE, as for a person: a concurrent deactivation waits for this to commit, or this sees it.
+        found = session.execute(
+            select(Contact, Organisation.kind)
+            .join(Organisation, Organisation.id == Contact.organisation_id)
+            .where(Contact.email == email.strip().lower())
+            .with_for_update(read=True, of=Contact)
+        ).first()
+        if found is None or not found[0].active:
+            self.add(field, f"{email} is not an active external contact")
+            return None
+        contact, organisation_kind = found
+        if kind is not None and organisation_kind != kind:
+            self.add(field, f"{email} is not a contact of an organisation of kind {kind}")
+            return None
+        if organisation is not None and contact.organisation_id != organisation:
+            self.add(field, f"{email} is not a contact of the dispute's organisation, {organisation}")
+            return None
+        return contact
 
     def raise_if_any(self) -> None:
         if self.items:

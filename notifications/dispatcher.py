@@ -16,11 +16,12 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispute_service.access import Actor, relation_to
+from dispute_service.access import Actor, authenticate_link_person, relation_to
 from dispute_service.clock import Clock
 from dispute_service.config import Settings
 from dispute_service.database import Sessions
-from dispute_service.models import Dispute, Notification, Person
+from dispute_service.errors import Unauthenticated
+from dispute_service.models import Dispute, Notification
 from dispute_service.policies import policy_for
 from dispute_service.queries import situation_of
 from dispute_service.stages import calendar_for
@@ -159,12 +160,12 @@ def compose(
         dispute_policy = policy_for(session, dispute.policy_id, policy)
         tz = calendar_for(dispute_policy.calendar).tz
         stage_id = str(row.context.get("stage", dispute.stage))
-        stage_title = (
-            dispute_policy.stage(stage_id).title if stage_id in dispute_policy.stage_ids else stage_id
-        )
+        try:
+            stage_title = dispute_policy.any_stage(stage_id).title
+        except KeyError:
+            stage_title = stage_id
         due = row.context.get("due_at")
-        person = session.scalar(select(Person).where(Person.email == row.recipient))
-        actor = Actor(row.recipient, frozenset(person.roles) if person and person.active else frozenset())
+        actor = _recipient(session, row.recipient)
         relation = relation_to(dispute, actor)
         content = EmailContent(
             reference=dispute.reference,
@@ -190,6 +191,15 @@ def compose(
             html=html,
         )
         return message, row.template
+
+
+def _recipient(session: Session, email: str) -> Actor:
+    """The recipient as their links will find them: staff with their roles, an active external contact with
+    the pseudo role `external`; anyone else holds nothing, and is offered no links."""
+    try:
+        return authenticate_link_person(session, email)
+    except Unauthenticated:
+        return Actor(email, frozenset())
 
 
 def _links(

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dispute_service import disputes
-from dispute_service.access import authenticate
+from dispute_service.access import authenticate_link_person
 from dispute_service.errors import LinkExpired, LinkNotFound, LinkStale, LinkUsed
 from dispute_service.inputs import ActionInput
 from dispute_service.models import ActionLink, Dispute
@@ -94,7 +94,7 @@ def inspect(session: Session, policy: Policy, secret: str, token: str, now: date
         reference=dispute.reference,
         child_ref=dispute.child_ref,
         stage=dispute.stage,
-        stage_title=dispute_policy.stage(dispute.stage).title,
+        stage_title=dispute_policy.any_stage(dispute.stage).title,
         dispute_id=dispute.id,
     )
 
@@ -104,7 +104,7 @@ def use(session: Session, policy: Policy, secret: str, token: str, data: ActionI
     caller's transaction, so the link is used exactly when the action commits, and stays unused when the
     action is refused."""
     link = _find(session, secret, token)
-    actor = authenticate(session, link.person_email, channel="email_link")
+    actor = authenticate_link_person(session, link.person_email)
     dispute = readable_dispute(session, link.dispute_id, actor, for_change=True)
     # Checked under the row lock: another POST, or a move of the dispute, may have come first.
     _check_state(link, dispute, now)

@@ -32,6 +32,8 @@ SUBJECTS = {
     "iro_assigned": "Dispute {reference}: you are now its IRO",
     "resolved_by_iro": "Dispute {reference} resolved by the IRO at {stage_title}",
     "hold_review": "Reminder: dispute {reference} is on hold and due for review",
+    "contact_needed": "Dispute {reference}: name a contact for the next stage",
+    "partner_ladder_exhausted": "Dispute {reference} has reached the end of its ladder: the IRO decides",
     "decision_reminder": "Reminder: dispute {reference} waits for your decision at the end of the ladder",
 }
 

@@ -18,7 +18,7 @@ from typing import Any
 from transitions import Machine, MachineError
 from transitions.core import EventData
 
-from states.policy import Policy
+from states.policy import LadderStage, Policy
 from states.vocabulary import OPEN_STATES, CaseType, State, Trigger
 
 
@@ -37,6 +37,10 @@ class Situation:
     case_type: str
     reopen_until: datetime | None = None
     referred: bool = False
+    # Partner ladders: the named stages that have a contact named for this dispute, and the stage the
+    # dispute waits to enter until the IRO names its contact (None when it is not waiting for one).
+    named: frozenset[str] = frozenset()
+    waiting_for: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Request:
     now: datetime
     to_stage: str | None = None
     alongside: bool = False
+    contact_stage: str | None = None  # name_contact: the stage whose contact the IRO names
 
 
 class TriggerRefused(Exception):
@@ -119,6 +124,29 @@ def _heading_to(stage: str, *, default: bool) -> Guard:
         return wanted == stage or (wanted is None and default)
 
     return guard
+
+
+def _contact_named(stage: str, *, named: bool) -> Guard:
+    """Entering a partner ladder's named stage needs its contact: without one, the dispute waits."""
+
+    def guard(event: Any) -> bool:
+        return (stage in _situation(event).named) == named
+
+    return guard
+
+
+def _enters(stage: str) -> Guard:
+    """name_contact for the stage the dispute waits to enter enters it at once."""
+
+    def guard(event: Any) -> bool:
+        return _situation(event).waiting_for == stage and _request(event).contact_stage == stage
+
+    return guard
+
+
+def _enters_nothing(event: Any) -> bool:
+    situation = _situation(event)
+    return situation.waiting_for is None or _request(event).contact_stage != situation.waiting_for
 
 
 class LadderMachine:
@@ -200,6 +228,11 @@ class LadderMachine:
                 # At the top there is no higher stage: a reopened dispute goes back to the IRO's decision.
                 add(Trigger.REOPEN, here[State.RESOLVED], arrival(stage), _within_reopen_window)
 
+        for ladder in policy.ladders:
+            named = {s.id for s in ladder.stages if isinstance(s, LadderStage) and s.is_named}
+            self._add_partner_ladder(add, list(ladder.stage_ids), named)
+            states += [_key(s.id, st) for s in ladder.stages for st in State]
+
         self._machine = Machine(
             model=None,
             states=states,
@@ -209,6 +242,57 @@ class LadderMachine:
             send_event=True,
             model_attribute="status",
         )
+
+    @staticmethod
+    def _add_partner_ladder(add: Callable[..., None], stages: list[str], named: set[str]) -> None:
+        """A partner ladder: the council's per-stage transitions, without CAFCASS (a stage of the council's
+        own ladder only). Every stage is timed; moving up enters the next stage of the same ladder, or, when
+        it is named with nobody named for it, stays and waits for the IRO (awaiting_iro_decision) until
+        name_contact names someone; after the last stage, the IRO decides."""
+        open_states = [st for st in State if st in OPEN_STATES]
+        for i, stage in enumerate(stages):
+            here = {st: _key(stage, st) for st in State}
+            moving = [here[State.AWAITING_RESPONSE], here[State.RESPONDED], here[State.ON_HOLD]]
+            add(Trigger.ACKNOWLEDGE, here[State.AWAITING_RESPONSE], None)
+            add(Trigger.RESPOND, here[State.AWAITING_RESPONSE], here[State.RESPONDED])
+            add(Trigger.RESOLVE, [*moving, here[State.AWAITING_IRO_DECISION]], here[State.RESOLVED])
+            add(Trigger.HOLD, here[State.AWAITING_RESPONSE], here[State.ON_HOLD])
+            add(Trigger.RESUME, here[State.ON_HOLD], here[State.AWAITING_RESPONSE])
+            add(Trigger.EXTEND, here[State.AWAITING_RESPONSE], None)
+            add(Trigger.DEFER, here[State.AWAITING_RESPONSE], None)
+            add(Trigger.WITHDRAW, [here[st] for st in open_states], here[State.WITHDRAWN])
+            add(Trigger.REASSIGN, [here[st] for st in open_states], None)
+            add(Trigger.REASSIGN_IRO, [here[st] for st in open_states] + [here[State.RESOLVED]], None)
+            add(Trigger.AMEND, list(here.values()), None)
+            add(Trigger.REDACT, list(here.values()), None)
+            waiting = here[State.AWAITING_IRO_DECISION]
+            later = stages[i + 1 :]
+            for target in later:
+                if target in named:
+                    add(Trigger.NAME_CONTACT, waiting, _key(target, State.AWAITING_RESPONSE), _enters(target))
+            add(Trigger.NAME_CONTACT, [here[st] for st in open_states], None, _enters_nothing)
+            if not later:
+                # The last stage: after it, the IRO decides.
+                add(Trigger.TIMEOUT, here[State.AWAITING_RESPONSE], waiting)
+                add(Trigger.ESCALATE, moving, waiting)
+                add(Trigger.REOPEN, here[State.RESOLVED], waiting, _within_reopen_window)
+                continue
+            following = later[0]
+            for j, target in enumerate(later):
+                enter, wait = [], []
+                if target in named:
+                    enter, wait = [_contact_named(target, named=True)], [_contact_named(target, named=False)]
+                heading = _heading_to(target, default=j == 0)
+                entering = _key(target, State.AWAITING_RESPONSE)
+                add(Trigger.ESCALATE, moving, entering, heading, *enter)
+                if wait:
+                    add(Trigger.ESCALATE, moving, waiting, heading, *wait)
+                if target == following:
+                    add(Trigger.TIMEOUT, here[State.AWAITING_RESPONSE], entering, *enter)
+                    add(Trigger.REOPEN, here[State.RESOLVED], entering, _within_reopen_window, *enter)
+                    if wait:
+                        add(Trigger.TIMEOUT, here[State.AWAITING_RESPONSE], waiting, *wait)
+                        add(Trigger.REOPEN, here[State.RESOLVED], waiting, _within_reopen_window, *wait)
 
     def fire(self, trigger: str, situation: Situation, request: Request) -> Position:
         """Return where `trigger` takes the dispute, or raise TriggerRefused."""

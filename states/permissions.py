@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from states.machine import LadderMachine, Request, Situation
-from states.vocabulary import ACTION_TRIGGERS, Trigger
+from states.vocabulary import ACTION_TRIGGERS, EXTERNAL, Trigger
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,14 @@ _RULES: dict[Trigger, Callable[[Relation], bool]] = {
     Trigger.HOLD: lambda r: r.acts_as_iro,
     Trigger.RESUME: lambda r: r.acts_as_iro,
     Trigger.EXTEND: lambda r: r.acts_as_iro,
-    Trigger.REASSIGN: lambda r: r.is_owner or "iro_manager" in r.roles or r.is_admin,
+    # A contact owns a partner's stage but does not hand it on: that is the IRO's act (SPEC 10).
+    Trigger.REASSIGN: lambda r: (
+        (r.is_owner and EXTERNAL not in r.roles) or "iro_manager" in r.roles or r.is_admin
+    ),
     Trigger.REASSIGN_IRO: lambda r: "iro_manager" in r.roles or r.is_admin,
     Trigger.AMEND: lambda r: r.acts_as_iro or r.is_admin,
     Trigger.REDACT: lambda r: r.is_admin,
+    Trigger.NAME_CONTACT: lambda r: r.acts_as_iro,
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from states.timescale import Timescale, parse_timescale
-from states.vocabulary import ORGANISATION_KINDS, ROLES
+from states.vocabulary import EXTERNAL, ORGANISATION_KINDS, ROLES
 
 BANK_HOLIDAYS = ("england-and-wales", "none")
 # The council's own ladder is the top-level [[stages]]; a partner ladder may not take its id.
@@ -157,6 +157,25 @@ class Policy:
 
     def stage(self, stage_id: str) -> Stage:
         return self.stages[self.index(stage_id)]
+
+    def any_stage(self, stage_id: str) -> Stage:
+        """A stage of any ladder, as the council's own stages are described: a partner ladder's named stage
+        has the owner role `external` (its owner is the contact named for the dispute). Stage ids are
+        unique across ladders, so a dispute's stage alone says which this is."""
+        for ladder in self.all_ladders:
+            for stage in ladder.stages:
+                if stage.id != stage_id:
+                    continue
+                if isinstance(stage, Stage):
+                    return stage
+                return Stage(
+                    id=stage.id,
+                    title=stage.title,
+                    owner_role=stage.owner_role or EXTERNAL,
+                    respond_within=stage.respond_within,
+                    reminders=stage.reminders,
+                )
+        raise KeyError(stage_id)
 
     def with_calendar(self, calendar: CalendarConfig) -> Policy:
         # The ladder stays the version a dispute was raised under; holidays and closures are always current.

@@ -44,6 +44,8 @@ class Trigger(StrEnum):
     REASSIGN_IRO = "reassign_iro"
     AMEND = "amend"
     REDACT = "redact"
+    # The IRO names (or changes) the contact of a later named stage of a partner ladder (SPEC 10).
+    NAME_CONTACT = "name_contact"
     # The scheduler's own: an escalation day that became non-working (a closure day added since) moves on.
     DEFER = "defer"
     # Bookkeeping of the scheduler and of the audit: a reminder sent, and the seal that commits a legacy
@@ -116,6 +118,12 @@ class Role(StrEnum):
     ASSISTANT_DIRECTOR = "assistant_director"
     IRO_MANAGER = "iro_manager"
     ADMIN = "admin"
+
+
+# The owner role of a partner ladder's named stage: its owner is the external contact the IRO named. Not
+# one of ROLES on purpose: nobody in the staff directory holds it, so no staff member owns such a stage, and
+# only a contact acting through a link is given it (dispute_service.access).
+EXTERNAL = "external"
 
 
 class OrganisationKind(StrEnum):

@@ -66,6 +66,10 @@ async def raise_dispute(
         rating=body.rating,
         start_stage=body.start_stage,
         reason=body.reason,
+        ladder=body.ladder,
+        respondent_email=str(body.respondent_email) if body.respondent_email else None,
+        contacts={stage: str(email) for stage, email in body.contacts.items()},
+        their_reference=body.their_reference,
     )
     snapshot = await tx.finish(
         disputes.raise_dispute,
@@ -306,7 +310,10 @@ async def audit(dispute_id: DisputeId, actor: ReaderDep, tx: ReadTransactionDep)
 
 def to_out(snapshot: DisputeSnapshot, policy: Policy) -> DisputeOut:
     d = snapshot.dispute
-    title = policy.stage(d.stage).title if d.stage in policy.stage_ids else d.stage
+    try:
+        title = policy.any_stage(d.stage).title
+    except KeyError:
+        title = d.stage
     hold = None
     if d.held_at is not None:
         hold = {
@@ -353,5 +360,9 @@ def to_out(snapshot: DisputeSnapshot, policy: Policy) -> DisputeOut:
             "audit_seq": d.audit_seq,
             "audit_hash": d.audit_hash,
             "allowed_actions": snapshot.allowed_actions,
+            "ladder": d.ladder,
+            "organisation": d.organisation_id,
+            "their_reference": d.their_reference,
+            "contacts": d.contacts or {},
         }
     )

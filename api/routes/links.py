@@ -17,7 +17,7 @@ from api.errors import classify
 from api.ratelimit import LinkLimits
 from api.web.render import render
 from api.web.signin import issue_form_token, set_form_cookie, verify_form_token
-from dispute_service.access import authenticate, relation_to
+from dispute_service.access import authenticate_link_person, relation_to
 from dispute_service.database import reading
 from dispute_service.errors import DomainError, InvalidInput, LinkNotFound, LinkProblem
 from dispute_service.inputs import ActionInput
@@ -208,7 +208,7 @@ def _still_bound(session: Session, view: links.LinkView) -> bool:
     """Whether the link's person is still active and still what the link was sent to them as: the stage's
     owner for an owner's action, the dispute's IRO for the IRO's. Nobody else is shown the dispute."""
     try:
-        actor = authenticate(session, view.person_email, channel="email_link")
+        actor = authenticate_link_person(session, view.person_email)
         dispute = readable_dispute(session, view.dispute_id, actor, for_change=False)
     except DomainError:
         return False

@@ -51,7 +51,10 @@ class Tag:
 
 
 def stage_title(policy: Policy, stage: str) -> str:
-    return policy.stage(stage).title if stage in policy.stage_ids else stage
+    try:
+        return policy.any_stage(stage).title
+    except KeyError:
+        return stage
 
 
 def state_words(state: str) -> str:

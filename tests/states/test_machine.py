@@ -101,6 +101,8 @@ MIDDLE_TABLE: dict[Trigger, dict[State, Position]] = {
     Trigger.REASSIGN_IRO: {s: _same(s) for s in (*OPEN, RES)},
     Trigger.AMEND: {s: _same(s) for s in ALL_STATES},
     Trigger.REDACT: {s: _same(s) for s in ALL_STATES},
+    # Contacts are named on partner ladders only: the council's own stages are owned by staff.
+    Trigger.NAME_CONTACT: {},
     # Bookkeeping entries are appended beside the machine, never fired through it.
     Trigger.REMIND: {},
     Trigger.SEAL: {},
@@ -116,7 +118,7 @@ MIDDLE_CASES = [
 
 def test_middle_table_covers_every_trigger_but_raise() -> None:
     assert set(MIDDLE_TABLE) == set(Trigger) - {Trigger.RAISE}
-    assert len(MIDDLE_CASES) == 19 * 8
+    assert len(MIDDLE_CASES) == 20 * 8
 
 
 @pytest.mark.parametrize(("state", "trigger", "expected"), MIDDLE_CASES)

@@ -44,6 +44,7 @@ IRO_TRIGGERS = {
     "resume",
     "extend",
     "amend",
+    "name_contact",
 }
 
 # The triggers each relation may ever use, whatever the dispute's stage and state.
