@@ -78,7 +78,12 @@ def is_owner(dispute: Dispute, actor: Actor) -> bool:
 
 
 def relation_to(dispute: Dispute, actor: Actor) -> Relation:
-    return Relation(roles=actor.roles, is_iro=is_iro(dispute, actor), is_owner=is_owner(dispute, actor))
+    return Relation(
+        roles=actor.roles,
+        is_iro=is_iro(dispute, actor),
+        is_owner=is_owner(dispute, actor),
+        named_stage=dispute.owner_role == EXTERNAL,
+    )
 
 
 def acting_role(dispute: Dispute, actor: Actor) -> str | None:

@@ -338,14 +338,31 @@ def _reassign(
     session: Session, dispute: Dispute, policy: Policy, data: ActionInput, target: Position, now: datetime
 ) -> Effect:
     problems = Problems()
-    new_owner = _stage_owner(session, problems, dispute, data.owner_email)
+    if dispute.owner_role == EXTERNAL:
+        new_owner = _named_stage_owner(session, problems, dispute, data.owner_email)
+    else:
+        new_owner = _stage_owner(session, problems, dispute, data.owner_email)
     problems.text_if_given("reason", data.reason)
     problems.raise_if_any()
     previous = outbox.owners_of(session, dispute.owner_email, dispute.owner_role)
     details = {"owner_before": dispute.owner_email or f"role:{dispute.owner_role}", "owner_after": new_owner}
     dispute.owner_email = new_owner
     current_entry(dispute).owner_email = new_owner
+    if dispute.owner_role == EXTERNAL and new_owner is not None:
+        # The stage's named contact is now this one, as if the IRO had named them for it.
+        dispute.contacts = {**dispute.contacts, dispute.stage: new_owner}
     return Effect(texts=optional_reason(data.reason), details=details, previous_owners=previous)
+
+
+def _named_stage_owner(
+    session: Session, problems: Problems, dispute: Dispute, email: str | None
+) -> str | None:
+    """Another active contact of the dispute's organisation: a partner's stage stays with the partner."""
+    contact = problems.contact(session, "owner_email", email, organisation=dispute.organisation_id)
+    if contact is not None and contact.email == dispute.owner_email:
+        problems.add("owner_email", f"{contact.email} already owns this stage")
+        return None
+    return contact.email if contact is not None else None
 
 
 def _stage_owner(session: Session, problems: Problems, dispute: Dispute, email: str | None) -> str | None:

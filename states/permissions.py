@@ -19,6 +19,7 @@ class Relation:
     roles: frozenset[str]
     is_iro: bool = False  # the dispute's own IRO
     is_owner: bool = False  # owns the current stage, by name or by role
+    named_stage: bool = False  # the current stage is a partner's, owned by a named external contact
 
     @property
     def acts_as_iro(self) -> bool:
@@ -42,9 +43,13 @@ _RULES: dict[Trigger, Callable[[Relation], bool]] = {
     Trigger.HOLD: lambda r: r.acts_as_iro,
     Trigger.RESUME: lambda r: r.acts_as_iro,
     Trigger.EXTEND: lambda r: r.acts_as_iro,
-    # A contact owns a partner's stage but does not hand it on: that is the IRO's act (SPEC 10).
+    # A contact owns a partner's stage but does not hand it on: that is the IRO's act (SPEC 10), to another
+    # contact of the same organisation. A council stage is handed on by its owner or a manager, as before.
     Trigger.REASSIGN: lambda r: (
-        (r.is_owner and EXTERNAL not in r.roles) or "iro_manager" in r.roles or r.is_admin
+        (r.is_owner and EXTERNAL not in r.roles)
+        or "iro_manager" in r.roles
+        or r.is_admin
+        or (r.named_stage and r.is_iro)
     ),
     Trigger.REASSIGN_IRO: lambda r: "iro_manager" in r.roles or r.is_admin,
     Trigger.AMEND: lambda r: r.acts_as_iro or r.is_admin,

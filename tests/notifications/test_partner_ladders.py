@@ -349,3 +349,38 @@ def test_raising_on_a_partner_ladder_refuses_what_does_not_fit_and_names_the_fie
     response = app_client.post("/api/v1/disputes", json=body, headers=token_for(IRO_EMAIL))
     assert response.status_code == 422, response.text
     assert field in [e["field"] for e in response.json()["errors"]]
+
+
+def test_the_iro_hands_a_named_stage_to_another_contact_of_the_same_organisation_only(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    partners: None,
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+    app_client: TestClient,
+    token_for: Tokens,
+) -> None:
+    d = raise_on(sessions, policy, clock, ladder="health", respondent_email=NURSE).dispute
+    iro = token_for(IRO_EMAIL)
+    read = app_client.get(f"/api/v1/disputes/{d.id}", headers=iro).json()
+    assert "reassign" in read["allowed_actions"], "handing on a partner's stage is the IRO's act"
+    url = f"/api/v1/disputes/{d.id}/actions/reassign"
+    # Not a contact of the dispute's organisation (another trust's nurse), nor a member of staff.
+    for wrong in (OTHER_TRUST_NURSE, "tm@example.gov.uk"):
+        refused = app_client.post(url, json={"owner_email": wrong}, headers=iro)
+        assert refused.status_code == 422 and "owner_email" in refused.text, refused.text
+    refused = app_client.post(url, json={"owner_email": NURSE}, headers=iro)
+    assert refused.status_code == 422 and "already owns" in refused.text
+    moved = app_client.post(url, json={"owner_email": DOCTOR, "reason": "SECRET on leave"}, headers=iro)
+    assert moved.status_code == 200, moved.text
+    body = moved.json()
+    assert body["owner"] == DOCTOR and body["contacts"]["designated_nurse"] == DOCTOR
+    # The new owner is emailed the stage's links and acts through them; the nurse's old link is spent.
+    send_mail()
+    assert "respond" in latest_links(mailbox, DOCTOR)
+    done = post_link(app_client, latest_links(mailbox, DOCTOR)["respond"], data={"response": "SECRET ok"})
+    assert done.status_code == 200, done.text
+    [entry] = by_link(sessions, d.id)
+    assert (entry.actor, entry.actor_role, entry.trigger) == (DOCTOR, "external", "respond")
