@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 
 from dispute_service.access import Actor, require_admin
 from dispute_service.errors import ContactNotFound, InvalidInput, OrganisationNotFound, PartnerConflict
-from dispute_service.models import Contact, Organisation, Person
+from dispute_service.models import Contact, Dispute, Organisation, Person
 from dispute_service.people import lock_directory
 from dispute_service.validation import email_address
-from states.vocabulary import MAX_ORGANISATION_ID, ORGANISATION_ID_PATTERN, ORGANISATION_KINDS
+from states.policy import OWN_LADDER_ID
+from states.vocabulary import MAX_ORGANISATION_ID, OPEN_STATES, ORGANISATION_ID_PATTERN, ORGANISATION_KINDS
 
 MAX_NAME = 200
 ORGANISATION_COLUMNS = ("id", "name", "kind")
@@ -154,9 +155,20 @@ def update_contact(
         problems.append(("organisation", _unknown_organisation(organisation)))
     if problems:
         raise InvalidInput(problems)
-    contact = session.scalar(select(Contact).where(Contact.email == email))
+    contact = session.scalar(select(Contact).where(Contact.email == email).with_for_update())
     if contact is None:
         raise ContactNotFound(email)
+    leaving = active is False or (organisation is not None and organisation != contact.organisation_id)
+    if leaving:
+        # As for staff: a stage is never left with someone who can no longer act on it. The IRO hands the
+        # stage to another contact first (reassign), or names another for it (name_contact).
+        held = _open_disputes_held_by(session, email)
+        if held:
+            raise PartnerConflict(
+                f"{email} owns the current stage of, or is named for a later stage of, open disputes "
+                f"{', '.join(held)}: the IRO must hand those on (reassign) or name another contact "
+                "(name_contact) first"
+            )
     if name is not None:
         contact.name = name.strip()
     if organisation is not None:
@@ -225,6 +237,7 @@ def import_contacts(session: Session, path: Path, now: datetime) -> tuple[int, i
     rows: list[ContactData] = []
     errors: list[tuple[str, str]] = []
     seen: set[str] = set()
+    existing = {c.email: c for c in session.scalars(select(Contact)).all()}
     for line, raw in _read_csv(path, CONTACT_COLUMNS, errors):
         where = f"line {line}"
         name = (raw.get("name") or "").strip()
@@ -240,10 +253,15 @@ def import_contacts(session: Session, path: Path, now: datetime) -> tuple[int, i
         seen.add(email)
         if organisation not in organisations:
             errors.append((where, _unknown_organisation(organisation)))
+        known = existing.get(email)
+        if known is not None and known.organisation_id != organisation:
+            # Moving a contact to another organisation is refused while they hold a stage, as over the API.
+            held = _open_disputes_held_by(session, email)
+            if held:
+                errors.append((where, f"{email} holds stages of open disputes {', '.join(held)}"))
         rows.append(ContactData(name=name, email=email, organisation=organisation))
     if errors:
         raise InvalidInput(errors)
-    existing = {c.email: c for c in session.scalars(select(Contact)).all()}
     added = updated = 0
     for row in rows:
         contact = existing.get(row.email)
@@ -263,6 +281,17 @@ def import_contacts(session: Session, path: Path, now: datetime) -> tuple[int, i
             contact.name, contact.organisation_id, contact.updated_at = row.name, row.organisation, now
             updated += 1
     return added, updated
+
+
+def _open_disputes_held_by(session: Session, email: str) -> list[str]:
+    """The references of open disputes whose current stage this contact owns, or that name them for a
+    later stage."""
+    rows = session.execute(
+        select(Dispute.reference, Dispute.owner_email, Dispute.contacts)
+        .where(Dispute.state.in_(sorted(OPEN_STATES)), Dispute.ladder != OWN_LADDER_ID)
+        .order_by(Dispute.reference)
+    ).all()
+    return [r.reference for r in rows if r.owner_email == email or email in (r.contacts or {}).values()]
 
 
 def _read_csv(

@@ -16,7 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from dispute_service.errors import InvalidInput
 from dispute_service.models import AuditEntry, Contact, Organisation
+from dispute_service.partners import import_contacts
 from dispute_service.queries import DisputeSnapshot
 from dispute_service.sweep import sweep
 from notifications import links
@@ -384,3 +386,43 @@ def test_the_iro_hands_a_named_stage_to_another_contact_of_the_same_organisation
     assert done.status_code == 200, done.text
     [entry] = by_link(sessions, d.id)
     assert (entry.actor, entry.actor_role, entry.trigger) == (DOCTOR, "external", "respond")
+
+
+def test_a_contact_holding_a_stage_cannot_be_deactivated_or_moved_until_it_is_handed_on(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    partners: None,
+    app_client: TestClient,
+    token_for: Tokens,
+    tmp_path: Any,
+) -> None:
+    d = raise_on(
+        sessions,
+        policy,
+        clock,
+        ladder="health",
+        respondent_email=NURSE,
+        contacts={"designated_doctor": DOCTOR},
+    ).dispute
+    admin = token_for("admin@example.gov.uk")
+    for who, change in ((NURSE, {"active": False}), (DOCTOR, {"organisation": "other_trust"})):
+        refused = app_client.patch(f"/api/v1/contacts/{who}", json=change, headers=admin)
+        assert refused.status_code == 409 and d.reference in refused.text, refused.text
+    # The contacts import refuses the same move, by line, and loads nothing.
+    csv = tmp_path / "contacts.csv"
+    csv.write_text(f"name,email,organisation\nA Contact,{NURSE},other_trust\n")
+    with pytest.raises(InvalidInput) as refusal, sessions.begin() as session:
+        import_contacts(session, csv, clock.now)
+    assert refusal.value.errors == [("line 2", f"{NURSE} holds stages of open disputes {d.reference}")]
+    # Handed on, the nurse may go.
+    iro = token_for(IRO_EMAIL)
+    moved = app_client.post(
+        f"/api/v1/disputes/{d.id}/actions/reassign", json={"owner_email": ICB}, headers=iro
+    )
+    assert moved.status_code == 200, moved.text
+    assert (
+        app_client.patch(f"/api/v1/contacts/{NURSE}", json={"active": False}, headers=admin).status_code
+        == 200
+    )
