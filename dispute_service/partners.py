@@ -107,6 +107,30 @@ def list_contacts(session: Session, actor: Actor, organisation: str | None = Non
     return list(session.scalars(query).all())
 
 
+@dataclass(frozen=True)
+class ContactChoice:
+    email: str
+    name: str
+    organisation: str
+    organisation_name: str
+    kind: str
+
+
+def contact_choices(session: Session, organisation: str | None = None) -> list[ContactChoice]:
+    """The active contacts a form may offer an IRO (raising a dispute, naming or handing on a stage), with
+    their organisation; of one organisation when given. Names of contacts are shown on pages only, never
+    in an email or a log."""
+    query = (
+        select(Contact.email, Contact.name, Organisation.id, Organisation.name, Organisation.kind)
+        .join(Organisation, Organisation.id == Contact.organisation_id)
+        .where(Contact.active.is_(True))
+        .order_by(Organisation.name, Contact.name, Contact.email)
+    )
+    if organisation is not None:
+        query = query.where(Organisation.id == organisation)
+    return [ContactChoice(*row) for row in session.execute(query).all()]
+
+
 def add_contact(session: Session, actor: Actor, data: ContactData, now: datetime) -> Contact:
     require_admin(actor, "add contacts")
     problems: list[tuple[str, str]] = []

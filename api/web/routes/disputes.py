@@ -27,13 +27,14 @@ from api.web.views import (
     timeliness,
     when_words,
 )
-from dispute_service import disputes, queries
+from dispute_service import disputes, partners, queries
 from dispute_service.access import READ_ALL_ROLES, Actor
 from dispute_service.errors import InvalidInput, NotAllowedNow, VersionConflict
 from dispute_service.inputs import ActionInput
+from dispute_service.partners import ContactChoice
 from dispute_service.queries import DisputeFilters, DisputeSnapshot
-from states.policy import Policy
-from states.vocabulary import CASE_TYPES, OPEN_STATES, OUTCOME_CODES, State
+from states.policy import OWN_LADDER_ID, Policy
+from states.vocabulary import CASE_TYPES, EXTERNAL, OPEN_STATES, OUTCOME_CODES, State
 
 router = APIRouter(include_in_schema=False)
 
@@ -143,6 +144,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "extend": ("reason", "working_days"),
     "reassign": ("owner_email",),
     "reassign_iro": ("iro_email",),
+    "name_contact": ("stage", "contact_email"),
 }
 QUESTIONS = {
     "response": "Your response",
@@ -155,6 +157,8 @@ QUESTIONS = {
     "working_days": "Working days to add",
     "owner_email": "Email of the person to hand the stage to",
     "iro_email": "Email of the new IRO",
+    "stage": "Stage",
+    "contact_email": "Contact",
 }
 EXPLAIN = {
     "acknowledge": "This records that you have received the dispute. The deadline does not change.",
@@ -170,6 +174,8 @@ EXPLAIN = {
     "extend": "This gives the stage more time.",
     "reassign": "This hands the current stage to another person who holds its role.",
     "reassign_iro": "This hands the dispute to another IRO.",
+    "name_contact": "This names who at the other organisation answers at a later stage. If the dispute is "
+    "waiting for that stage's contact, it enters the stage at once.",
 }
 
 
@@ -189,6 +195,17 @@ def _summary_rows(snapshot: DisputeSnapshot, policy: Policy) -> list[tuple[str, 
         ("Due", due_words(d, policy)),
         ("Raised", day_words(d.raised_at, policy)),
     ]
+    if d.ladder != OWN_LADDER_ID:
+        ladder = policy.ladder(d.ladder) if d.ladder in {x.id for x in policy.all_ladders} else None
+        named = "; ".join(f"{stage_title(policy, s)}: {e}" for s, e in sorted(d.contacts.items())) or "None"
+        rows[1:1] = [
+            ("Ladder", ladder.title if ladder else d.ladder),
+            ("Organisation", d.organisation_id or ""),
+            ("Their reference", d.their_reference or "None"),
+            ("Contacts named", named),
+        ]
+        if d.awaiting_contact_for:
+            rows.append(("Waiting for a contact for", stage_title(policy, d.awaiting_contact_for)))
     if d.outcome_code:
         rows.append(("Outcome", d.outcome_code.replace("_", " ").capitalize()))
     if d.cafcass_reference:
@@ -289,6 +306,30 @@ async def dispute_page(
 # -------------------------------------------------------------------------------------------- actions
 
 
+def _choices(
+    snapshot: DisputeSnapshot, trigger: str, policy: Policy, contacts: list[ContactChoice]
+) -> dict[str, list[tuple[str, str]]]:
+    """The fields a page offers as a choice rather than typed: a partner's stages and its contacts."""
+    d = snapshot.dispute
+    people = [(c.email, f"{c.name} ({c.email})") for c in contacts]
+    if trigger == "name_contact":
+        ladder = policy.ladder(d.ladder)
+        here = ladder.stage_ids.index(d.stage) if d.stage in ladder.stage_ids else -1
+        later = [s for s in ladder.stages[here + 1 :] if s.owner_role is None]
+        return {"stage": [(s.id, s.title) for s in later], "contact_email": people}
+    if trigger == "reassign" and d.owner_role == EXTERNAL:
+        return {"owner_email": [p for p in people if p[0] != d.owner_email]}
+    return {}
+
+
+async def _contacts_for(tx: Any, snapshot: DisputeSnapshot, trigger: str) -> list[ContactChoice]:
+    d = snapshot.dispute
+    if d.organisation_id is None or trigger not in ("name_contact", "reassign"):
+        return []
+    found: list[ContactChoice] = await tx.run(partners.contact_choices, d.organisation_id)
+    return found
+
+
 def _action_page(
     request: Request,
     snapshot: DisputeSnapshot,
@@ -296,6 +337,7 @@ def _action_page(
     policy: Policy,
     values: dict[str, Any],
     errors: FormErrors,
+    contacts: list[ContactChoice] | None = None,
 ) -> HTMLResponse:
     d = snapshot.dispute
     return render(
@@ -317,6 +359,7 @@ def _action_page(
         values=values,
         errors=errors,
         error_summary=errors.summary({"referred_on": "referred_on-day", "review_on": "review_on-day"}),
+        choices=_choices(snapshot, trigger, policy, contacts or []),
     )
 
 
@@ -337,14 +380,15 @@ async def action_form(
     policy: PolicyDep,
     now: NowDep,
 ) -> Response:
-    snapshot = await tx.finish(queries.get_dispute, policy, dispute_id, viewer, now)
+    snapshot = await tx.run(queries.get_dispute, policy, dispute_id, viewer, now)
     if not _offered(snapshot, trigger):
         return error_page(
             request,
             409,
             f"{ACTION_WORDS.get(trigger, 'That action')} is not something you can do on this dispute now.",
         )
-    return _action_page(request, snapshot, trigger, policy, {}, FormErrors())
+    contacts = await _contacts_for(tx, snapshot, trigger)
+    return _action_page(request, snapshot, trigger, policy, {}, FormErrors(), contacts)
 
 
 def _action_input(form: Any, trigger: str, errors: FormErrors) -> ActionInput:
@@ -418,7 +462,12 @@ async def act(
         else:
             return RedirectResponse(f"/disputes/{dispute_id}?done={trigger}", status_code=303)
     snapshot = await read_afresh(request, queries.get_dispute, policy, dispute_id, viewer, now)
-    return _action_page(request, snapshot, trigger, policy, {**values, "version": version}, errors)
+    contacts = (
+        await read_afresh(request, partners.contact_choices, snapshot.dispute.organisation_id)
+        if snapshot.dispute.organisation_id is not None
+        else []
+    )
+    return _action_page(request, snapshot, trigger, policy, {**values, "version": version}, errors, contacts)
 
 
 def _read_both(

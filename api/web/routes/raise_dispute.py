@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from api.deps import NowDep, PolicyDep, SettingsDep, TransactionDep
 from api.web.errors import error_page
@@ -16,10 +17,11 @@ from api.web.forms import FormErrors, optional
 from api.web.reads import read_afresh
 from api.web.render import render
 from api.web.signin import PosterDep, ViewerDep
-from dispute_service import disputes, people
+from dispute_service import disputes, partners, people
 from dispute_service.errors import InvalidInput
 from dispute_service.inputs import RaiseInput
-from states.policy import Policy
+from dispute_service.partners import ContactChoice
+from states.policy import OWN_LADDER_ID, Policy
 from states.vocabulary import CASE_TYPES, CATEGORIES
 
 router = APIRouter(include_in_schema=False)
@@ -34,6 +36,10 @@ LABELS = {
     "rating": "Rating",
     "start_stage": "Stage to start at",
     "reason": "Reason for starting at a later stage",
+    "ladder": "Who the dispute is with",
+    "respondent_email": "Their contact",
+    "their_reference": "Their reference (optional)",
+    "contacts": "Contacts for later stages",
 }
 CASE_TYPE_WORDS = {
     "looked_after": "Looked after child",
@@ -54,10 +60,11 @@ ANCHORS = {
 def _form_page(
     request: Request,
     policy: Policy,
-    team_managers: list[tuple[str, str]],
+    choices: tuple[list[tuple[str, str]], list[ContactChoice]],
     values: dict[str, Any],
     errors: FormErrors,
 ) -> HTMLResponse:
+    team_managers, contacts = choices
     return render(
         request,
         "web/raise.html",
@@ -73,6 +80,8 @@ def _form_page(
         stages=[(s.id, s.title) for s in policy.stages],
         first_stage=policy.first_stage.id,
         team_managers=team_managers,
+        ladders=[(x.id, x.title) for x in policy.all_ladders],
+        contacts=[(c.email, f"{c.name} ({c.email}), {c.organisation_name}") for c in contacts],
     )
 
 
@@ -80,10 +89,19 @@ def _form_page(
 async def raise_form(request: Request, viewer: ViewerDep, tx: TransactionDep, policy: PolicyDep) -> Response:
     if "iro" not in viewer.roles:
         return error_page(request, 403, "Only an Independent Reviewing Officer can raise a dispute.")
-    team_managers = await tx.finish(people.active_holders, "team_manager")
+    choices = await tx.finish(_choices)
     # A fresh key per form shown: sending the same form twice raises one dispute, not two.
-    values = {"start_stage": policy.first_stage.id, "form_key": secrets.token_urlsafe(16)}
-    return _form_page(request, policy, team_managers, values, FormErrors())
+    values = {
+        "start_stage": policy.first_stage.id,
+        "ladder": OWN_LADDER_ID,
+        "form_key": secrets.token_urlsafe(16),
+    }
+    return _form_page(request, policy, choices, values, FormErrors())
+
+
+def _choices(session: Session) -> tuple[list[tuple[str, str]], list[ContactChoice]]:
+    """Who the form offers: the council's team managers, and the contacts of partner organisations."""
+    return people.active_holders(session, "team_manager"), partners.contact_choices(session)
 
 
 def _refs(text: str | None) -> list[str]:
@@ -116,7 +134,11 @@ async def raise_(
         "start_stage": text("start_stage") or policy.first_stage.id,
         "reason": text("reason") or "",
         "form_key": (text("form_key") or "")[:64],
+        "ladder": text("ladder") or OWN_LADDER_ID,
+        "respondent_email": text("respondent_email") or "",
+        "their_reference": text("their_reference") or "",
     }
+    own = values["ladder"] == OWN_LADDER_ID
     # The use case checks everything; these say the same in the words the GOV.UK patterns use for a
     # choice left empty, and come first in the summary.
     errors = FormErrors()
@@ -127,18 +149,23 @@ async def raise_(
     bad_rating = values["rating"] not in ("", "none", "amber", "red")
     if bad_rating:
         errors.add("rating", "Rating must be none, amber or red")
-    starts_later = values["start_stage"] != policy.first_stage.id
+    starts_later = own and values["start_stage"] != policy.first_stage.id
+    # Each ladder takes its own fields: the council's a team manager and a start stage; a partner's its
+    # contact and the other side's reference. What the other ladder's fields hold is not sent.
     data = RaiseInput(
         child_ref=values["child_ref"].strip(),
         case_type=values["case_type"],
         categories=values["categories"],
         summary=values["summary"],
-        team_manager_email=optional(values["team_manager_email"]),
+        team_manager_email=optional(values["team_manager_email"]) if own else None,
         sibling_refs=_refs(values["sibling_refs"]),
         rating=values["rating"] if values["rating"] in ("amber", "red") else None,
-        start_stage=values["start_stage"],
+        start_stage=values["start_stage"] if own else None,
         # The reason goes with a later start only; a reason left in the hidden box is not sent.
         reason=optional(values["reason"]) if starts_later else None,
+        ladder=values["ladder"],
+        respondent_email=None if own else optional(values["respondent_email"]),
+        their_reference=None if own else optional(values["their_reference"]),
     )
     if not bad_rating:
         try:
@@ -156,5 +183,5 @@ async def raise_(
                 errors.add(name, message)
         else:
             return RedirectResponse(f"/disputes/{snapshot.dispute.id}?raised=1", status_code=303)
-    team_managers = await read_afresh(request, people.active_holders, "team_manager")
-    return _form_page(request, policy, team_managers, values, errors)
+    choices = await read_afresh(request, _choices)
+    return _form_page(request, policy, choices, values, errors)
