@@ -61,10 +61,10 @@ class SlidingWindow:
 
 class SignInLimits:
     """Sign-in attempts per client (its IP address): each begins a round trip to the identity provider,
-    and each refusal is a guess, so a client may make only as many as the link pages allow it."""
+    and each refusal is a guess."""
 
     def __init__(self, settings: Settings) -> None:
-        self.per_client = SlidingWindow(settings.link_uses_per_client, settings.rate_limit_window_seconds)
+        self.per_client = SlidingWindow(settings.sign_ins_per_client, settings.rate_limit_window_seconds)
 
 
 class LinkLimits:

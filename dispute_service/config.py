@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: float = Field(default=60.0, gt=0)
     link_uses_per_address: int = Field(default=10, ge=1)
     link_uses_per_client: int = Field(default=30, ge=1)
+    # Sign-in attempts per client address in the same window (each may cost a call to the identity provider).
+    sign_ins_per_client: int = Field(default=30, ge=1)
 
     def retired_audit_keys(self) -> list[str]:
         """The keyring's keys; an id that is not its key's own is refused, as a sign of a mistyped key."""

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispute_service import people, transactions
+from dispute_service import partners, people, transactions
 from dispute_service.access import Actor
 from dispute_service.inputs import ActionInput, RaiseInput
 from dispute_service.models import Person
@@ -26,6 +26,13 @@ DEMO_PEOPLE = [
 ]
 
 
+# A partner agency and its contacts, for a dispute on the NHS ladder: (name, email) of each contact.
+DEMO_ORGANISATION = ("demo_nhs_trust", "Demo NHS Trust", "partner")
+DEMO_CONTACTS = [
+    ("Nadia Nurse", "nurse@nhs.example"),
+    ("Dev Doctor", "doctor@nhs.example"),
+]
+
 # The demo loader adds its people as an admin would, so they are in the people changes like anyone's.
 DEMO_LOADER = Actor("demo", frozenset({"admin"}), "demo")
 
@@ -42,6 +49,14 @@ def load_demo(sessions: sessionmaker[Session], policy: Policy, now: datetime, *,
                 people.PersonData(name=name, email=email, roles=roles),
                 now,
                 audit_key=audit_key,
+            )
+        organisation_id, organisation_name, kind = DEMO_ORGANISATION
+        partners.add_organisation(
+            session, DEMO_LOADER, partners.OrganisationData(organisation_id, organisation_name, kind), now
+        )
+        for name, email in DEMO_CONTACTS:
+            partners.add_contact(
+                session, DEMO_LOADER, partners.ContactData(name, email, organisation_id), now
             )
     iro = Actor("iro@example.gov.uk", frozenset({"iro"}))
     tm = Actor("tm@example.gov.uk", frozenset({"team_manager"}))
@@ -100,4 +115,22 @@ def load_demo(sessions: sessionmaker[Session], policy: Policy, now: datetime, *,
         now,
         expected_version=2,
     )
+    # On the NHS ladder: the nurse answers first, the doctor is named for the next stage.
+    if "health" in {ladder.id for ladder in policy.ladders}:
+        transactions.raise_dispute(
+            sessions,
+            policy,
+            iro,
+            RaiseInput(
+                child_ref="LCS-100940",
+                case_type="looked_after",
+                categories=["health"],
+                summary="Demo: the health assessment has not been booked.",
+                ladder="health",
+                respondent_email=DEMO_CONTACTS[0][1],
+                contacts={"designated_doctor": DEMO_CONTACTS[1][1]},
+                their_reference="NHS-7731",
+            ),
+            earlier,
+        )
     return True

@@ -174,6 +174,8 @@ def live_settings(directory: Path, port: int, smtp_port: int, *, scheduler: bool
         "log_format": "json",
         # Emails go out as soon as they are queued and the scheduler wakes: a journey waits on the mailbox.
         "dispatch_interval_seconds": 0.5,
+        # The tests sign in dozens of times a minute from one address, as no person does.
+        "sign_ins_per_client": 10_000,
     }
     return Settings(_env_file=None, **{**values, **changes})  # type: ignore[call-arg]
 
@@ -356,6 +358,9 @@ PAGES: dict[str | None, list[Shown]] = {
         Shown("/disputes/{dispute:LCS-100815}", "dispute-resolved", re.compile(r"DR-\d{4}-0005")),
         Shown("/disputes/{dispute:LCS-100733}/actions/escalate", "action-escalate", "Escalate"),
         Shown("/disputes/{dispute:LCS-100587}/actions/hold", "action-hold", "Put on hold"),
+        Shown("/disputes/{dispute:LCS-100940}", "dispute-partner", re.compile(r"DR-\d{4}-0006")),
+        Shown("/disputes/{dispute:LCS-100940}/actions/name_contact", "action-name-contact", "Name a contact"),
+        Shown("/disputes/{dispute:LCS-100940}/actions/reassign", "action-reassign-contact", "Reassign"),
         Shown("/people", "error-403", "You cannot do this", 403),
     ],
     TEAM_MANAGER: [

@@ -27,7 +27,7 @@ from tests.browser.support import (
 )
 
 # The demo's open disputes (LCS-100815 is resolved, so no dashboard lists it).
-DEMO_CHILDREN = {"LCS-100201", "LCS-100342", "LCS-100587", "LCS-100733"}
+DEMO_CHILDREN = {"LCS-100201", "LCS-100342", "LCS-100587", "LCS-100733", "LCS-100940"}
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ def test_serve_demo_lists_the_demo_disputes_to_a_demo_token(tmp_path: Path, serv
     response = httpx.get(f"{server.url}/api/v1/disputes", headers=headers, timeout=10)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["total"] == 5
+    assert body["total"] == 6
     listed = {d["child_ref"]: (d["stage"], d["state"], d["iro"]) for d in body["items"]}
     assert listed == {
         "LCS-100201": ("quality_assurance", "awaiting_response", "iro@example.gov.uk"),
@@ -39,6 +39,7 @@ def test_serve_demo_lists_the_demo_disputes_to_a_demo_token(tmp_path: Path, serv
         "LCS-100587": ("head_of_corporate_parenting", "awaiting_response", "iro@example.gov.uk"),
         "LCS-100733": ("quality_assurance", "responded", "iro@example.gov.uk"),
         "LCS-100815": ("quality_assurance", "resolved", "iro@example.gov.uk"),
+        "LCS-100940": ("designated_nurse", "awaiting_response", "iro@example.gov.uk"),
     }
     # A token the demo did not sign is refused: the list above was the token's doing.
     refused = httpx.get(

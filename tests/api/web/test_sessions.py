@@ -309,7 +309,7 @@ def test_signing_out_of_a_session_already_ended_clears_the_cookie(demo: TestClie
 def test_sign_in_attempts_are_limited_per_client(
     page_settings: Settings, clock: FakeClock, staff: list[str]
 ) -> None:
-    with _demo_app(page_settings, clock, link_uses_per_client=3, rate_limit_window_seconds=60) as client:
+    with _demo_app(page_settings, clock, sign_ins_per_client=3, rate_limit_window_seconds=60) as client:
         for _ in range(3):
             assert _demo_sign_in(client, IRO_EMAIL).status_code == 303
         refused = _demo_sign_in(client, IRO_EMAIL)
