@@ -178,18 +178,26 @@ class AnnualReport:
     organisation_names: dict[str, str] = field(default_factory=dict)
     # One sentence per kind of organisation, only for a kind with disputes raised in the year.
     partner_sentences: dict[str, str] = field(default_factory=dict)
+    # The partner ladders' stages, in the policy's order: a breakdown by stage lists those reached after
+    # the council's own, and only those, so a year without partners reads as it always did.
+    partner_stage_ids: tuple[str, ...] = ()
 
     @property
     def previous_label(self) -> str:
         return self.year.previous.label
 
     def highest_stage(self, cohort: Cohort) -> dict[str, int]:
-        return _by_stage(self.stage_ids, ((stage, n) for (stage, _), n in cohort.positions.items()))
+        return _by_stage(
+            self.stage_ids,
+            ((stage, n) for (stage, _), n in cohort.positions.items()),
+            self.partner_stage_ids,
+        )
 
     def resolved_at_stage(self) -> dict[str, int]:
         return _by_stage(
             self.stage_ids,
             ((stage, n) for (stage, state), n in self.this_year.positions.items() if state == State.RESOLVED),
+            self.partner_stage_ids,
         )
 
     @property
@@ -229,12 +237,16 @@ class AnnualReport:
         }
 
 
-def _by_stage(stage_ids: Sequence[str], counts: Iterable[tuple[str, int]]) -> dict[str, int]:
-    """Every stage of the policy in ladder order, zero where none; a stage from an older policy after."""
+def _by_stage(
+    stage_ids: Sequence[str], counts: Iterable[tuple[str, int]], partner_stage_ids: Sequence[str] = ()
+) -> dict[str, int]:
+    """Every stage of the council's own ladder in order, zero where none; then the partner ladders' stages
+    reached, in the policy's order; then a stage from an older policy."""
     out = dict.fromkeys(stage_ids, 0)
     for stage, n in counts:
         out[stage] = out.get(stage, 0) + n
-    return out
+    order = {stage: i for i, stage in enumerate((*stage_ids, *partner_stage_ids))}
+    return dict(sorted(out.items(), key=lambda item: order.get(item[0], len(order))))
 
 
 def sentence(case_type: str, this_year: int, previous_year: int) -> str:
@@ -381,6 +393,7 @@ def annual_report(
         by_organisation=_by_organisation(by_party),
         ladder_titles=ladder_titles,
         organisation_names={org: name for org, (name, _) in organisations.items()},
+        partner_stage_ids=tuple(s for ladder in policy.ladders for s in ladder.stage_ids),
         partner_sentences=_partner_sentences(
             by_party, {org: kind for org, (_, kind) in organisations.items()}, ladder_titles
         ),
