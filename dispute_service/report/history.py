@@ -158,7 +158,7 @@ def _check(
     rows: list[HistoryRow] = []
     seen: dict[str, int] = {}
     # A handful of organisations, read once: each row's is checked against them.
-    kinds = dict(session.execute(select(Organisation.id, Organisation.kind)).tuples().all())
+    kinds: dict[str, str] = dict(session.execute(select(Organisation.id, Organisation.kind)).all())
     for done, (line, values) in enumerate(raw, start=1):
         problems: list[str] = []
         row = _parse(policy, values, today, problems, kinds)
