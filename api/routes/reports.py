@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import structlog
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import PolicyDep, SettingsDep, SnapshotActorDep, SnapshotTransactionDep
 from api.errors import problem_responses
@@ -44,6 +44,16 @@ class Responses(BaseModel):
     late: int
 
 
+class LadderFigures(BaseModel):
+    """A ladder's or an organisation's year: raised in it, stage moves up in it (automatic and manual),
+    resolved in it, and open at its end."""
+
+    raised: int
+    escalations: int
+    resolved: int
+    open: int
+
+
 class AnnualReportOut(BaseModel):
     """One key per measure. Breakdowns are keyed by id, in the policy's ladder order for stages."""
 
@@ -59,7 +69,16 @@ class AnnualReportOut(BaseModel):
     withdrawn: int
     open_at_year_end: int
     median_working_days_to_close: float | None
-    sentences: list[str]
+    by_ladder: dict[str, LadderFigures] = Field(
+        description="Every ladder of the policy by id: the council's own (`own`) first, then the partners'"
+    )
+    by_organisation: dict[str, LadderFigures] = Field(
+        description="The organisations with any figure in the year, by id; none for the council's own ladder"
+    )
+    sentences: list[str] = Field(
+        description="One per case type, then one for partner agencies and one for other local authorities "
+        "when any disputes were raised with them in the year"
+    )
 
 
 async def report_reader(actor: SnapshotActorDep) -> Actor:

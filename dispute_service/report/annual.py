@@ -47,12 +47,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from dispute_service.access import Actor
-from dispute_service.models import AuditEntry, Dispute
+from dispute_service.models import AuditEntry, Dispute, Organisation
 from dispute_service.queries import log_read
 from dispute_service.stages import calendar_for
 from states.calendar import WorkingCalendar
-from states.policy import Policy
-from states.vocabulary import CASE_TYPES, CATEGORIES, ENDED_STATES, State, Trigger
+from states.policy import OWN_LADDER_ID, Policy
+from states.vocabulary import CASE_TYPES, CATEGORIES, ENDED_STATES, OrganisationKind, State, Trigger
 
 CASE_TYPE_NAMES = {
     "looked_after": "Looked After Children",
@@ -61,6 +61,11 @@ CASE_TYPE_NAMES = {
 }
 ENDED = tuple(sorted(s.value for s in ENDED_STATES))
 ENDING_TRIGGERS = (Trigger.RESOLVE.value, Trigger.WITHDRAW.value, Trigger.CLOSE.value)
+# Who a partner sentence is about, by the kind of organisation on the other side (SPEC 10).
+KIND_NAMES = {
+    OrganisationKind.PARTNER.value: "partner agencies",
+    OrganisationKind.OTHER_AUTHORITY.value: "other local authorities",
+}
 
 
 # --------------------------------------------------------------------------------------- the year
@@ -120,6 +125,34 @@ class Cohort:
 
 
 @dataclass(frozen=True)
+class LadderFigures:
+    """One ladder's or one organisation's year: raised in it, stage moves up in it, resolved in it, and
+    open at its end (the first as the other measures' cohort, the rest as `escalations` and
+    `open_at_year_end` count them)."""
+
+    raised: int = 0
+    escalations: int = 0
+    resolved: int = 0
+    open: int = 0
+
+    def __add__(self, other: LadderFigures) -> LadderFigures:
+        return LadderFigures(
+            self.raised + other.raised,
+            self.escalations + other.escalations,
+            self.resolved + other.resolved,
+            self.open + other.open,
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "raised": self.raised,
+            "escalations": self.escalations,
+            "resolved": self.resolved,
+            "open": self.open,
+        }
+
+
+@dataclass(frozen=True)
 class AnnualReport:
     year: ReportingYear
     stage_ids: tuple[str, ...]
@@ -134,24 +167,46 @@ class AnnualReport:
     cafcass_referrals: int
     open_at_year_end: int
     median_working_days_to_close: float | int | None
+    # One sentence per case type, in CASE_TYPES order.
     sentences: list[str] = field(default_factory=list)
+    # Every ladder of the policy in its order (own first), then any other a dispute climbed.
+    by_ladder: dict[str, LadderFigures] = field(default_factory=dict)
+    # Only the organisations with a figure in the year, by id: a past year's report must not change when
+    # an organisation is added later.
+    by_organisation: dict[str, LadderFigures] = field(default_factory=dict)
+    ladder_titles: dict[str, str] = field(default_factory=dict)
+    organisation_names: dict[str, str] = field(default_factory=dict)
+    # One sentence per kind of organisation, only for a kind with disputes raised in the year.
+    partner_sentences: dict[str, str] = field(default_factory=dict)
+    # The partner ladders' stages, in the policy's order: a breakdown by stage lists those reached after
+    # the council's own, and only those, so a year without partners reads as it always did.
+    partner_stage_ids: tuple[str, ...] = ()
 
     @property
     def previous_label(self) -> str:
         return self.year.previous.label
 
     def highest_stage(self, cohort: Cohort) -> dict[str, int]:
-        return _by_stage(self.stage_ids, ((stage, n) for (stage, _), n in cohort.positions.items()))
+        return _by_stage(
+            self.stage_ids,
+            ((stage, n) for (stage, _), n in cohort.positions.items()),
+            self.partner_stage_ids,
+        )
 
     def resolved_at_stage(self) -> dict[str, int]:
         return _by_stage(
             self.stage_ids,
             ((stage, n) for (stage, state), n in self.this_year.positions.items() if state == State.RESOLVED),
+            self.partner_stage_ids,
         )
 
     @property
     def withdrawn(self) -> int:
         return sum(n for (_, state), n in self.this_year.positions.items() if state == State.WITHDRAWN)
+
+    def keyed_sentences(self) -> list[tuple[str, str]]:
+        """(case type or organisation kind, sentence), in the order of `to_dict`'s sentences."""
+        return [*zip(CASE_TYPES, self.sentences, strict=True), *self.partner_sentences.items()]
 
     def to_dict(self) -> dict[str, Any]:
         """The report as the API returns it: one key per measure, one per breakdown."""
@@ -176,16 +231,22 @@ class AnnualReport:
             "withdrawn": self.withdrawn,
             "open_at_year_end": self.open_at_year_end,
             "median_working_days_to_close": self.median_working_days_to_close,
-            "sentences": list(self.sentences),
+            "by_ladder": {ladder: f.to_dict() for ladder, f in self.by_ladder.items()},
+            "by_organisation": {org: f.to_dict() for org, f in self.by_organisation.items()},
+            "sentences": [text for _, text in self.keyed_sentences()],
         }
 
 
-def _by_stage(stage_ids: Sequence[str], counts: Iterable[tuple[str, int]]) -> dict[str, int]:
-    """Every stage of the policy in ladder order, zero where none; a stage from an older policy after."""
+def _by_stage(
+    stage_ids: Sequence[str], counts: Iterable[tuple[str, int]], partner_stage_ids: Sequence[str] = ()
+) -> dict[str, int]:
+    """Every stage of the council's own ladder in order, zero where none; then the partner ladders' stages
+    reached, in the policy's order; then a stage from an older policy."""
     out = dict.fromkeys(stage_ids, 0)
     for stage, n in counts:
         out[stage] = out.get(stage, 0) + n
-    return out
+    order = {stage: i for i, stage in enumerate((*stage_ids, *partner_stage_ids))}
+    return dict(sorted(out.items(), key=lambda item: order.get(item[0], len(order))))
 
 
 def sentence(case_type: str, this_year: int, previous_year: int) -> str:
@@ -202,6 +263,78 @@ def sentence(case_type: str, this_year: int, previous_year: int) -> str:
             f"from {previous_year} the previous year."
         )
     return f"The number of escalations has stayed the same this year at {this_year} for {who}."
+
+
+def partner_sentence(kind: str, raised_by_ladder: dict[str, int], escalations: int) -> str:
+    """The year's disputes with one kind of organisation, by ladder title: "3 disputes were raised with
+    partner agencies (NHS partners: 3), with 2 escalations." """
+    raised = sum(raised_by_ladder.values())
+    parts = ", ".join(f"{title}: {n}" for title, n in raised_by_ladder.items())
+    disputes = "1 dispute was" if raised == 1 else f"{raised} disputes were"
+    moves = {0: "no escalations", 1: "1 escalation"}.get(escalations, f"{escalations} escalations")
+    return f"{disputes} raised with {KIND_NAMES.get(kind, kind)} ({parts}), with {moves}."
+
+
+def _figures_by_party(
+    raised: Counter[Party], escalations: Counter[Party], resolved: Counter[Party], open_: Counter[Party]
+) -> dict[Party, LadderFigures]:
+    parties = sorted({*raised, *escalations, *resolved, *open_}, key=lambda party: (party[0], party[1] or ""))
+    return {
+        party: LadderFigures(raised[party], escalations[party], resolved[party], open_[party])
+        for party in parties
+    }
+
+
+def _by_ladder(policy: Policy, by_party: dict[Party, LadderFigures]) -> dict[str, LadderFigures]:
+    """Every ladder of the policy in its order, zero where none; a ladder of an older policy after."""
+    out = {ladder.id: LadderFigures() for ladder in policy.all_ladders}
+    for (ladder, _), figures in by_party.items():
+        out[ladder] = out.get(ladder, LadderFigures()) + figures
+    return out
+
+
+def _by_organisation(by_party: dict[Party, LadderFigures]) -> dict[str, LadderFigures]:
+    out: dict[str, LadderFigures] = {}
+    for (_, organisation), figures in by_party.items():
+        if organisation is not None:
+            out[organisation] = out.get(organisation, LadderFigures()) + figures
+    return dict(sorted(out.items()))
+
+
+def _organisations(session: Session, ids: set[str]) -> dict[str, tuple[str, str]]:
+    """(name, kind) of each organisation with a figure in the year: a handful, read by key. Run even for
+    none, so the report is the same statements for every year."""
+    rows = session.execute(
+        select(Organisation.id, Organisation.name, Organisation.kind).where(Organisation.id.in_(sorted(ids)))
+    )
+    return {org: (name, kind) for org, name, kind in rows}
+
+
+def _partner_sentences(
+    by_party: dict[Party, LadderFigures], kinds: dict[str, str], ladder_titles: dict[str, str]
+) -> dict[str, str]:
+    """One sentence per kind of organisation with disputes raised in the year, partner agencies first.
+
+    The kind is the organisation's, not the ladder's, so a dispute on a ladder since dropped from the
+    policy is still told under the right kind (by its ladder id, having no title any more).
+    """
+    # Ladders in the policy's order within a sentence; one since dropped from the policy after.
+    order = {ladder: i for i, ladder in enumerate(ladder_titles)}
+    parties = sorted(by_party.items(), key=lambda item: (order.get(item[0][0], len(order)), item[0]))
+    out: dict[str, str] = {}
+    for kind in KIND_NAMES:
+        raised: dict[str, int] = {}
+        escalations = 0
+        for (ladder, organisation), figures in parties:
+            if ladder == OWN_LADDER_ID or organisation is None or kinds.get(organisation) != kind:
+                continue
+            if figures.raised:
+                title = ladder_titles.get(ladder, ladder)
+                raised[title] = raised.get(title, 0) + figures.raised
+            escalations += figures.escalations
+        if raised:
+            out[kind] = partner_sentence(kind, raised, escalations)
+    return out
 
 
 def annual_report(
@@ -222,12 +355,26 @@ def annual_report(
     corrections = _corrections(session, period)
     this_year = _cohort(session, period, corrections)
     previous_year = _cohort(session, period.previous, _corrections(session, period.previous))
-    automatic, manual = _escalations(session, period)
+    moves = _escalations(session, period)
+    automatic, manual = _automatic_and_manual(moves)
+    escalations_by_party: Counter[Party] = Counter()
+    for (_, party), n in moves.items():
+        escalations_by_party[party] += n
+    open_by_party = _open_at_year_end(session, period)
+    by_party = _figures_by_party(
+        _raised_by_party(session, period),
+        escalations_by_party,
+        _resolved_by_party(session, period),
+        open_by_party,
+    )
+    organisations = _organisations(session, {org for _, org in by_party if org is not None})
+    by_ladder = _by_ladder(policy, by_party)
+    ladder_titles = {ladder.id: ladder.title for ladder in policy.all_ladders}
     on_time, late = _responses(session, period)
     report = AnnualReport(
         year=period,
         stage_ids=policy.stage_ids,
-        stage_titles={s.id: s.title for s in policy.stages},
+        stage_titles={s.id: s.title for ladder in policy.all_ladders for s in ladder.stages},
         this_year=this_year,
         previous_year=previous_year,
         by_category=_by_category(session, period, corrections),
@@ -236,12 +383,20 @@ def annual_report(
         responses_on_time=on_time,
         responses_late=late,
         cafcass_referrals=_cafcass_referrals(session, period),
-        open_at_year_end=_open_at_year_end(session, period),
+        open_at_year_end=sum(open_by_party.values()),
         median_working_days_to_close=_median_working_days(session, period, calendar),
         sentences=[
             sentence(ct, this_year.by_case_type.get(ct, 0), previous_year.by_case_type.get(ct, 0))
             for ct in CASE_TYPES
         ],
+        by_ladder=by_ladder,
+        by_organisation=_by_organisation(by_party),
+        ladder_titles=ladder_titles,
+        organisation_names={org: name for org, (name, _) in organisations.items()},
+        partner_stage_ids=tuple(s for ladder in policy.ladders for s in ladder.stage_ids),
+        partner_sentences=_partner_sentences(
+            by_party, {org: kind for org, (_, kind) in organisations.items()}, ladder_titles
+        ),
     )
     if reader is not None:
         log_read(session, "report.read", reader, report="annual", year=period.label)
@@ -388,25 +543,38 @@ def _of_the_years_disputes(period: ReportingYear) -> ColumnElement[bool]:
     return AuditEntry.dispute_id.in_(select(Dispute.id).where(_raised_in(period)))
 
 
-def _escalations(session: Session, period: ReportingYear) -> tuple[int, int]:
-    """Stage moves dated in the year, whoever raised the dispute and whenever: (automatic, manual).
+# A dispute's ladder and organisation are set when it is raised and never change, so its row says which
+# ladder and organisation each of its figures belongs to, in any year.
+Party = tuple[str, str | None]
 
-    A timeout and an escalation always move up (the machine has no other transitions for them), so they
-    are counted from the (trigger, at) index alone; a reopen moves up unless it is at the top already.
+
+def _escalations(session: Session, period: ReportingYear) -> Counter[tuple[str, Party]]:
+    """Stage moves dated in the year, whoever raised the dispute and whenever, by trigger and by the
+    dispute's ladder and organisation.
+
+    A timeout and an escalation always move up (the machine has no other transitions for them); a reopen
+    moves up unless it is at the top already. The entries come from the (trigger, at) index; each one's
+    dispute is looked up by its key for its ladder.
     """
-    moves = dict(
-        session.execute(
-            select(AuditEntry.trigger, func.count())
-            .where(_entries_in(period, Trigger.TIMEOUT.value, Trigger.ESCALATE.value))
-            .group_by(AuditEntry.trigger)
-        ).all()
-    )
-    reopened = session.scalar(
-        select(func.count()).where(
-            _entries_in(period, Trigger.REOPEN.value), AuditEntry.from_stage != AuditEntry.to_stage
+    moves: Counter[tuple[str, Party]] = Counter()
+    for trigger, ladder, organisation, n in session.execute(
+        select(AuditEntry.trigger, Dispute.ladder, Dispute.organisation_id, func.count())
+        .join(Dispute, Dispute.id == AuditEntry.dispute_id)
+        .where(
+            or_(
+                _entries_in(period, Trigger.TIMEOUT.value, Trigger.ESCALATE.value),
+                and_(_entries_in(period, Trigger.REOPEN.value), AuditEntry.from_stage != AuditEntry.to_stage),
+            )
         )
-    )
-    return moves.get(Trigger.TIMEOUT.value, 0), moves.get(Trigger.ESCALATE.value, 0) + (reopened or 0)
+        .group_by(AuditEntry.trigger, Dispute.ladder, Dispute.organisation_id)
+    ):
+        moves[(trigger, (ladder, organisation))] += n
+    return moves
+
+
+def _automatic_and_manual(moves: Counter[tuple[str, Party]]) -> tuple[int, int]:
+    automatic = sum(n for (trigger, _), n in moves.items() if trigger == Trigger.TIMEOUT)
+    return automatic, sum(moves.values()) - automatic
 
 
 def _responses(session: Session, period: ReportingYear) -> tuple[int, int]:
@@ -437,22 +605,53 @@ def _cafcass_referrals(session: Session, period: ReportingYear) -> int:
     )
 
 
-def _open_at_year_end(session: Session, period: ReportingYear) -> int:
-    """Every dispute open at the year's end, whenever it was raised: of those raised before the end and
-    not ended before it by their row, the ones whose last entry before the end leaves them open (one that
-    ended then but was reopened later is not)."""
+def _open_at_year_end(session: Session, period: ReportingYear) -> Counter[Party]:
+    """Every dispute open at the year's end, whenever it was raised, by ladder and organisation: of those
+    raised before the end and not ended before it by their row, the ones whose last entry before the end
+    leaves them open (one that ended then but was reopened later is not)."""
     end = period.end
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Dispute)
-            .where(
-                Dispute.raised_at < end,
-                _not_ended_before(end),
-                _then(AuditEntry.to_state, end).not_in(ENDED),
+    return Counter(
+        {
+            (ladder, organisation): n
+            for ladder, organisation, n in session.execute(
+                select(Dispute.ladder, Dispute.organisation_id, func.count())
+                .where(
+                    Dispute.raised_at < end,
+                    _not_ended_before(end),
+                    _then(AuditEntry.to_state, end).not_in(ENDED),
+                )
+                .group_by(Dispute.ladder, Dispute.organisation_id)
             )
-        )
-        or 0
+        }
+    )
+
+
+def _raised_by_party(session: Session, period: ReportingYear) -> Counter[Party]:
+    return Counter(
+        {
+            (ladder, organisation): n
+            for ladder, organisation, n in session.execute(
+                select(Dispute.ladder, Dispute.organisation_id, func.count())
+                .where(_raised_in(period))
+                .group_by(Dispute.ladder, Dispute.organisation_id)
+            )
+        }
+    )
+
+
+def _resolved_by_party(session: Session, period: ReportingYear) -> Counter[Party]:
+    """Disputes resolved in the year, whenever raised: one resolved, reopened and resolved again in the
+    same year counts once."""
+    return Counter(
+        {
+            (ladder, organisation): n
+            for ladder, organisation, n in session.execute(
+                select(Dispute.ladder, Dispute.organisation_id, func.count(distinct(AuditEntry.dispute_id)))
+                .join(Dispute, Dispute.id == AuditEntry.dispute_id)
+                .where(_entries_in(period, Trigger.RESOLVE.value))
+                .group_by(Dispute.ladder, Dispute.organisation_id)
+            )
+        }
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from dispute_service.report.annual import AnnualReport
+from states.policy import OWN_LADDER_ID
 
 if TYPE_CHECKING:
     import jinja2
@@ -38,11 +39,18 @@ def csv_rows(report: AnnualReport) -> Iterator[tuple[str, str, str, str, str, st
             continue
         if isinstance(figure, dict):
             for breakdown, v in figure.items():
-                yield (*head, measure, breakdown, value(v))
+                if isinstance(v, dict):
+                    # by_ladder and by_organisation: four figures per ladder or organisation, each its own
+                    # row so a spreadsheet can filter on them, "health.raised" (ids hold no dots).
+                    for name, n in v.items():
+                        yield (*head, measure, f"{breakdown}.{name}", value(n))
+                else:
+                    yield (*head, measure, breakdown, value(v))
         else:
             yield (*head, measure, "", value(figure))
-    for case_type, text in zip(data["by_case_type"], data["sentences"], strict=True):
-        yield (*head, "sentence", case_type, text)
+    # Keyed by case type, then by kind of organisation for the partner sentences.
+    for key, text in report.keyed_sentences():
+        yield (*head, "sentence", key, text)
 
 
 def to_csv(report: AnnualReport) -> str:
@@ -109,6 +117,14 @@ def chart(report: AnnualReport) -> dict[str, Any]:
                 }
             )
         series.append({"label": label, "colour": colour, "bars": bars})
+    # The bars are the council's own ladder. Disputes on partner ladders are said in words only, and only in
+    # a year that has any, so the chart of a year without them is exactly as it always was.
+    partners = {
+        report.ladder_titles.get(ladder, ladder): figures.raised
+        for ladder, figures in report.by_ladder.items()
+        if ladder != OWN_LADDER_ID and figures.raised
+    }
+    whose = " on the council's own ladder" if partners else ""
     described = "; ".join(
         f"{label}: "
         + ", ".join(
@@ -125,10 +141,18 @@ def chart(report: AnnualReport) -> dict[str, Any]:
         "bottom": _BOTTOM,
         "bar_width": bar_width,
         "title": (
-            f"Disputes raised, by the highest stage reached: {report.previous_label} and {report.year.label}"
+            f"Disputes raised{whose}, by the highest stage reached: {report.previous_label} and "
+            f"{report.year.label}"
         ),
         "desc": (
             f"A bar chart of the disputes raised in each year by the highest stage each reached. {described}."
+            + (
+                f" Not drawn: the disputes raised in {report.year.label} on partner ladders, "
+                + ", ".join(f"{n} on {title}" for title, n in partners.items())
+                + "."
+                if partners
+                else ""
+            )
         ),
         "ticks": [{"value": v, "y": y_of(v)} for v in range(0, top_value + 1, step)],
         "labels": [
@@ -212,6 +236,20 @@ def print_table(report: AnnualReport, console: Console) -> None:
         table.add_column("raised", justify="right")
         for name, n in data[key].items():
             table.add_row(name, str(n))
+        console.print(table)
+
+    for title, key, names in (
+        ("By ladder", "by_ladder", report.ladder_titles),
+        ("By organisation", "by_organisation", report.organisation_names),
+    ):
+        if not data[key]:
+            continue
+        table = Table(title=title, title_justify="left")
+        table.add_column(key.removeprefix("by_"))
+        for column in ("raised", "escalations", "resolved", "open"):
+            table.add_column(column, justify="right")
+        for name, figures in data[key].items():
+            table.add_row(names.get(name, name), *(str(n) for n in figures.values()))
         console.print(table)
 
     for text in data["sentences"]:

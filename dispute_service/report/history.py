@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session
 from dispute_service import audit
 from dispute_service.access import Actor
 from dispute_service.errors import InvalidInput
-from dispute_service.models import Dispute, StageEntry
+from dispute_service.models import Dispute, Organisation, StageEntry
 from dispute_service.policies import version_id
 from dispute_service.stages import calendar_for
 from states.machine import Position, machine_for
-from states.policy import Policy
+from states.policy import OWN_LADDER_ID, Ladder, Policy
 from states.vocabulary import CASE_TYPES, CATEGORIES, REF_PATTERN, State, Trigger
 
 COLUMNS = (
@@ -50,6 +50,8 @@ ENDINGS = {
     "withdrawn": (Trigger.WITHDRAW, State.WITHDRAWN),
     "closed": (Trigger.CLOSE, State.CLOSED),
 }
+# Optional: a file without them is all on the council's own ladder, as every file was before SPEC 10.
+OPTIONAL_COLUMNS = ("ladder", "organisation")
 OUTCOMES = tuple(ENDINGS)
 IMPORT = "import"
 IMPORTER = Actor(IMPORT, frozenset(), IMPORT)
@@ -82,6 +84,8 @@ class HistoryRow:
     resolved_at_stage: str | None
     closed_on: date | None
     outcome: str | None
+    ladder: str = OWN_LADDER_ID
+    organisation: str | None = None
 
 
 def import_history(
@@ -131,6 +135,8 @@ def _read(path: Path) -> list[tuple[int, dict[str, str]]]:
             rows = []
             for record in reader:
                 values = {k: v or "" for k, v in record.items() if k is not None}
+                for name in OPTIONAL_COLUMNS:
+                    values.setdefault(name, "")
                 # The reader has just read the record's last line; a quoted cell may hold line breaks.
                 line = reader.line_num - sum(v.count("\n") for v in values.values())
                 rows.append((line, {k: v.strip() for k, v in values.items()}))
@@ -151,9 +157,11 @@ def _check(
     errors: list[tuple[str, str]] = []
     rows: list[HistoryRow] = []
     seen: dict[str, int] = {}
+    # A handful of organisations, read once: each row's is checked against them.
+    kinds: dict[str, str] = dict(session.execute(select(Organisation.id, Organisation.kind)).all())
     for done, (line, values) in enumerate(raw, start=1):
         problems: list[str] = []
-        row = _parse(policy, values, today, problems)
+        row = _parse(policy, values, today, problems, kinds)
         reference = values["reference"]
         if reference and reference in seen:
             problems.append(f"reference {reference!r} is already on line {seen[reference]}")
@@ -175,7 +183,11 @@ def _check(
     return rows
 
 
-def _parse(policy: Policy, v: dict[str, str], today: date, problems: list[str]) -> dict[str, Any] | None:
+def _parse(
+    policy: Policy, v: dict[str, str], today: date, problems: list[str], kinds: dict[str, str]
+) -> dict[str, Any] | None:
+    ladder = _ladder(policy, v, problems)
+    organisation = _organisation(ladder, v, problems, kinds)
     reference = v["reference"]
     if not reference:
         problems.append("reference is empty")
@@ -203,8 +215,8 @@ def _parse(policy: Policy, v: dict[str, str], today: date, problems: list[str]) 
         )
     raised_on = _date(v, "raised_on", today, problems, required=True)
     closed_on = _date(v, "closed_on", today, problems, required=False)
-    highest = _stage(policy, v, "highest_stage", problems, required=True)
-    resolved_at = _stage(policy, v, "resolved_at_stage", problems, required=False)
+    highest = _stage(ladder, v, "highest_stage", problems, required=True)
+    resolved_at = _stage(ladder, v, "resolved_at_stage", problems, required=False)
     outcome = v["outcome"] or None
     if outcome is not None and outcome not in OUTCOMES:
         problems.append(f"outcome {outcome!r} is not one of: {', '.join(OUTCOMES)}, or empty while open")
@@ -226,7 +238,9 @@ def _parse(policy: Policy, v: dict[str, str], today: date, problems: list[str]) 
         )
     if outcome == "closed" and case_type in CASE_TYPES and case_type != "looked_after":
         problems.append("outcome closed follows a CAFCASS referral, which is for looked-after children only")
-    if problems or raised_on is None or highest is None:
+    if outcome == "closed" and ladder is not None and not ladder.is_own:
+        problems.append("outcome closed follows a CAFCASS referral, on the council's own ladder only")
+    if problems or raised_on is None or highest is None or ladder is None:
         return None
     return {
         "reference": reference,
@@ -238,7 +252,47 @@ def _parse(policy: Policy, v: dict[str, str], today: date, problems: list[str]) 
         "resolved_at_stage": resolved_at,
         "closed_on": closed_on,
         "outcome": outcome,
+        "ladder": ladder.id,
+        "organisation": organisation,
     }
+
+
+def _ladder(policy: Policy, v: dict[str, str], problems: list[str]) -> Ladder | None:
+    ladder_id = v["ladder"] or OWN_LADDER_ID
+    try:
+        return policy.ladder(ladder_id)
+    except KeyError:
+        ids = ", ".join(ladder.id for ladder in policy.all_ladders)
+        problems.append(f"ladder {ladder_id!r} is not a ladder of the policy: {ids}, or empty for own")
+        return None
+
+
+def _organisation(
+    ladder: Ladder | None, v: dict[str, str], problems: list[str], kinds: dict[str, str]
+) -> str | None:
+    """The organisation on the other side: none on the council's own ladder, one of the ladder's kind on a
+    partner ladder, as a raised dispute has."""
+    organisation = v["organisation"] or None
+    if ladder is None:
+        return None
+    if ladder.is_own:
+        if organisation is not None:
+            problems.append("organisation is given but the ladder is the council's own: give its ladder")
+        return None
+    if organisation is None:
+        problems.append(f"organisation is empty: a dispute on the {ladder.id} ladder is with an organisation")
+        return None
+    kind = kinds.get(organisation)
+    if kind is None:
+        problems.append(f"organisation {organisation!r} is not in the service: add it first")
+        return None
+    if kind != ladder.organisation_kind:
+        problems.append(
+            f"organisation {organisation!r} is {kind}, but the {ladder.id} ladder is for "
+            f"{ladder.organisation_kind}"
+        )
+        return None
+    return organisation
 
 
 def _date(v: dict[str, str], name: str, today: date, problems: list[str], *, required: bool) -> date | None:
@@ -261,15 +315,19 @@ def _date(v: dict[str, str], name: str, today: date, problems: list[str], *, req
 
 
 def _stage(
-    policy: Policy, v: dict[str, str], name: str, problems: list[str], *, required: bool
+    ladder: Ladder | None, v: dict[str, str], name: str, problems: list[str], *, required: bool
 ) -> str | None:
+    """A stage of the row's ladder (the council's own unless the row says otherwise)."""
     stage = v[name]
     if not stage:
         if required:
             problems.append(f"{name} is empty")
         return None
-    if stage not in policy.stage_ids:
-        problems.append(f"{name} {stage!r} is not a stage of the policy: {', '.join(policy.stage_ids)}")
+    if ladder is None:
+        return None  # the ladder is refused already; its stages cannot be told
+    if stage not in ladder.stage_ids:
+        which = "the policy" if ladder.is_own else f"the {ladder.id} ladder"
+        problems.append(f"{name} {stage!r} is not a stage of {which}: {', '.join(ladder.stage_ids)}")
         return None
     return stage
 
@@ -286,7 +344,8 @@ def _dispute(session: Session, policy: Policy, policy_id: int, row: HistoryRow, 
     """The dispute as the spreadsheet leaves it, with its stage entry and audit entries."""
     tz = calendar_for(policy.calendar).tz
     raised_at = datetime.combine(row.raised_on, EVENT_TIME, tzinfo=tz).astimezone(UTC)
-    stage = policy.stage(row.highest_stage)
+    # A partner ladder's named stage reads as owned by `external`: with no contact in the file, nobody.
+    stage = policy.any_stage(row.highest_stage)
     start = machine_for(policy).start(stage.id)
     dispute = Dispute(
         id=uuid.uuid4(),
@@ -309,6 +368,9 @@ def _dispute(session: Session, policy: Policy, policy_id: int, row: HistoryRow, 
         escalate_at=None,
         next_reminder_at=None,
         policy_id=policy_id,
+        ladder=row.ladder,
+        organisation_id=row.organisation,
+        contacts={},
         raised_at=raised_at,
         updated_at=now,
         version=1,
@@ -342,7 +404,11 @@ def _dispute(session: Session, policy: Policy, policy_id: int, row: HistoryRow, 
         )
         dispute.version = dispute.audit_seq
 
-    event(Trigger.RAISE, None, {"start_stage": stage.id, "child_ref": dispute.child_ref}, raised_at)
+    raise_details: dict[str, Any] = {"start_stage": stage.id, "child_ref": dispute.child_ref}
+    if row.ladder != OWN_LADDER_ID:
+        # As a raised partner dispute's entry says it; the council's own keep exactly the entries they had.
+        raise_details |= {"ladder": row.ladder, "organisation": row.organisation}
+    event(Trigger.RAISE, None, raise_details, raised_at)
     if row.outcome is None or row.closed_on is None:
         return dispute
     closed_at = datetime.combine(row.closed_on, EVENT_TIME, tzinfo=tz).astimezone(UTC)

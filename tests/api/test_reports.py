@@ -70,8 +70,16 @@ def test_managers_read_the_report_as_json(
         "withdrawn",
         "open_at_year_end",
         "median_working_days_to_close",
+        "by_ladder",
+        "by_organisation",
         "sentences",
     ]
+    # The seed year is all on the council's own ladder: the partner ladders are there, at zero.
+    zero = {"raised": 0, "escalations": 0, "resolved": 0, "open": 0}
+    assert list(body["by_ladder"]) == ["own", "health", "other_authority"]
+    assert body["by_ladder"]["own"]["raised"] == 18
+    assert body["by_ladder"]["health"] == body["by_ladder"]["other_authority"] == zero
+    assert body["by_organisation"] == {}
 
 
 @pytest.mark.parametrize("email", OTHERS)

@@ -162,7 +162,34 @@ def figure_tables(report: AnnualReport) -> dict[str, Table]:
         [Column("Concern"), Column("Disputes raised", numeric=True)],
         [[_capitalised(c.replace("_", " ")), _n(n)] for c, n in data["by_category"].items()],
     )
-    return {t.id: t for t in (headline, highest, resolved, by_case_type, by_category)}
+    figures = [
+        Column("Disputes raised", numeric=True),
+        Column("Escalations", numeric=True),
+        Column("Resolved", numeric=True),
+        Column("Open at the year's end", numeric=True),
+    ]
+    by_ladder = Table(
+        "by-ladder",
+        f"Disputes by ladder, {label}: raised, escalated and resolved in the year, and open at its end",
+        [Column("Ladder"), *figures],
+        [
+            [report.ladder_titles.get(ladder, ladder), *(_n(n) for n in f.values())]
+            for ladder, f in data["by_ladder"].items()
+        ],
+    )
+    # Only the organisations with a figure in the year: none in a year on the council's own ladder alone,
+    # and then the page leaves the table out.
+    by_organisation = Table(
+        "by-organisation",
+        f"Disputes with partner agencies and other local authorities, {label}, by organisation",
+        [Column("Organisation"), *figures],
+        [
+            [report.organisation_names.get(org, org), *(_n(n) for n in f.values())]
+            for org, f in data["by_organisation"].items()
+        ],
+    )
+    tables = (headline, highest, resolved, by_case_type, by_category, by_ladder, by_organisation)
+    return {t.id: t for t in tables}
 
 
 def chart_alt(report: AnnualReport) -> str:
@@ -232,7 +259,7 @@ async def annual_report_page(
         label=report.year.label,
         previous_label=report.previous_label,
         span=year_span(chosen, start_month),
-        sentences=report.sentences,
+        sentences=report.to_dict()["sentences"],
         tables=figure_tables(report),
         chart_src=f"{SVG_PATH}?year={chosen}",
         chart_alt=chart_alt(report),
