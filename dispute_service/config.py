@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: float = Field(default=60.0, gt=0)
     link_uses_per_address: int = Field(default=10, ge=1)
     link_uses_per_client: int = Field(default=30, ge=1)
+    # Reading a dispute by its link (SPEC 10): one-time codes asked for, and fresh links asked for at
+    # /links/renew, per address in an hour (each sends an email to that address, so few are enough), and
+    # the two together per client in each rate-limit window.
+    link_codes_per_address: int = Field(default=5, ge=1)
+    link_renewals_per_address: int = Field(default=3, ge=1)
+    link_reading_per_client: int = Field(default=30, ge=1)
 
     def retired_audit_keys(self) -> list[str]:
         """The keyring's keys; an id that is not its key's own is refused, as a sign of a mistyped key."""
