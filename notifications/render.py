@@ -33,6 +33,8 @@ SUBJECTS = {
     "resolved_by_iro": "Dispute {reference} resolved by the IRO at {stage_title}",
     "hold_review": "Reminder: dispute {reference} is on hold and due for review",
     "decision_reminder": "Reminder: dispute {reference} waits for your decision at the end of the ladder",
+    "link_code": "Dispute {reference}: your code to read the dispute",
+    "link_renewal": "Dispute {reference}: a fresh link",
 }
 
 LINK_LABELS = {
@@ -74,6 +76,8 @@ class EmailContent:
     is_owner: bool
     is_iro: bool
     links: tuple[Link, ...]
+    # The one-time code of a `link_code` email (notifications.link_reading), made as the email is sent.
+    code: str | None = None
 
 
 def render(template: str, content: EmailContent) -> tuple[str, str, str]:
@@ -87,6 +91,7 @@ def render(template: str, content: EmailContent) -> tuple[str, str, str]:
         "is_owner": content.is_owner,
         "is_iro": content.is_iro,
         "links": content.links,
+        "code": content.code,
     }
     subject = SUBJECTS[template].format(reference=content.reference, stage_title=content.stage_title)
     text = _env().get_template(f"{template}.txt").render(context)
