@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from api.deps import NowDep, PolicyDep, SessionsDep, SettingsDep, wake_dispatch
 from api.errors import classify
 from api.ratelimit import LinkLimits
+from api.web.link_session import texts_for
 from api.web.render import render
 from api.web.signin import issue_form_token, set_form_cookie, verify_form_token
 from dispute_service.access import authenticate, relation_to
@@ -23,7 +24,7 @@ from dispute_service.errors import DomainError, InvalidInput, LinkNotFound, Link
 from dispute_service.inputs import ActionInput
 from dispute_service.outbox import QUEUED_EMAIL
 from dispute_service.queries import readable_dispute
-from notifications import links
+from notifications import link_reading, links
 from states.vocabulary import IRO_LINK_TRIGGERS, MAX_TEXT, OUTCOME_CODES, OWNER_LINK_TRIGGERS, Trigger
 
 router = APIRouter(tags=["email links"])
@@ -175,6 +176,8 @@ def show(
         with reading(sessions) as session:
             view = links.inspect(session, policy, settings.link_secret, token, now)
             bound = _still_bound(session, view)
+            # With a live link session (a right one-time code), the page shows the dispute's texts too.
+            texts = texts_for(request, session, policy, settings, token, now) if bound else None
     except LinkNotFound as exc:
         # Only a failed lookup counts: mail scanners open every good link, and someone guessing finds none.
         limits.per_client.use(client, now.timestamp())
@@ -184,7 +187,7 @@ def show(
     if not bound:
         return _not_yours(request)
     issue_form_token(request)
-    page = _confirm(request, token, view, {}, [])
+    page = _confirm(request, token, view, {}, [], texts)
     set_form_cookie(request, page)
     return page
 
@@ -219,7 +222,12 @@ def _still_bound(session: Session, view: links.LinkView) -> bool:
 
 
 def _confirm(
-    request: Request, token: str, view: links.LinkView, values: dict[str, str], errors: list[tuple[str, str]]
+    request: Request,
+    token: str,
+    view: links.LinkView,
+    values: dict[str, str],
+    errors: list[tuple[str, str]],
+    texts: link_reading.LinkTexts | None = None,
 ) -> HTMLResponse:
     title, explanation, fields = _ACTIONS[Trigger(view.trigger)]
     labels = {f.name: f.label for f in fields}
@@ -235,6 +243,7 @@ def _confirm(
         values=values,
         errors={name: f"{labels.get(name, name)} {message}" for name, message in errors},
         button=title.split(" ")[0],
+        texts=texts,
     )
 
 
