@@ -286,3 +286,28 @@ def test_codes_and_renewals_are_rate_limited_per_address_and_per_client(
     assert by_client.status_code == 429 and "retry-after" in by_client.headers
     clock.advance(hours=1, seconds=1)
     assert _renew(tight_client, "a@example.org").status_code == 200
+
+
+def test_a_link_session_opens_its_own_link_only_and_a_code_needs_the_forms_token(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+    app_client: TestClient,
+) -> None:
+    _, token = _link(sessions, policy, clock, mailbox, send_mail)
+    other = links_in(mailbox.to(TM_EMAIL)[0])["acknowledge"]
+    forged = app_client.post(f"/links/{token}/code", data={"csrf_token": "forged.token"})
+    assert forged.status_code == 403
+    send_mail()
+    assert not [m for m in mailbox.to(TM_EMAIL) if "your code" in str(m["Subject"])]
+
+    _ask_code(app_client, token)
+    send_mail()
+    _, code = _code_email(mailbox)
+    assert _enter(app_client, token, code).status_code == 303
+    assert SUMMARY in app_client.get(f"/links/{token}").text
+    # The same person's other link, in the same browser, shows nothing until a code is entered for it.
+    assert SUMMARY not in app_client.get(f"/links/{other}").text
