@@ -20,7 +20,7 @@ from api.web.render import render
 from api.web.signin import issue_form_token, set_form_cookie, verify_form_token
 from dispute_service.access import authenticate, relation_to
 from dispute_service.database import reading
-from dispute_service.errors import DomainError, InvalidInput, LinkNotFound, LinkProblem
+from dispute_service.errors import DomainError, InvalidInput, LinkExpired, LinkNotFound, LinkProblem
 from dispute_service.inputs import ActionInput
 from dispute_service.outbox import QUEUED_EMAIL
 from dispute_service.queries import readable_dispute
@@ -84,7 +84,9 @@ def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTM
 def _refusal(request: Request, exc: DomainError) -> HTMLResponse:
     status, _, title = classify(exc)
     if isinstance(exc, LinkProblem):
-        return _page(request, "link_message.html", status, title=title, message=str(exc))
+        # An expired link can be renewed (SPEC 10): the page says where.
+        renew = isinstance(exc, LinkExpired)
+        return _page(request, "link_message.html", status, title=title, message=str(exc), renew=renew)
     return _page(
         request, "link_message.html", status, title="This action cannot be done now", message=str(exc)
     )

@@ -21,9 +21,10 @@ from structlog.testing import capture_logs
 from api.app import Mode, create_app
 from dispute_service.config import Settings
 from dispute_service.models import ActionLink, LinkCode, LinkSession
+from notifications import link_reading
 from notifications.dispatcher import DispatchReport
 from states.policy import Policy
-from tests.factories import HOCP_EMAIL, STAGES, TM_EMAIL, raise_dispute
+from tests.factories import HOCP_EMAIL, STAGES, TM_EMAIL, fire_timer, raise_dispute
 from tests.mail import Mailbox, links_in
 from tests.pages import csrf_of, post_link
 
@@ -311,3 +312,26 @@ def test_a_link_session_opens_its_own_link_only_and_a_code_needs_the_forms_token
     assert SUMMARY in app_client.get(f"/links/{token}").text
     # The same person's other link, in the same browser, shows nothing until a code is entered for it.
     assert SUMMARY not in app_client.get(f"/links/{other}").text
+
+
+def test_an_expired_link_points_to_renew_and_a_stage_the_dispute_has_left_is_not_renewed(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+    app_client: TestClient,
+) -> None:
+    _, token = _link(sessions, policy, clock, mailbox, send_mail)
+    with sessions() as session:
+        link = session.scalars(select(ActionLink)).first()
+        assert link is not None
+        dispute_id, entry_seq, expiry = link.dispute_id, link.stage_entry_seq, link.expires_at
+    clock.now = expiry + timedelta(minutes=1)
+    expired = app_client.get(f"/links/{token}")
+    assert expired.status_code == 410 and 'href="/links/renew"' in expired.text
+    # The stage times out: the expired links are for a stage the dispute has left, so nothing is renewed.
+    assert fire_timer(sessions, policy, dispute_id, entry_seq, clock.now) is not None
+    with sessions.begin() as session:
+        assert link_reading.renew(session, policy, TM_EMAIL, clock.now) == 0
