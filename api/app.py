@@ -15,7 +15,7 @@ from api.auth import TokenVerifier
 from api.errors import add_exception_handlers, document_problem_schema
 from api.limits import install as install_limits
 from api.request_id import RequestId
-from api.routes import disputes, health, links, notifications, partners, people, reports
+from api.routes import disputes, health, link_reading, links, notifications, partners, people, reports
 from api.scheduler import EscalationScheduler
 from api.web import install as install_pages
 from api.workers import Workers
@@ -151,6 +151,8 @@ def create_app(settings: Settings, *, mode: Mode, clock: Clock = utc_now) -> Fas
     app.include_router(reports.router)
     app.include_router(notifications.router)
     app.include_router(health.router)
+    # Before the link pages: /links/renew is a page of its own, not a token.
+    app.include_router(link_reading.router)
     app.include_router(links.router)
     install_pages(app, settings)
     return app

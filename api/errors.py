@@ -17,7 +17,11 @@ from dispute_service.errors import (
     DomainError,
     Forbidden,
     InvalidInput,
+    LinkCodeExpired,
+    LinkCodeWrong,
     LinkExpired,
+    LinkLocked,
+    LinkNotBound,
     LinkNotFound,
     LinkStale,
     LinkUsed,
@@ -59,6 +63,10 @@ _MAP: dict[type[DomainError], tuple[int, str, str]] = {
     LinkUsed: (409, "link-used", "Link already used"),
     LinkStale: (409, "link-stale", "The dispute has moved on"),
     LinkExpired: (410, "link-expired", "Link expired"),
+    LinkNotBound: (403, "link-not-yours", "This link is no longer yours to use"),
+    LinkCodeExpired: (410, "link-code-expired", "Code expired"),
+    LinkCodeWrong: (422, "link-code-wrong", "Code not right"),
+    LinkLocked: (409, "link-locked", "Link locked"),
 }
 
 

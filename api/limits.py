@@ -13,7 +13,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import problem
-from api.ratelimit import LinkLimits, SignInLimits
+from api.ratelimit import LinkLimits, LinkReadingLimits, SignInLimits
 from api.web.errors import error_page
 from api.web.render import is_page
 from dispute_service.config import Settings
@@ -24,6 +24,7 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the body caps, the API's no-store header and the link rate limits to `app`."""
     app.state.link_limits = LinkLimits(settings)
+    app.state.link_reading_limits = LinkReadingLimits(settings)
     app.state.sign_in_limits = SignInLimits(settings)
     app.add_middleware(BodyCap, json_bytes=settings.max_json_bytes, form_bytes=settings.max_form_bytes)
     # Added last, so it is outside the cap and the cap's 413 carries the header too.

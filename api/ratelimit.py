@@ -74,3 +74,18 @@ class LinkLimits:
         window = settings.rate_limit_window_seconds
         self.per_address = SlidingWindow(settings.link_uses_per_address, window)
         self.per_client = SlidingWindow(settings.link_uses_per_client, window)
+
+
+# Codes and renewals each send an email to the address: counted by the hour, so that an address cannot be
+# flooded, whatever the window of the link limits.
+_HOUR = 3600.0
+
+
+class LinkReadingLimits:
+    """Asking for one-time codes and for fresh links: per address (the link's person, or the address typed
+    at /links/renew) and per client (its IP address), the two kinds of request together per client."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.codes_per_address = SlidingWindow(settings.link_codes_per_address, _HOUR)
+        self.renewals_per_address = SlidingWindow(settings.link_renewals_per_address, _HOUR)
+        self.per_client = SlidingWindow(settings.link_reading_per_client, settings.rate_limit_window_seconds)

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     link_uses_per_client: int = Field(default=30, ge=1)
     # Sign-in attempts per client address in the same window (each may cost a call to the identity provider).
     sign_ins_per_client: int = Field(default=30, ge=1)
+    # Reading a dispute by its link (SPEC 10): one-time codes asked for, and fresh links asked for at
+    # /links/renew, per address in an hour (each sends an email to that address, so few are enough), and
+    # the two together per client in each rate-limit window.
+    link_codes_per_address: int = Field(default=5, ge=1)
+    link_renewals_per_address: int = Field(default=3, ge=1)
+    link_reading_per_client: int = Field(default=30, ge=1)
 
     def retired_audit_keys(self) -> list[str]:
         """The keyring's keys; an id that is not its key's own is refused, as a sign of a mistyped key."""

@@ -132,6 +132,40 @@ class LinkExpired(LinkProblem):
         super().__init__("This link has expired.")
 
 
+class LinkNotBound(LinkProblem):
+    """The link's person no longer holds the part in the dispute the link was sent to them for: nobody
+    else is shown the dispute's texts."""
+
+    def __init__(self) -> None:
+        super().__init__("The part in this dispute that the link was sent to you for is no longer yours.")
+
+
+class LinkCodeExpired(LinkProblem):
+    """No code waits for this link: none was sent, it has been used, or its 15 minutes are over."""
+
+    def __init__(self) -> None:
+        super().__init__("This code has expired or has already been used. Ask for a new code.")
+
+
+class LinkCodeWrong(LinkProblem):
+    def __init__(self, tries_left: int) -> None:
+        super().__init__(
+            f"That code is not right. You have {tries_left} more {'try' if tries_left == 1 else 'tries'}, "
+            "then the link stops working."
+        )
+        self.tries_left = tries_left
+
+
+class LinkLocked(LinkProblem):
+    """Too many wrong codes: the link is spent, so nobody can go on guessing with it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "That code is not right, and too many wrong codes have been tried: this link no longer works. "
+            "You can still act on the dispute by signing in."
+        )
+
+
 class ReportForbidden(Forbidden):
     """The annual report holds counts only, but it is for managers: `Forbidden`'s wording names a dispute."""
 

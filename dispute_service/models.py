@@ -371,6 +371,34 @@ class ActionLink(Base):
     dispute: Mapped[Dispute] = relationship(lazy="raise")
 
 
+class LinkCode(Base):
+    """A one-time code that lets a link's person read the dispute's texts on the link's page (SPEC 10,
+    "Reading by link"). Only the code's keyed hash is stored; the code itself is in the email alone."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("action_links.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None]
+
+
+class LinkSession(Base):
+    """What a right code opens: the link's page shows the dispute's texts until `expires_at`. The cookie
+    names it by a random token, of which only the keyed hash is stored."""
+
+    __tablename__ = "link_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("action_links.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("caller", "key", name="uq_idempotency_keys_caller_key"),)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -54,9 +55,12 @@ def queue(
     recipients: Iterable[str],
     now: datetime,
     occasion: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> int:
     """Queue one row per recipient. `occasion` names what the email is about when it is not an audit
-    entry (a reminder is keyed by its stage entry and time), so the same occasion is never queued twice."""
+    entry (a reminder is keyed by its stage entry and time), so the same occasion is never queued twice.
+    `extra` adds to the row's context what its template needs beyond the dispute's references (ids, never
+    free text and never a secret: a code or a link is made when the email is sent)."""
     occasion = occasion or f"audit:{audit_seq}"
     session.info[QUEUED_EMAIL] = True
     queued = 0
@@ -74,6 +78,7 @@ def queue(
                     "state": dispute.state,
                     "stage_entry_seq": dispute.stage_entry_seq,
                     "due_at": dispute.due_at.isoformat() if dispute.due_at else None,
+                    **(extra or {}),
                 },
                 status="pending",
                 attempts=0,

@@ -25,7 +25,7 @@ from dispute_service.models import Dispute, Notification
 from dispute_service.policies import policy_for
 from dispute_service.queries import situation_of
 from dispute_service.stages import calendar_for
-from notifications import links
+from notifications import link_reading, links
 from notifications.render import LINK_LABELS, EmailContent, Link, build_message, render
 from states.calendar import format_due_words
 from states.machine import Request, machine_for
@@ -167,20 +167,24 @@ def compose(
         due = row.context.get("due_at")
         actor = _recipient(session, row.recipient)
         relation = relation_to(dispute, actor)
-        content = EmailContent(
-            reference=dispute.reference,
-            child_ref=dispute.child_ref,
-            stage_title=stage_title,
-            due_words=f"by {format_due_words(datetime.fromisoformat(due), tz)}" if due else None,
-            reopen_words=(
-                f"until {format_due_words(dispute.reopen_until, tz)}"
-                if row.template == "resolved" and dispute.reopen_until
-                else None
-            ),
-            is_owner=relation.is_owner,
-            is_iro=relation.is_iro,
-            links=_links(session, dispute, dispute_policy, settings, row, actor, now),
-        )
+        if row.template in link_reading.TEMPLATES:
+            # Their code or fresh links are made now, as every email's links are: no secret is queued.
+            content = link_reading.email_content(session, dispute, dispute_policy, settings, row, actor, now)
+        else:
+            content = EmailContent(
+                reference=dispute.reference,
+                child_ref=dispute.child_ref,
+                stage_title=stage_title,
+                due_words=f"by {format_due_words(datetime.fromisoformat(due), tz)}" if due else None,
+                reopen_words=(
+                    f"until {format_due_words(dispute.reopen_until, tz)}"
+                    if row.template == "resolved" and dispute.reopen_until
+                    else None
+                ),
+                is_owner=relation.is_owner,
+                is_iro=relation.is_iro,
+                links=_links(session, dispute, dispute_policy, settings, row, actor, now),
+            )
         subject, text, html = render(row.template, content)
         message = build_message(
             sender=settings.mail_from,

@@ -15,15 +15,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dispute_service import disputes
-from dispute_service.access import authenticate_link_person
-from dispute_service.errors import LinkExpired, LinkNotFound, LinkStale, LinkUsed
+from dispute_service.access import Actor, authenticate_link_person, relation_to
+from dispute_service.errors import DomainError, LinkExpired, LinkNotFound, LinkStale, LinkUsed
 from dispute_service.inputs import ActionInput
 from dispute_service.models import ActionLink, Dispute
 from dispute_service.policies import policy_for
 from dispute_service.queries import readable_dispute
 from dispute_service.stages import calendar_for
 from states.policy import Policy
-from states.vocabulary import Trigger
+from states.vocabulary import IRO_LINK_TRIGGERS, OWNER_LINK_TRIGGERS, Trigger
 
 # Long enough that guessing is hopeless, short enough to survive being wrapped by a mail scanner.
 TOKEN_BYTES = 32
@@ -131,3 +131,28 @@ def _check_state(link: ActionLink, dispute: Dispute, now: datetime) -> None:
         raise LinkStale(dispute.reference)
     if now > link.expires_at:
         raise LinkExpired()
+
+
+def link_actor(session: Session, email: str) -> Actor | None:
+    """The link's person as the service knows them now (staff, or an active external contact), or None."""
+    try:
+        return authenticate_link_person(session, email)
+    except DomainError:
+        return None
+
+
+def still_bound(session: Session, email: str, dispute_id: uuid.UUID, trigger: str) -> bool:
+    """Whether the link's person is still active and still what the link was sent to them as: the stage's
+    owner for an owner's action, the dispute's IRO for the IRO's. Nobody else is shown the dispute, nor
+    sent a code or a fresh link for it."""
+    actor = link_actor(session, email)
+    if actor is None:
+        return False
+    try:
+        dispute = readable_dispute(session, dispute_id, actor, for_change=False)
+    except DomainError:
+        return False
+    relation = relation_to(dispute, actor)
+    return (relation.is_owner and trigger in OWNER_LINK_TRIGGERS) or (
+        relation.is_iro and trigger in IRO_LINK_TRIGGERS
+    )

@@ -35,6 +35,8 @@ SUBJECTS = {
     "contact_needed": "Dispute {reference}: name a contact for the next stage",
     "partner_ladder_exhausted": "Dispute {reference} has reached the end of its ladder: the IRO decides",
     "decision_reminder": "Reminder: dispute {reference} waits for your decision at the end of the ladder",
+    "link_code": "Dispute {reference}: your code to read the dispute",
+    "link_renewal": "Dispute {reference}: a fresh link",
 }
 
 LINK_LABELS = {
@@ -76,6 +78,8 @@ class EmailContent:
     is_owner: bool
     is_iro: bool
     links: tuple[Link, ...]
+    # The one-time code of a `link_code` email (notifications.link_reading), made as the email is sent.
+    code: str | None = None
 
 
 def render(template: str, content: EmailContent) -> tuple[str, str, str]:
@@ -89,6 +93,7 @@ def render(template: str, content: EmailContent) -> tuple[str, str, str]:
         "is_owner": content.is_owner,
         "is_iro": content.is_iro,
         "links": content.links,
+        "code": content.code,
     }
     subject = SUBJECTS[template].format(reference=content.reference, stage_title=content.stage_title)
     text = _env().get_template(f"{template}.txt").render(context)

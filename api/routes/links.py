@@ -15,16 +15,15 @@ from sqlalchemy.orm import Session
 from api.deps import NowDep, PolicyDep, SessionsDep, SettingsDep, wake_dispatch
 from api.errors import classify
 from api.ratelimit import LinkLimits
+from api.web.link_session import texts_for
 from api.web.render import render
 from api.web.signin import issue_form_token, set_form_cookie, verify_form_token
-from dispute_service.access import authenticate_link_person, relation_to
 from dispute_service.database import reading
-from dispute_service.errors import DomainError, InvalidInput, LinkNotFound, LinkProblem
+from dispute_service.errors import DomainError, InvalidInput, LinkExpired, LinkNotFound, LinkProblem
 from dispute_service.inputs import ActionInput
 from dispute_service.outbox import QUEUED_EMAIL
-from dispute_service.queries import readable_dispute
-from notifications import links
-from states.vocabulary import IRO_LINK_TRIGGERS, MAX_TEXT, OUTCOME_CODES, OWNER_LINK_TRIGGERS, Trigger
+from notifications import link_reading, links
+from states.vocabulary import MAX_TEXT, OUTCOME_CODES, Trigger
 
 router = APIRouter(tags=["email links"])
 
@@ -83,7 +82,9 @@ def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTM
 def _refusal(request: Request, exc: DomainError) -> HTMLResponse:
     status, _, title = classify(exc)
     if isinstance(exc, LinkProblem):
-        return _page(request, "link_message.html", status, title=title, message=str(exc))
+        # An expired link can be renewed (SPEC 10): the page says where.
+        renew = isinstance(exc, LinkExpired)
+        return _page(request, "link_message.html", status, title=title, message=str(exc), renew=renew)
     return _page(
         request, "link_message.html", status, title="This action cannot be done now", message=str(exc)
     )
@@ -175,6 +176,8 @@ def show(
         with reading(sessions) as session:
             view = links.inspect(session, policy, settings.link_secret, token, now)
             bound = _still_bound(session, view)
+            # With a live link session (a right one-time code), the page shows the dispute's texts too.
+            texts = texts_for(request, session, policy, settings, token, now) if bound else None
     except LinkNotFound as exc:
         # Only a failed lookup counts: mail scanners open every good link, and someone guessing finds none.
         limits.per_client.use(client, now.timestamp())
@@ -184,7 +187,7 @@ def show(
     if not bound:
         return _not_yours(request)
     issue_form_token(request)
-    page = _confirm(request, token, view, {}, [])
+    page = _confirm(request, token, view, {}, [], texts)
     set_form_cookie(request, page)
     return page
 
@@ -205,21 +208,16 @@ def _not_yours(request: Request) -> HTMLResponse:
 
 
 def _still_bound(session: Session, view: links.LinkView) -> bool:
-    """Whether the link's person is still active and still what the link was sent to them as: the stage's
-    owner for an owner's action, the dispute's IRO for the IRO's. Nobody else is shown the dispute."""
-    try:
-        actor = authenticate_link_person(session, view.person_email)
-        dispute = readable_dispute(session, view.dispute_id, actor, for_change=False)
-    except DomainError:
-        return False
-    relation = relation_to(dispute, actor)
-    return (relation.is_owner and view.trigger in OWNER_LINK_TRIGGERS) or (
-        relation.is_iro and view.trigger in IRO_LINK_TRIGGERS
-    )
+    return links.still_bound(session, view.person_email, view.dispute_id, view.trigger)
 
 
 def _confirm(
-    request: Request, token: str, view: links.LinkView, values: dict[str, str], errors: list[tuple[str, str]]
+    request: Request,
+    token: str,
+    view: links.LinkView,
+    values: dict[str, str],
+    errors: list[tuple[str, str]],
+    texts: link_reading.LinkTexts | None = None,
 ) -> HTMLResponse:
     title, explanation, fields = _ACTIONS[Trigger(view.trigger)]
     labels = {f.name: f.label for f in fields}
@@ -235,6 +233,7 @@ def _confirm(
         values=values,
         errors={name: f"{labels.get(name, name)} {message}" for name, message in errors},
         button=title.split(" ")[0],
+        texts=texts,
     )
 
 

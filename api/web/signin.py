@@ -72,7 +72,8 @@ def _unsigned(request: Request, purpose: str, signed: str | None, longest: int =
     if not signed or len(signed) > longest or "." not in signed:
         return None
     value, mac = signed.rsplit(".", 1)
-    return value if hmac.compare_digest(mac, _mac(_secret(request, purpose), purpose, value)) else None
+    expected = _mac(_secret(request, purpose), purpose, value)
+    return value if hmac.compare_digest(mac.encode(), expected.encode()) else None
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
@@ -198,5 +199,10 @@ async def check_form_token(request: Request) -> None:
 def verify_form_token(request: Request, sent: str | None) -> None:
     """`check_form_token` for a route that has the form's token already."""
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not sent or not hmac.compare_digest(sent, cookie) or _unsigned(request, "csrf", sent) is None:
+    # As bytes: compare_digest refuses a str with non-ASCII characters, which a forged form may well send.
+    if (
+        not sent
+        or not hmac.compare_digest(sent.encode(), cookie.encode())
+        or _unsigned(request, "csrf", sent) is None
+    ):
         raise CsrfRefused()

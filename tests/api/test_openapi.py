@@ -52,7 +52,13 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("get", "/links/done"): {"200", "422"},
 }
 # Email link pages answer a person with a plain HTML page, not problem details.
-HTML_PAGES = {"/links/{token}", "/links/done"}
+HTML_PAGES = {
+    "/links/{token}",
+    "/links/done",
+    "/links/{token}/code",
+    "/links/{token}/read",
+    "/links/renew",
+}
 PROBLEM_STATUSES = {"401", "403", "404", "409", "413", "422", "428"}
 
 

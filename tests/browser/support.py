@@ -350,6 +350,7 @@ PAGES: dict[str | None, list[Shown]] = {
         Shown("/links/{link:LCS-100342:resolve}", "email-link-resolve", "Resolve the dispute"),
         Shown("/links/done?action=respond", "email-link-done", "Done"),
         Shown("/links/no-such-token", "email-link-unknown", "Link not recognised", 404),
+        Shown("/links/renew", "email-link-renew", "Ask for a fresh link"),
     ],
     IRO: [
         Shown("/", "your-disputes-iro", "Your disputes"),

@@ -158,3 +158,24 @@ def test_assert_reflows_catches_what_scrolls_sideways(page: Page, breakage: str)
     page.evaluate(BREAK_REFLOW[breakage])
     with pytest.raises(AssertionError, match="does not reflow at 320 px"):
         assert_reflows(page)
+
+
+def test_the_pages_of_reading_by_link_that_only_a_form_reaches_pass_axe_and_reflow(
+    page: Page, live_server: support.LiveServer
+) -> None:
+    # Reached by a button, not an address, so PAGES cannot list them: asking for a code, a wrong code, and
+    # the answer to /links/renew.
+    go(page, support.path_for(Shown("/links/{link:LCS-100201:respond}", "", ""), live_server))
+    page.get_by_role("button", name="Send me a code").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Enter the code")
+    check_page(page)
+    page.get_by_label("Code").fill("12")
+    page.get_by_role("button", name="Read the dispute").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Enter the code")
+    expect(page.get_by_text("There is a problem")).to_be_visible()
+    check_page(page)
+    go(page, "/links/renew")
+    page.get_by_label("Email address").fill("nobody@example.org")
+    page.get_by_role("button", name="Send a fresh link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    check_page(page)

@@ -6,6 +6,7 @@ makes the dispute wait for the IRO, who is emailed and names someone; a contact 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,7 +27,7 @@ from notifications.dispatcher import DispatchReport
 from states.policy import Policy
 from tests.factories import IRO_EMAIL, IRO_MANAGER_EMAIL, TEST_SECRET, fetch, raise_dispute
 from tests.mail import Mailbox, links_in
-from tests.pages import post_link
+from tests.pages import csrf_of, post_link
 
 Tokens = Callable[[str], dict[str, str]]
 NURSE, DOCTOR, ICB = "nurse@nhs.example", "doctor@nhs.example", "icb@nhs.example"
@@ -426,3 +427,35 @@ def test_a_contact_holding_a_stage_cannot_be_deactivated_or_moved_until_it_is_ha
         app_client.patch(f"/api/v1/contacts/{NURSE}", json={"active": False}, headers=admin).status_code
         == 200
     )
+
+
+def test_a_contact_reads_the_dispute_on_their_link_page_with_a_one_time_code(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    partners: None,
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+    app_client: TestClient,
+) -> None:
+    raise_on(
+        sessions, policy, clock, ladder="health", respondent_email=NURSE, summary="SECRET the plan drifts"
+    )
+    send_mail()
+    token = latest_links(mailbox, NURSE)["respond"]
+    page = app_client.get(f"/links/{token}")
+    assert page.status_code == 200 and "SECRET the plan drifts" not in page.text, (
+        "the link alone shows no text"
+    )
+    asked = app_client.post(f"/links/{token}/code", data={"csrf_token": csrf_of(page.text)})
+    assert asked.status_code == 200, asked.text
+    send_mail()
+    [*_, code_email] = [m for m in mailbox.to(NURSE) if "your code" in str(m["Subject"])]
+    code = re.search(r"^(\d{6})$", code_email.get_body(("plain",)).get_content().replace("\r\n", "\n"), re.M)
+    assert code is not None
+    form = app_client.get("/links/renew")
+    read = app_client.post(
+        f"/links/{token}/read", data={"csrf_token": csrf_of(form.text), "code": code.group(1)}
+    )
+    assert read.status_code == 200 and "SECRET the plan drifts" in read.text
