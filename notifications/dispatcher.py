@@ -174,6 +174,7 @@ def compose(
             content = EmailContent(
                 reference=dispute.reference,
                 child_ref=dispute.child_ref,
+                their_reference=dispute.their_reference,
                 stage_title=stage_title,
                 due_words=f"by {format_due_words(datetime.fromisoformat(due), tz)}" if due else None,
                 reopen_words=(

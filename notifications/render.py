@@ -78,6 +78,8 @@ class EmailContent:
     is_owner: bool
     is_iro: bool
     links: tuple[Link, ...]
+    # The other side's own reference for the case (a partner dispute's), held to child_ref's pattern.
+    their_reference: str | None = None
     # The one-time code of a `link_code` email (notifications.link_reading), made as the email is sent.
     code: str | None = None
 
@@ -94,6 +96,7 @@ def render(template: str, content: EmailContent) -> tuple[str, str, str]:
         "is_iro": content.is_iro,
         "links": content.links,
         "code": content.code,
+        "their_reference": content.their_reference,
     }
     subject = SUBJECTS[template].format(reference=content.reference, stage_title=content.stage_title)
     text = _env().get_template(f"{template}.txt").render(context)

@@ -459,3 +459,21 @@ def test_a_contact_reads_the_dispute_on_their_link_page_with_a_one_time_code(
         f"/links/{token}/read", data={"csrf_token": csrf_of(form.text), "code": code.group(1)}
     )
     assert read.status_code == 200 and "SECRET the plan drifts" in read.text
+
+
+def test_a_partner_disputes_emails_carry_the_other_sides_reference_and_no_name(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    partners: None,
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+) -> None:
+    raise_on(sessions, policy, clock, ladder="health", respondent_email=NURSE, their_reference="NHS-42/7")
+    send_mail()
+    [message] = mailbox.to(NURSE)
+    plain = message.get_body(("plain",)).get_content()
+    assert "Theirs:   NHS-42/7" in plain
+    assert "Their reference</th><td>NHS-42/7" in message.get_body(("html",)).get_content()
+    assert "A Contact" not in plain, "no contact's name, as no person's name, is in an email"
