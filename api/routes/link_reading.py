@@ -27,7 +27,6 @@ from notifications import link_reading, links
 
 router = APIRouter(tags=["email links"])
 
-_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 MAX_EMAIL = 320
 
 
@@ -137,7 +136,7 @@ def enter_code(
     if result.refusal is not None:
         return _refusal(request, result.refusal)
     assert result.session_token is not None
-    done = RedirectResponse(f"/links/{token}#dispute-texts", status_code=303, headers=_HEADERS)
+    done = RedirectResponse(f"/links/{token}#dispute-texts", status_code=303)
     set_link_session_cookie(request, done, settings.link_secret, result.session_token)
     return done
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from api.deps import NowDep, PolicyDep, SessionsDep, SettingsDep, wake_dispatch
 from api.errors import classify
 from api.ratelimit import LinkLimits
+from api.web.forms import refuse_nul
 from api.web.link_session import texts_for
 from api.web.render import render
 from api.web.signin import issue_form_token, set_form_cookie, verify_form_token
@@ -28,9 +29,8 @@ from states.vocabulary import MAX_TEXT, OUTCOME_CODES, Trigger
 router = APIRouter(tags=["email links"])
 
 
-# The token is in the URL: keep it out of caches and Referer headers (render's headers already keep the page
-# out of frames, and send no Referer).
-_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+# The token is in the URL: every page here is private (no cache keeps it), and every answer on a page's path
+# sends no Referer and may not be framed (api.web.headers), redirects no-store too.
 Token = Annotated[str, PathParam(max_length=128, description="The token from the email")]
 
 
@@ -76,7 +76,7 @@ _ACTIONS: dict[Trigger, tuple[str, str, tuple[FormField, ...]]] = {
 
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return render(request, f"web/{name}", status, headers=_HEADERS, **context)
+    return render(request, f"web/{name}", status, **context)
 
 
 def _refusal(request: Request, exc: DomainError) -> HTMLResponse:
@@ -271,10 +271,11 @@ def act(
         }.items()
         if v
     }
-    nul = [name for name, value in [*values.items(), ("csrf_token", csrf_token or "")] if "\x00" in value]
-    if nul:
-        # As the API and the other pages refuse it: PostgreSQL cannot store it, and no real text holds one.
-        return _refusal(request, InvalidInput([(name, "must not contain the NUL character") for name in nul]))
+    try:
+        # The same check as every page form's (api.web.forms).
+        refuse_nul([*values.items(), ("csrf_token", csrf_token)])
+    except InvalidInput as exc:
+        return _refusal(request, exc)
     view: links.LinkView | None = None
     data = ActionInput(response=response, outcome=outcome, outcome_code=outcome_code, reason=reason)
     # Every use counts against the client, and each link found against its person as well.
@@ -309,6 +310,4 @@ def act(
         return _refusal(request, exc)
     if queued_email:
         wake_dispatch(request)
-    return RedirectResponse(
-        f"/links/done?{urlencode({'action': view.trigger})}", status_code=303, headers=_HEADERS
-    )
+    return RedirectResponse(f"/links/done?{urlencode({'action': view.trigger})}", status_code=303)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -53,10 +53,10 @@ def digits(text: str | None, most: int) -> bool:
     return text is not None and re.fullmatch(rf"[0-9]{{1,{most}}}", text) is not None
 
 
-def refuse_nul(form: Any) -> None:
+def refuse_nul(fields: Iterable[tuple[str, Any]]) -> None:
     """A form holding the NUL character is refused, as the API refuses it: PostgreSQL cannot store it, and
-    no real input holds one."""
-    bad = sorted({name for name, value in form.multi_items() if isinstance(value, str) and "\x00" in value})
+    no real input holds one. `fields`: (name, value) pairs, as a form's `multi_items()`."""
+    bad = sorted({name for name, value in fields if isinstance(value, str) and "\x00" in value})
     if bad:
         raise InvalidInput([(name, "must not contain the NUL character") for name in bad])
 

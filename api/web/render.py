@@ -57,11 +57,11 @@ def environment() -> Environment:
     return env
 
 
-def security_headers(
-    request: Request, nonce: str, *, private: bool, form_targets: tuple[str, ...] = ()
-) -> dict[str, str]:
-    """What every page sends (SPEC section 9). `private`: it shows dispute or personal data, so no cache
-    keeps it. `form_targets`: origins besides this service's that a form on the page may end up at."""
+def security_headers(nonce: str, *, private: bool, form_targets: tuple[str, ...] = ()) -> dict[str, str]:
+    """A page's own headers: its content security policy and whether a cache may keep it (`private`: it
+    shows dispute or personal data). The rest of SPEC section 9's headers (nosniff, frame and referrer
+    policy, HSTS) `api.web.headers.PageHeaders` gives every answer on a page's path, pages or not.
+    `form_targets`: origins besides this service's that a form on the page may end up at."""
     form_action = " ".join(("'self'", *form_targets))
     csp = (
         "default-src 'self'; "
@@ -69,16 +69,7 @@ def security_headers(
         "style-src 'self'; img-src 'self' data:; font-src 'self'; "
         f"object-src 'none'; base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"
     )
-    headers = {
-        "Content-Security-Policy": csp,
-        "X-Frame-Options": "DENY",
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store" if private else "no-cache",
-    }
-    if on_https(request):
-        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    return headers
+    return {"Content-Security-Policy": csp, "Cache-Control": "no-store" if private else "no-cache"}
 
 
 def on_https(request: Request) -> bool:
@@ -134,7 +125,7 @@ def render(
         )
     )
     response = HTMLResponse(html, status_code=status)
-    response.headers.update(security_headers(request, nonce, private=private, form_targets=form_targets))
+    response.headers.update(security_headers(nonce, private=private, form_targets=form_targets))
     if headers:
         response.headers.update(headers)
     return response

@@ -134,7 +134,7 @@ def _nothing(_: Session) -> None:
 async def form_token(request: Request) -> str:
     form = await request.form()
     # Every page form's token is read here first, so the NUL check covers them all.
-    refuse_nul(form)
+    refuse_nul(form.multi_items())
     value = form.get(CSRF_FIELD)
     return value if isinstance(value, str) else ""
 

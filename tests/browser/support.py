@@ -131,7 +131,7 @@ def _mount_test_only_pages(app: FastAPI) -> None:
                 title="Broken on purpose",
             )
         )
-        return HTMLResponse(html, headers=security_headers(request, nonce, private=False))
+        return HTMLResponse(html, headers=security_headers(nonce, private=False))
 
 
 @dataclass

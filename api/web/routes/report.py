@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.deps import NowDep, PolicyDep, SettingsDep, SnapshotTransactionDep, Transaction
 from api.web.errors import error_page
-from api.web.render import on_https, render
+from api.web.render import render
 from api.web.signin import SnapshotViewerDep
 from dispute_service.access import Actor, require_report_reader
 from dispute_service.stages import calendar_for
@@ -271,19 +271,15 @@ async def annual_report_page(
     )
 
 
-def _file_headers(request: Request, disposition: str | None = None) -> dict[str, str]:
-    """What a download sends: kept by no cache, never sniffed as something else, and, opened on its own,
-    allowed to load and run nothing."""
+def _file_headers(disposition: str | None = None) -> dict[str, str]:
+    """What a download sends: kept by no cache and, opened on its own, allowed to load and run nothing.
+    (nosniff, the referrer policy and HSTS come with every answer on a page's path: api.web.headers.)"""
     headers = {
         "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-        "Referrer-Policy": "no-referrer",
     }
     if disposition:
         headers["Content-Disposition"] = disposition
-    if on_https(request):
-        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     return headers
 
 
@@ -306,7 +302,7 @@ async def annual_report_csv(
     return Response(
         to_csv(report),
         media_type="text/csv",
-        headers=_file_headers(request, f'attachment; filename="annual-report-{report.year.label}.csv"'),
+        headers=_file_headers(f'attachment; filename="annual-report-{report.year.label}.csv"'),
     )
 
 
@@ -326,4 +322,4 @@ async def annual_report_chart(
     from dispute_service.report.formats import to_svg
 
     report = await _report(tx, policy, chosen, settings.report_year_start_month, reader)
-    return Response(to_svg(report), media_type="image/svg+xml", headers=_file_headers(request))
+    return Response(to_svg(report), media_type="image/svg+xml", headers=_file_headers())
