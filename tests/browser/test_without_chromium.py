@@ -15,7 +15,9 @@ TWO_TESTS = "sign_in_page_has_a_button or broken_page_is_only"
 
 
 def pytest_without_chromium(tmp_path: Path, *, ci: bool) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != CI_ENV}
+    # pytest itself reads CI and BUILD_NUMBER (it stops shortening the summary), so the inner run
+    # drops them, and -rN leaves out the summary: each test's message then shows exactly once.
+    env = {k: v for k, v in os.environ.items() if k not in {CI_ENV, "CI", "BUILD_NUMBER"}}
     env[CHROMIUM_ENV] = str(tmp_path / "no-chromium-here")
     if ci:
         env[CI_ENV] = "1"
@@ -27,6 +29,7 @@ def pytest_without_chromium(tmp_path: Path, *, ci: bool) -> subprocess.Completed
             "tests/browser/test_pages.py",
             "-p",
             "no:cacheprovider",
+            "-rN",
             "-k",
             TWO_TESTS,
         ],
