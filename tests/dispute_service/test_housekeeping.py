@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from dispute_service import web_sessions
 from dispute_service.housekeeping import PurgeReport, purge_expired
 from dispute_service.models import (
     ActionLink,
@@ -250,3 +251,22 @@ def test_a_run_is_one_transaction_that_passes_over_rows_another_run_holds(
     ]
     if engine.dialect.name == "postgresql":
         assert all("FOR UPDATE SKIP LOCKED" in s for s in statements)
+
+
+# SQLite has one writer at a time, so housekeeping cannot delete a row while a request's transaction holds it.
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_dead_session_deleted_while_a_request_holds_it_ends_with_no_error(
+    sessions: sessionmaker[Session], staff: list[str]
+) -> None:
+    signed_in = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    with sessions.begin() as session:
+        token, _ = web_sessions.begin(session, IRO_EMAIL, signed_in)
+    long_after = signed_in + web_sessions.MAX_AGE + 2 * DAY
+    with sessions.begin() as request:
+        # The request has the row in hand when another replica's housekeeping deletes it and commits.
+        held = request.scalars(select(WebSession)).one()
+        assert purge_expired(sessions, long_after).web_sessions == 1
+        assert web_sessions.resume(request, token, long_after) is None
+        assert held.ended_at == long_after
+    with sessions() as session:
+        assert session.scalars(select(WebSession)).all() == []
