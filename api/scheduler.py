@@ -18,6 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.orm import Session, sessionmaker
 
 from dispute_service.clock import Clock
+from dispute_service.housekeeping import purge_expired
 from dispute_service.metrics import Metrics
 from dispute_service.sweep import SweepReport, sweep, watchdog
 from states.policy import Policy
@@ -25,6 +26,7 @@ from states.policy import Policy
 log = structlog.get_logger("api.scheduler")
 
 WATCHDOG_SECONDS = 60
+HOUSEKEEPING_SECONDS = 3600
 
 
 class EscalationScheduler:
@@ -72,6 +74,11 @@ class EscalationScheduler:
             self.run_sweep, "interval", seconds=self._interval, id="sweep", next_run_time=datetime.now(UTC)
         )
         self._scheduler.add_job(self.run_watchdog, "interval", seconds=WATCHDOG_SECONDS, id="watchdog")
+        # First run an hour after start, as the watchdog's: a start writes nothing more, and a row purged an
+        # hour late has only been kept an hour longer.
+        self._scheduler.add_job(
+            self.run_housekeeping, "interval", seconds=HOUSEKEEPING_SECONDS, id="housekeeping"
+        )
         if self._dispatcher is not None:
             self._scheduler.add_job(
                 self.run_dispatch,
@@ -170,3 +177,13 @@ class EscalationScheduler:
             watchdog(self._sessions, self._clock(), self._metrics.watchdog_overdue.set)
         except Exception:
             log.exception("watchdog.failed")
+
+    def run_housekeeping(self) -> None:
+        try:
+            report = purge_expired(self._sessions, self._clock())
+        except Exception:
+            log.exception("housekeeping.failed")
+            return
+        # Counts only, and only when there were some: an idle service logs nothing.
+        if report.total:
+            log.info("housekeeping.purged", **report.counts())

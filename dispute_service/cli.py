@@ -186,6 +186,27 @@ def audit_checkpoint() -> None:
     typer.echo(json.dumps({"event": "audit.checkpoint", **point.fields(), "checkpoint": str(point)}))
 
 
+@app.command("purge-expired")
+def purge_expired() -> None:
+    """Delete page sessions, one-time codes, link sessions and idempotency keys over for a day or more.
+
+    The scheduler does this every hour; this is for a council that runs the API without it. Runs until
+    nothing is left, each run one bounded transaction.
+    """
+    from dispute_service.housekeeping import LIMIT, PurgeReport
+    from dispute_service.housekeeping import purge_expired as purge
+
+    sessions = _sessions(Settings())
+    now = utc_now()
+    total = PurgeReport()
+    while True:
+        report = purge(sessions, now)
+        total += report
+        if not report.reached(LIMIT):
+            break
+    typer.echo(", ".join(f"{count} {table}" for table, count in total.counts().items()) + " deleted")
+
+
 REPORT_FORMATS = ("table", "json", "csv", "svg")
 MAX_IMPORT_ERRORS_SHOWN = 50
 

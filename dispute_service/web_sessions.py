@@ -61,7 +61,9 @@ def resume(session: Session, token: str, now: datetime) -> Signed | None:
     if row is None:
         return None
     if actor is None:
-        row.ended_at = now
+        # A statement rather than the row's attribute: on PostgreSQL housekeeping may delete a long-dead
+        # row meanwhile, and the ORM's flush would then fail the request on the missing row.
+        end(session, token, now)
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
         row.last_seen_at = now

@@ -6,16 +6,23 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
 from api.app import Mode, create_app
 from api.scheduler import EscalationScheduler
 from dispute_service.config import Settings
+from dispute_service.database import make_engine, make_session_factory
 from dispute_service.logs import quiet_libraries
+from dispute_service.metrics import Metrics
+from dispute_service.models import WebSession
+from states.policy import Policy
 from tests.factories import IRO_EMAIL, METRICS_TOKEN, SCRAPER, raise_body
 
 
@@ -152,3 +159,57 @@ def test_a_sweep_that_outlasts_its_interval_logs_nothing(
         caplog.clear()
         time.sleep(1.0)
     assert [r.getMessage() for r in caplog.records if r.name.startswith("apscheduler")] == []
+
+
+def test_housekeeping_runs_every_hour(live: TestClient) -> None:
+    scheduler = live.app.state.scheduler  # type: ignore[attr-defined]
+    job = scheduler._scheduler.get_job("housekeeping")
+    assert job is not None and job.trigger.interval == timedelta(hours=1)
+
+
+def test_housekeeping_on_the_schedulers_clock_logs_the_counts_and_nothing_else(
+    sessions: sessionmaker[Session], policy: Policy, clock: Any
+) -> None:
+    scheduler = EscalationScheduler(sessions, policy, clock, Metrics(sessions, clock), interval=60)
+    signed_in = clock.now
+    with sessions.begin() as session:
+        session.add(
+            WebSession(
+                id="a" * 64,
+                email=IRO_EMAIL,
+                csrf="b" * 43,
+                created_at=signed_in,
+                last_seen_at=signed_in,
+                ended_at=signed_in,
+            )
+        )
+    with capture_logs() as events:
+        scheduler.run_housekeeping()  # the sign-out was a moment ago: nothing to delete, nothing logged
+        clock.advance(days=1, minutes=1)
+        scheduler.run_housekeeping()
+    assert events == [
+        {
+            "event": "housekeeping.purged",
+            "log_level": "info",
+            "web_sessions": 1,
+            "link_codes": 0,
+            "link_sessions": 0,
+            "idempotency_keys": 0,
+        }
+    ]
+    with sessions() as session:
+        assert session.scalar(select(WebSession.id)) is None
+
+
+def test_a_failed_housekeeping_is_logged_and_the_scheduler_goes_on(
+    tmp_path: Path, policy: Policy, clock: Any
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'no such directory' / 'disputes.db'}")
+    broken = make_session_factory(engine)
+    scheduler = EscalationScheduler(broken, policy, clock, Metrics(broken, clock), interval=60)
+    try:
+        with capture_logs() as events:
+            scheduler.run_housekeeping()
+    finally:
+        engine.dispose()
+    assert [(e["event"], e["log_level"]) for e in events] == [("housekeeping.failed", "error")]

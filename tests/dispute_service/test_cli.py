@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner, Result
 
 from dispute_service.cli import app
-from dispute_service.models import Person
+from dispute_service.models import Person, WebSession
 from dispute_service.transactions import annual_report
 from states.policy import Policy
 from tests.report_checks import assert_csv_matches, assert_svg_bars, counts
@@ -282,6 +283,40 @@ def test_cli_a_large_import_still_loads(
 
 # --- the settings each command needs -------------------------------------------------------------------
 
+# --- purge-expired -------------------------------------------------------------------------------------
+
+
+def test_purge_expired_deletes_what_has_been_over_for_a_day_and_prints_the_counts(
+    run: Invoke, sessions: sessionmaker[Session]
+) -> None:
+    # The command reads the wall clock, as an operator's cron job would.
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        for name, ended in (
+            ("live", None),
+            ("signed_out_just_now", now),
+            ("signed_out_2_days_ago", now - timedelta(days=2)),
+        ):
+            signed_in = (ended or now) - timedelta(hours=1)
+            session.add(
+                WebSession(
+                    id=name,
+                    email="iro@example.gov.uk",
+                    csrf="c",
+                    created_at=signed_in,
+                    last_seen_at=ended or now,
+                    ended_at=ended,
+                )
+            )
+    result = run("purge-expired")
+    assert result.exit_code == 0, result.output
+    assert result.output == "1 web_sessions, 0 link_codes, 0 link_sessions, 0 idempotency_keys deleted\n"
+    with sessions() as session:
+        assert set(session.scalars(select(WebSession.id))) == {"live", "signed_out_just_now"}
+    again = run("purge-expired")
+    assert again.output == "0 web_sessions, 0 link_codes, 0 link_sessions, 0 idempotency_keys deleted\n"
+
+
 # What a strict server refuses, every one; none of these commands uses them.
 UNSAFE_SERVER_SETTINGS = {
     "DISPUTES_JWT_SECRET": "short",
@@ -303,6 +338,7 @@ def test_the_tools_need_no_server_settings(
         ["report", "--year", "2016", "--format", "json"],
         ["audit", "verify"],
         ["due", "2022-06-01T10:00", "5wd"],
+        ["purge-expired"],
     ):
         result = run(*args, extra=UNSAFE_SERVER_SETTINGS)
         assert result.exit_code == 0, (args, result.output)

@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 
 from api.app import Mode, create_app
 from dispute_service.config import Settings
+from dispute_service.housekeeping import PurgeReport, purge_expired
 from dispute_service.models import ActionLink, LinkCode, LinkSession
 from notifications import link_reading
 from notifications.dispatcher import DispatchReport
@@ -335,3 +336,63 @@ def test_an_expired_link_points_to_renew_and_a_stage_the_dispute_has_left_is_not
     assert fire_timer(sessions, policy, dispute_id, entry_seq, clock.now) is not None
     with sessions.begin() as session:
         assert link_reading.renew(session, policy, TM_EMAIL, clock.now) == 0
+
+
+def test_a_used_code_and_an_ended_link_session_purged_a_day_later_get_the_answers_they_got_before(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+    app_client: TestClient,
+) -> None:
+    _, token = _link(sessions, policy, clock, mailbox, send_mail)
+    _ask_code(app_client, token)
+    send_mail()
+    _, code = _code_email(mailbox)
+    assert _enter(app_client, token, code).status_code == 303
+    # The link session ended 30 minutes later, and that was a day ago; the link itself is still live.
+    clock.advance(days=1, minutes=31)
+
+    def answers() -> tuple[int, str, int, str]:
+        page = app_client.get(f"/links/{token}")
+        again = _enter(app_client, token, code)
+        return page.status_code, NONCE.sub("", page.text), again.status_code, NONCE.sub("", again.text)
+
+    before = answers()
+    assert before[0] == 200 and SUMMARY not in before[1] and before[2] == 410
+    assert purge_expired(sessions, clock.now) == PurgeReport(link_codes=1, link_sessions=1)
+    assert answers() == before
+
+
+def test_wrong_tries_outlive_housekeeping_until_the_link_is_spent(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+    app_client: TestClient,
+) -> None:
+    _, token = _link(sessions, policy, clock, mailbox, send_mail)
+    _ask_code(app_client, token)
+    send_mail()
+    _, code = _code_email(mailbox)
+    for left in (4, 3, 2, 1):
+        assert f"You have {left} more" in _enter(app_client, token, f"{(int(code) + 1) % 1_000_000:06d}").text
+    # The code expired two days ago, but its link can still take a new code, which inherits the four tries.
+    clock.advance(days=2)
+    assert purge_expired(sessions, clock.now) == PurgeReport()
+    _ask_code(app_client, token)
+    send_mail()
+    _, fresh = _code_email(mailbox)
+    assert _enter(app_client, token, f"{(int(fresh) + 1) % 1_000_000:06d}").status_code == 409
+
+    # Spent: a day later its code goes, and the link's answer is the one it gave before.
+    clock.advance(days=1, minutes=1)
+    before = app_client.get(f"/links/{token}")
+    assert before.status_code == 409
+    assert purge_expired(sessions, clock.now) == PurgeReport(link_codes=1)
+    after = app_client.get(f"/links/{token}")
+    assert (after.status_code, NONCE.sub("", after.text)) == (409, NONCE.sub("", before.text))

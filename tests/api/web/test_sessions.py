@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import Mode, create_app
 from api.web.signin import SESSION_COOKIE
 from dispute_service.config import Settings
+from dispute_service.housekeeping import PurgeReport, purge_expired
 from dispute_service.models import WebSession
 from tests.factories import ADMIN_EMAIL, GONE_EMAIL, IRO_EMAIL, TM_EMAIL, FakeClock
 from tests.pages import csrf_of
@@ -340,3 +341,33 @@ def test_static_files_and_redirects_carry_the_security_headers(demo: TestClient)
     assert demo.get("/", follow_redirects=False).headers["cache-control"] == "no-store"
     api = demo.get("/api/v1/disputes")
     assert "x-frame-options" not in api.headers, "the API's answers are not pages"
+
+
+def test_a_session_purged_a_day_after_it_ended_gets_the_answers_it_got_before(
+    demo: TestClient, clock: FakeClock, sessions: sessionmaker[Session]
+) -> None:
+    _demo_sign_in(demo, IRO_EMAIL)
+    cookie = demo.cookies[SESSION_COOKIE]
+    clock.advance(minutes=30)
+    assert not _signed_in(demo)  # idle: ended on the server
+    clock.advance(days=1, minutes=1)
+
+    def answers() -> tuple[int, str, int, bool, bool]:
+        demo.cookies.clear()
+        demo.cookies.set(SESSION_COOKIE, cookie)
+        home = demo.get("/disputes", follow_redirects=False)
+        out = demo.post("/sign-out")
+        return (
+            home.status_code,
+            home.headers["location"],
+            out.status_code,
+            "You have signed out" in out.text,
+            f'{SESSION_COOKIE}=""' in out.headers["set-cookie"],
+        )
+
+    before = answers()
+    assert before == (303, "/sign-in?next=%2Fdisputes", 200, True, True)
+    assert purge_expired(sessions, clock.now) == PurgeReport(web_sessions=1)
+    with sessions() as session:
+        assert session.scalars(select(WebSession)).all() == []
+    assert answers() == before
