@@ -399,6 +399,21 @@ class LinkSession(Base):
     expires_at: Mapped[datetime]
 
 
+class RenewalRequest(Base):
+    """An address someone entered at /links/renew, kept until the dispatcher looks it up.
+
+    The page only records the address, whether it is known or not, and answers: looking for expired links
+    and queueing the email in the request made a known address answer a little later than an unknown one.
+    The dispatcher then does that work, in the transaction that deletes the row.
+    """
+
+    __tablename__ = "renewal_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    requested_at: Mapped[datetime]
+
+
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
     __table_args__ = (UniqueConstraint("caller", "key", name="uq_idempotency_keys_caller_key"),)

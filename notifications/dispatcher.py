@@ -55,6 +55,8 @@ def dispatch(
     sessions: Sessions, policy: Policy, settings: Settings, send: Send, clock: Clock, *, batch: int = BATCH
 ) -> DispatchReport:
     report = DispatchReport()
+    # Renewals asked for at /links/renew queue their emails here, so that this run sends them too.
+    link_reading.renew_requested(sessions, policy, clock)
     while True:
         claimed = _claim(sessions, clock(), batch, settings.mail_claim_seconds)
         for notification_id in claimed:

@@ -27,9 +27,19 @@ from sqlalchemy.orm import Session
 
 from dispute_service import outbox
 from dispute_service.access import Actor, authenticate_link_person, relation_to
+from dispute_service.clock import Clock
 from dispute_service.config import Settings
+from dispute_service.database import Sessions
 from dispute_service.errors import DomainError, LinkCodeExpired, LinkCodeWrong, LinkLocked, LinkNotBound
-from dispute_service.models import ActionLink, AuditEntry, Dispute, LinkCode, LinkSession, Notification
+from dispute_service.models import (
+    ActionLink,
+    AuditEntry,
+    Dispute,
+    LinkCode,
+    LinkSession,
+    Notification,
+    RenewalRequest,
+)
 from dispute_service.policies import policy_for
 from dispute_service.queries import audit_log, get_dispute, situation_of
 from dispute_service.stages import after
@@ -228,6 +238,32 @@ def _latest_iro_reason(session: Session, dispute_id: uuid.UUID, actor: Actor) ->
         if reasons:
             return reasons[0]
     return None
+
+
+def request_renewal(session: Session, email: str, now: datetime) -> None:
+    """What /links/renew does for any address, known or not: one row, so that its answer takes as long
+    either way. The dispatcher answers the row with `renew_requested` before it sends."""
+    session.add(RenewalRequest(email=email.strip().lower(), requested_at=now))
+
+
+def renew_requested(sessions: Sessions, policy: Policy, clock: Clock) -> int:
+    """Answer the waiting renewal requests, oldest first, each in the transaction that deletes it: a crash
+    leaves the request to the next run, and a request is never answered twice. Returns how many."""
+    answered = 0
+    while True:
+        with sessions.begin() as session:
+            request = session.scalars(
+                select(RenewalRequest)
+                .order_by(RenewalRequest.id)
+                .limit(1)
+                # Another replica's dispatcher takes the next one.
+                .with_for_update(skip_locked=True)
+            ).first()
+            if request is None:
+                return answered
+            renew(session, policy, request.email, clock())
+            session.delete(request)
+        answered += 1
 
 
 def renew(session: Session, policy: Policy, email: str, now: datetime) -> int:

@@ -5,8 +5,9 @@ the right code (POST /links/{token}/read) opens a link session, and the link's p
 summary and the IRO's latest reason for 30 minutes. Acting through the link never needs any of this.
 
 /links/renew answers the same page, with the same status, whatever address is entered: whether an address
-is known is nobody's business but its owner's, who learns it from their inbox. Both are rate-limited per
-address and per client, since each request may send an email.
+is known is nobody's business but its owner's, who learns it from their inbox. It takes as long, too: the
+page only records the address, and the dispatcher looks it up. Both are rate-limited per address and per
+client, since each request may send an email.
 """
 
 from __future__ import annotations
@@ -167,7 +168,6 @@ def _renew_form(request: Request, value: str, error: str | None) -> HTMLResponse
 def renew(
     request: Request,
     sessions: SessionsDep,
-    policy: PolicyDep,
     now: NowDep,
     email: Annotated[str, Form(max_length=MAX_EMAIL)] = "",
     csrf_token: Annotated[str | None, Form(max_length=200)] = None,
@@ -186,9 +186,8 @@ def renew(
     wait = limits.renewals_per_address.use(address, now.timestamp())
     if wait is not None:
         return _too_many(request, wait)
+    # The same work for any address: one row, looked up by the dispatcher, which this wakes.
     with sessions.begin() as session:
-        link_reading.renew(session, policy, address, now)
-        queued_email = session.info.pop(QUEUED_EMAIL, False)
-    if queued_email:
-        wake_dispatch(request)
+        link_reading.request_renewal(session, address, now)
+    wake_dispatch(request)
     return _page(request, "link_renew_sent.html")

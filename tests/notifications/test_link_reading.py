@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import structlog
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
 from api.app import Mode, create_app
 from dispute_service.config import Settings
 from dispute_service.housekeeping import PurgeReport, purge_expired
-from dispute_service.models import ActionLink, LinkCode, LinkSession
+from dispute_service.models import ActionLink, LinkCode, LinkSession, Notification, RenewalRequest
 from notifications import link_reading
 from notifications.dispatcher import DispatchReport
 from states.policy import Policy
@@ -253,6 +253,61 @@ def test_renew_answers_the_same_for_any_address_and_sends_the_reference_and_a_fr
 
     # Asked again while a fresh link is live: nothing more is sent, and the answer is the same.
     assert NONCE.sub("", _renew(app_client, TM_EMAIL).text) == NONCE.sub("", unknown.text)
+    send_mail()
+    assert len(mailbox.to(TM_EMAIL)) == emails + 1
+
+
+def test_renew_does_the_same_work_for_a_known_address_as_for_an_unknown_one_and_the_dispatcher_answers_it(
+    sessions: sessionmaker[Session],
+    policy: Policy,
+    clock: Any,
+    staff: list[str],
+    mailbox: Mailbox,
+    send_mail: Callable[[], DispatchReport],
+    app_client: TestClient,
+) -> None:
+    """The answer's timing must not tell a known address from an unknown one: the request runs the same
+    statements for both, and the lookup, and the email if any, wait for the dispatcher."""
+    _, token = _link(sessions, policy, clock, mailbox, send_mail)
+    with sessions() as session:
+        clock.now = max(session.scalars(select(ActionLink.expires_at)).all()) + timedelta(minutes=1)
+        queued_before = session.scalar(select(func.count()).select_from(Notification))
+    emails = len(mailbox.to(TM_EMAIL))
+
+    def statements_of(address: str) -> list[str]:
+        form = app_client.get("/links/renew")
+        run: list[str] = []
+
+        def note(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            run.append(statement)
+
+        engine = app_client.app.state.sessions.kw["bind"]  # type: ignore[attr-defined]
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            data = {"csrf_token": csrf_of(form.text), "email": address}
+            answer = app_client.post("/links/renew", data=data)
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+        assert answer.status_code == 200
+        return run
+
+    known, unknown = statements_of(TM_EMAIL), statements_of("nobody@example.org")
+    assert known == unknown
+    assert any(s.startswith("INSERT INTO renewal_requests") for s in known), known
+    assert not any("action_links" in s or "notifications" in s for s in known), known
+    with sessions() as session:
+        assert session.scalars(select(RenewalRequest.email).order_by(RenewalRequest.id)).all() == [
+            TM_EMAIL,
+            "nobody@example.org",
+        ]
+        assert session.scalar(select(func.count()).select_from(Notification)) == queued_before
+
+    send_mail()
+    with sessions() as session:
+        assert session.scalars(select(RenewalRequest)).all() == [], "each request is answered once, then gone"
+    [renewal] = mailbox.to(TM_EMAIL)[emails:]
+    assert renewal["Subject"].endswith("a fresh link")
+    assert not [m for m in mailbox.messages if m["To"] == "nobody@example.org"]
     send_mail()
     assert len(mailbox.to(TM_EMAIL)) == emails + 1
 
