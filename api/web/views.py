@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,7 +10,7 @@ from dispute_service.models import Dispute
 from dispute_service.stages import calendar_for
 from states.calendar import format_day, format_due_words
 from states.policy import Policy
-from states.vocabulary import State
+from states.vocabulary import CATEGORIES, State
 
 # A deadline this many working days away or nearer is shown amber.
 DUE_SOON_WORKING_DAYS = 2
@@ -41,7 +42,22 @@ ACTION_WORDS = {
     "reassign_iro": "Change the IRO",
     "comment": "Add a note",
     "name_contact": "Name a contact",
+    "amend": "Correct the details",
+    "redact": "Redact a text",
 }
+# The case types and concerns in words, for the raise and correct-the-details forms.
+CASE_TYPE_WORDS = {
+    "looked_after": "Looked after child",
+    "child_protection": "Child protection",
+    "care_leaver": "Care leaver",
+}
+CATEGORY_WORDS = {c: c.replace("_", " ").capitalize() for c in CATEGORIES}
+CATEGORY_WORDS["human_rights_breach"] = "Human rights breach (starts at Team Manager or above)"
+
+
+def refs(text: str | None) -> list[str]:
+    """References typed in one box, separated by commas or spaces."""
+    return [r for r in re.split(r"[\s,]+", text or "") if r]
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from dispute_service.clock import Clock, utc_now
 from dispute_service.config import Settings
 from dispute_service.database import make_engine, make_session_factory, upgrade
 from dispute_service.demo import load_demo
-from dispute_service.models import Dispute
+from dispute_service.models import AuditText, Dispute
 from notifications import links
 from tests.factories import TEST_SECRET
 from tests.mail import Mailbox
@@ -336,7 +336,8 @@ ADMIN = "admin@example.gov.uk"
 # then open it, check its heading, run axe at desktop width and at 320 px and check it reflows, and
 # `make screenshots` writes docs/screenshots/<name>.png. A path may name a demo dispute by its child's
 # reference, `{dispute:LCS-100587}`, or an email link a demo dispute's stage owner would get,
-# `{link:LCS-100201:respond}`: `path_for` puts in the id or a freshly issued token.
+# `{link:LCS-100201:respond}`, or the id of a demo dispute's summary text, `{summary:LCS-100587}`:
+# `path_for` puts in the id or a freshly issued token.
 PAGES: dict[str | None, list[Shown]] = {
     None: [
         Shown("/sign-in", "sign-in", "Sign in"),
@@ -359,6 +360,7 @@ PAGES: dict[str | None, list[Shown]] = {
         Shown("/disputes/{dispute:LCS-100815}", "dispute-resolved", re.compile(r"DR-\d{4}-0005")),
         Shown("/disputes/{dispute:LCS-100733}/actions/escalate", "action-escalate", "Escalate"),
         Shown("/disputes/{dispute:LCS-100587}/actions/hold", "action-hold", "Put on hold"),
+        Shown("/disputes/{dispute:LCS-100587}/actions/amend", "action-amend", "Correct the details"),
         Shown("/disputes/{dispute:LCS-100940}", "dispute-partner", re.compile(r"DR-\d{4}-0006")),
         Shown("/disputes/{dispute:LCS-100940}/actions/name_contact", "action-name-contact", "Name a contact"),
         Shown("/disputes/{dispute:LCS-100940}/actions/reassign", "action-reassign-contact", "Reassign"),
@@ -380,10 +382,16 @@ PAGES: dict[str | None, list[Shown]] = {
         Shown("/people", "people", "People"),
         Shown("/people/new", "add-a-person", re.compile(r"Add a person$")),
         Shown("/people/tm@example.gov.uk", "person", re.compile(r"Tara Manager$")),
+        Shown("/disputes/{dispute:LCS-100587}", "dispute-admin", re.compile(r"DR-\d{4}-0003")),
+        Shown(
+            "/disputes/{dispute:LCS-100587}/actions/redact?text={summary:LCS-100587}",
+            "action-redact",
+            "Redact a text",
+        ),
     ],
 }
 
-_PLACE = re.compile(r"\{(dispute|link|expired-link):([A-Za-z0-9._/-]+)(?::(\w+))?\}")
+_PLACE = re.compile(r"\{(dispute|summary|link|expired-link):([A-Za-z0-9._/-]+)(?::(\w+))?\}")
 
 
 def path_for(shown: Shown, live: LiveServer) -> str:
@@ -402,6 +410,11 @@ def path_for(shown: Shown, live: LiveServer) -> str:
                 dispute = session.scalars(select(Dispute).where(Dispute.child_ref == child)).one()
                 if kind == "dispute":
                     return str(dispute.id)
+                if kind == "summary":
+                    summary = select(AuditText.id).where(
+                        AuditText.dispute_id == dispute.id, AuditText.kind == "summary"
+                    )
+                    return str(session.scalars(summary).one())
                 # The link its current stage's owner would have been sent.
                 return links.issue(
                     session,

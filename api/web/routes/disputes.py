@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -19,9 +20,12 @@ from api.web.signin import PosterDep, ViewerDep
 from api.web.tables import PAGE_SIZE, dispute_rows, pages_of
 from api.web.views import (
     ACTION_WORDS,
+    CASE_TYPE_WORDS,
+    CATEGORY_WORDS,
     day_words,
     due_words,
     owner_words,
+    refs,
     stage_title,
     state_words,
     timeliness,
@@ -34,7 +38,7 @@ from dispute_service.inputs import ActionInput
 from dispute_service.partners import ContactChoice
 from dispute_service.queries import DisputeFilters, DisputeSnapshot
 from states.policy import OWN_LADDER_ID, Policy
-from states.vocabulary import CASE_TYPES, EXTERNAL, OPEN_STATES, OUTCOME_CODES, State
+from states.vocabulary import CASE_TYPES, CATEGORIES, EXTERNAL, OPEN_STATES, OUTCOME_CODES, State
 
 router = APIRouter(include_in_schema=False)
 
@@ -129,7 +133,7 @@ TEXT_WORDS = {
     "outcome": "Outcome",
 }
 
-# The actions a page offers, and the questions each asks. Those not here (amend, redact) are the API's.
+# The actions a page offers, and the questions each asks.
 FIELDS: dict[str, tuple[str, ...]] = {
     "acknowledge": (),
     "respond": ("response",),
@@ -145,7 +149,14 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "reassign": ("owner_email",),
     "reassign_iro": ("iro_email",),
     "name_contact": ("stage", "contact_email"),
+    "amend": ("child_ref", "sibling_refs", "case_type", "categories", "reason"),
+    # Reached from the text's own link in the timeline, which names it.
+    "redact": ("text_id", "reason"),
 }
+# When the correct-the-details form changes nothing (a field left as it was is not sent, so that the
+# audit log's before and after name only what changed).
+NOTHING_CHANGED = "Change at least one of the details, or go back to the dispute"
+NO_SUCH_TEXT = "This dispute has no such text to redact, or it is redacted already."
 QUESTIONS = {
     "response": "Your response",
     "outcome": "What was agreed",
@@ -159,6 +170,11 @@ QUESTIONS = {
     "iro_email": "Email of the new IRO",
     "stage": "Stage",
     "contact_email": "Contact",
+    "child_ref": "Child reference",
+    "sibling_refs": "Siblings' references (optional)",
+    "case_type": "Case type",
+    "categories": "Concerns",
+    "text_id": "The text to redact",
 }
 EXPLAIN = {
     "acknowledge": "This records that you have received the dispute. The deadline does not change.",
@@ -176,6 +192,11 @@ EXPLAIN = {
     "reassign_iro": "This hands the dispute to another IRO.",
     "name_contact": "This names who at the other organisation answers at a later stage. If the dispute is "
     "waiting for that stage's contact, it enters the stage at once.",
+    "amend": "Correct a detail entered wrongly. The timeline keeps what it was, what it is now, and your "
+    "reason.",
+    "redact": "This replaces the text with \u201c[redacted]\u201d wherever it is shown, for example when a "
+    "name was typed into it. The timeline records who redacted it, when and why, and the audit log still "
+    "verifies.",
 }
 
 
@@ -232,6 +253,7 @@ def _timeline(entries: list[tuple[Any, list[Any]]], policy: Policy) -> list[dict
                 ),
                 "texts": [
                     {
+                        "id": t.id,
                         "kind": TEXT_WORDS.get(t.kind, t.kind.replace("_", " ").capitalize()),
                         "body": None if t.redacted_at else t.body,
                     }
@@ -256,7 +278,8 @@ def _dispute_page(
     **extra: Any,
 ) -> HTMLResponse:
     d = snapshot.dispute
-    actions = [a for a in snapshot.allowed_actions if a in FIELDS]
+    # Redacting starts from the text, in the timeline.
+    actions = [a for a in snapshot.allowed_actions if a in FIELDS and a != "redact"]
     return render(
         request,
         template,
@@ -271,6 +294,7 @@ def _dispute_page(
         outcome_text=snapshot.outcome,
         timeline=_timeline(entries, policy),
         actions=[(a, ACTION_WORDS.get(a, a), not FIELDS[a]) for a in actions],
+        can_redact="redact" in snapshot.allowed_actions,
         **extra,
     )
 
@@ -338,6 +362,7 @@ def _action_page(
     values: dict[str, Any],
     errors: FormErrors,
     contacts: list[ContactChoice] | None = None,
+    text: dict[str, str] | None = None,
 ) -> HTMLResponse:
     d = snapshot.dispute
     return render(
@@ -360,7 +385,38 @@ def _action_page(
         errors=errors,
         error_summary=errors.summary({"referred_on": "referred_on-day", "review_on": "review_on-day"}),
         choices=_choices(snapshot, trigger, policy, contacts or []),
+        case_types=[(c, CASE_TYPE_WORDS.get(c, c)) for c in CASE_TYPES],
+        categories=[(c, CATEGORY_WORDS[c]) for c in CATEGORIES],
+        text=text,
     )
+
+
+def _details_now(snapshot: DisputeSnapshot) -> dict[str, Any]:
+    """The correct-the-details form, filled in with the details as they are."""
+    d = snapshot.dispute
+    return {
+        "child_ref": d.child_ref,
+        "sibling_refs": ", ".join(d.sibling_refs),
+        "case_type": d.case_type,
+        "categories": list(d.categories),
+    }
+
+
+def _redactable(
+    session: Any, dispute_id: uuid.UUID, viewer: Actor, policy: Policy, text_id: int
+) -> dict[str, str] | None:
+    """The text the redact form names, as the timeline shows it, if it is this dispute's and not yet
+    redacted."""
+    for entry, texts in queries.audit_log(session, dispute_id, viewer):
+        for t in texts:
+            if t.id == text_id and t.redacted_at is None:
+                return {
+                    "kind": TEXT_WORDS.get(t.kind, t.kind.replace("_", " ").capitalize()),
+                    "what": HAPPENED.get(entry.trigger, entry.trigger.replace("_", " ").capitalize()),
+                    "when": when_words(entry.at, policy),
+                    "body": t.body,
+                }
+    return None
 
 
 def _offered(snapshot: DisputeSnapshot, trigger: str) -> bool:
@@ -379,6 +435,7 @@ async def action_form(
     tx: TransactionDep,
     policy: PolicyDep,
     now: NowDep,
+    text: Annotated[str, Query(max_length=12)] = "",
 ) -> Response:
     snapshot = await tx.run(queries.get_dispute, policy, dispute_id, viewer, now)
     if not _offered(snapshot, trigger):
@@ -387,8 +444,16 @@ async def action_form(
             409,
             f"{ACTION_WORDS.get(trigger, 'That action')} is not something you can do on this dispute now.",
         )
+    if trigger == "redact":
+        found = (
+            await tx.finish(_redactable, dispute_id, viewer, policy, int(text)) if digits(text, 12) else None
+        )
+        if found is None:
+            return error_page(request, 404, NO_SUCH_TEXT)
+        return _action_page(request, snapshot, trigger, policy, {"text_id": text}, FormErrors(), text=found)
     contacts = await _contacts_for(tx, snapshot, trigger)
-    return _action_page(request, snapshot, trigger, policy, {}, FormErrors(), contacts)
+    values = _details_now(snapshot) if trigger == "amend" else {}
+    return _action_page(request, snapshot, trigger, policy, values, FormErrors(), contacts)
 
 
 def _action_input(form: Any, trigger: str, errors: FormErrors) -> ActionInput:
@@ -404,6 +469,19 @@ def _action_input(form: Any, trigger: str, errors: FormErrors) -> ActionInput:
                 errors.add(name, f"{QUESTIONS[name]} {found}")
             else:
                 fields[name] = found
+        elif name == "categories":
+            chosen = [v for v in form.getlist(name) if isinstance(v, str)]
+            if not chosen:
+                errors.add(name, "Select at least one concern")
+            fields[name] = chosen
+        elif name == "sibling_refs":
+            fields[name] = refs(text(name))
+        elif name == "text_id":
+            raw = text(name)
+            if not digits(raw, 12):
+                errors.add(name, "The form did not say which text to redact")
+            else:
+                fields[name] = int(raw or 0)
         elif name == "working_days":
             raw = optional(text(name))
             if raw is not None and not (digits(raw, 2) and 1 <= int(raw) <= 60):
@@ -432,7 +510,8 @@ async def act(
     if not isinstance(raw_version, str) or not digits(raw_version, 9):
         return error_page(request, 422, "The form did not say which version of the dispute it was for.")
     version = int(raw_version)
-    values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    values: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    values["categories"] = [v for v in form.getlist("categories") if isinstance(v, str)]
     errors = FormErrors()
     data = _action_input(form, trigger, errors)
     if not errors:
@@ -440,7 +519,7 @@ async def act(
             # Every page action is aimed at the version the page showed: a form from before a change is
             # refused, and the person sees the dispute as it is now.
             await tx.finish(
-                disputes.apply_trigger,
+                _apply,
                 policy,
                 dispute_id,
                 trigger,
@@ -467,7 +546,48 @@ async def act(
         if snapshot.dispute.organisation_id is not None
         else []
     )
-    return _action_page(request, snapshot, trigger, policy, {**values, "version": version}, errors, contacts)
+    text = (
+        await read_afresh(request, _redactable, dispute_id, viewer, policy, data.text_id)
+        if trigger == "redact" and data.text_id is not None
+        else None
+    )
+    values = {**values, "version": version}
+    return _action_page(request, snapshot, trigger, policy, values, errors, contacts, text)
+
+
+def _apply(
+    session: Any,
+    policy: Policy,
+    dispute_id: uuid.UUID,
+    trigger: str,
+    viewer: Actor,
+    data: ActionInput,
+    now: Any,
+    *,
+    expected_version: int,
+) -> DisputeSnapshot:
+    """The page's action: the use case, except that correcting the details sends only the details that
+    differ from the dispute's, so that the timeline names only what changed."""
+    if trigger == "amend":
+        d = queries.get_dispute(session, policy, dispute_id, viewer, now).dispute
+        same = {
+            "child_ref": data.child_ref == d.child_ref,
+            "sibling_refs": data.sibling_refs == list(d.sibling_refs),
+            "case_type": data.case_type == d.case_type,
+            "categories": set(data.categories or []) == set(d.categories),
+        }
+        if d.version == expected_version and all(same.values()):
+            raise InvalidInput([("child_ref", NOTHING_CHANGED)])
+        data = replace(
+            data,
+            child_ref=None if same["child_ref"] else data.child_ref,
+            sibling_refs=None if same["sibling_refs"] else data.sibling_refs,
+            case_type=None if same["case_type"] else data.case_type,
+            categories=None if same["categories"] else data.categories,
+        )
+    return disputes.apply_trigger(
+        session, policy, dispute_id, trigger, viewer, data, now, expected_version=expected_version
+    )
 
 
 def _read_both(

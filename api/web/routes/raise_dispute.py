@@ -3,7 +3,6 @@ reason, and the human-rights rule. It calls the same use case as POST /api/v1/di
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 
@@ -17,6 +16,7 @@ from api.web.forms import FormErrors, optional
 from api.web.reads import read_afresh
 from api.web.render import render
 from api.web.signin import PosterDep, ViewerDep
+from api.web.views import CASE_TYPE_WORDS, CATEGORY_WORDS, refs
 from dispute_service import disputes, partners, people
 from dispute_service.errors import InvalidInput
 from dispute_service.inputs import RaiseInput
@@ -41,13 +41,6 @@ LABELS = {
     "their_reference": "Their reference (optional)",
     "contacts": "Contacts for later stages",
 }
-CASE_TYPE_WORDS = {
-    "looked_after": "Looked after child",
-    "child_protection": "Child protection",
-    "care_leaver": "Care leaver",
-}
-CATEGORY_WORDS = {c: c.replace("_", " ").capitalize() for c in CATEGORIES}
-CATEGORY_WORDS["human_rights_breach"] = "Human rights breach (starts at Team Manager or above)"
 # The first of each field's inputs, for the error summary's links: a group's first option.
 ANCHORS = {
     "case_type": "case_type",
@@ -104,10 +97,6 @@ def _choices(session: Session) -> tuple[list[tuple[str, str]], list[ContactChoic
     return people.active_holders(session, "team_manager"), partners.contact_choices(session)
 
 
-def _refs(text: str | None) -> list[str]:
-    return [r for r in re.split(r"[\s,]+", text or "") if r]
-
-
 @router.post("/disputes/new")
 async def raise_(
     request: Request,
@@ -158,7 +147,7 @@ async def raise_(
         categories=values["categories"],
         summary=values["summary"],
         team_manager_email=optional(values["team_manager_email"]) if own else None,
-        sibling_refs=_refs(values["sibling_refs"]),
+        sibling_refs=refs(values["sibling_refs"]),
         rating=values["rating"] if values["rating"] in ("amber", "red") else None,
         start_stage=values["start_stage"] if own else None,
         # The reason goes with a later start only; a reason left in the hidden box is not sent.

@@ -4,15 +4,17 @@ page. Each page calls the use case the API calls; these tests check what a perso
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from html import unescape as html_unescape
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from dispute_service.models import AuditEntry, Dispute
+from dispute_service.models import AuditEntry, AuditText, Dispute
 from tests.factories import (
     ADMIN_EMAIL,
     HOCP_EMAIL,
@@ -385,3 +387,109 @@ def test_odd_digits_and_nul_in_page_forms_are_refused_not_failed(
     with sessions.begin() as session:
         dispute = session.scalars(select(Dispute)).one()
         assert dispute.version == 1, "nothing changed"
+
+
+def _form_values(html: str, action: str) -> dict[str, Any]:
+    """What a browser would send from the form as shown: its hidden fields, text boxes, checked boxes and
+    radios."""
+    start = html.index(f'action="{action}"')
+    form = html[start : html.index("</form>", start)]
+    values: dict[str, Any] = form_fields(html, action)
+    for tag in re.findall(r"<input[^>]*>", form):
+        name = re.search(r'name="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name is None or 'type="hidden"' in tag:
+            continue
+        if 'type="checkbox"' in tag or 'type="radio"' in tag:
+            if "checked" in tag and value is not None:
+                if 'type="checkbox"' in tag:
+                    values.setdefault(name.group(1), []).append(value.group(1))
+                else:
+                    values[name.group(1)] = value.group(1)
+        else:
+            values[name.group(1)] = html_unescape(value.group(1)) if value else ""
+    return values
+
+
+def test_correcting_the_details_records_only_what_changed(
+    pages: TestClient,
+    sign_in: Callable[[str], str],
+    token_for: Callable[[str], dict[str, str]],
+    sessions: sessionmaker[Session],
+) -> None:
+    d = post_dispute(pages.post, token_for(IRO_EMAIL), child_ref="LCS-000111", sibling_refs=["LCS-000112"])
+    sign_in(IRO_EMAIL)
+    page = pages.get(f"/disputes/{d['id']}")
+    assert f'href="/disputes/{d["id"]}/actions/amend"' in page.text
+    action = f"/disputes/{d['id']}/actions/amend"
+    shown = _form_values(pages.get(action).text, action)
+    # The form shows the details as they are.
+    assert (shown["child_ref"], shown["sibling_refs"], shown["case_type"]) == (
+        "LCS-000111",
+        "LCS-000112",
+        d["case_type"],
+    )
+    assert sorted(shown["categories"]) == sorted(d["categories"])
+
+    # Nothing changed: said on the form, and nothing done.
+    same = pages.post(action, data={**shown, "reason": "checking"})
+    assert same.status_code == 422
+    assert _errors(same.text) == ["Change at least one of the details, or go back to the dispute"]
+    # No concern chosen: refused with the words the raise form uses.
+    none = pages.post(action, data={**shown, "categories": [], "child_ref": "LCS-000999", "reason": "x"})
+    assert none.status_code == 422 and "Select at least one concern" in _errors(none.text)
+
+    done = pages.post(
+        action, data={**shown, "child_ref": "LCS-000999", "reason": "typed wrongly"}, follow_redirects=False
+    )
+    assert done.status_code == 303, done.text
+    with sessions.begin() as session:
+        dispute = session.scalars(select(Dispute)).one()
+        assert (dispute.child_ref, dispute.sibling_refs, dispute.version) == ("LCS-000999", ["LCS-000112"], 2)
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.trigger == "amend")).one()
+        assert json.loads(entry.details) == {
+            "before": {"child_ref": "LCS-000111"},
+            "after": {"child_ref": "LCS-000999"},
+        }
+        assert (entry.actor, entry.channel) == (IRO_EMAIL, "web")
+    after = pages.get(done.headers["location"])
+    assert "Amended the details" in after.text and "typed wrongly" in after.text
+
+
+def test_an_admin_redacts_a_text_from_its_link_in_the_timeline(
+    pages: TestClient,
+    sign_in: Callable[[str], str],
+    token_for: Callable[[str], dict[str, str]],
+    sessions: sessionmaker[Session],
+) -> None:
+    d = post_dispute(pages.post, token_for(IRO_EMAIL), summary="SECRET-SUMMARY Jane Doe's plan drifts")
+    sign_in(IRO_EMAIL)
+    assert "/actions/redact" not in pages.get(f"/disputes/{d['id']}").text, "only an admin redacts"
+    assert pages.get(f"/disputes/{d['id']}/actions/redact?text=1").status_code == 409
+    pages.cookies.clear()
+
+    sign_in(ADMIN_EMAIL)
+    page = pages.get(f"/disputes/{d['id']}")
+    [link] = re.findall(rf'href="(/disputes/{d["id"]}/actions/redact\?text=\d+)"', page.text)
+    action = f"/disputes/{d['id']}/actions/redact"
+    form = pages.get(link)
+    assert form.status_code == 200 and "SECRET-SUMMARY Jane Doe" in form.text, "it shows what it will hide"
+    hidden = form_fields(form.text, action)
+    no_reason = pages.post(action, data=hidden)
+    assert no_reason.status_code == 422 and "Your reason is required" in _errors(no_reason.text)
+    assert "SECRET-SUMMARY Jane Doe" in no_reason.text, "the form still shows which text"
+
+    done = pages.post(action, data={**hidden, "reason": "a name was typed"}, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    after = pages.get(done.headers["location"])
+    assert "SECRET-SUMMARY" not in after.text
+    assert "this text was redacted" in after.text and "Redacted a text" in after.text
+    with sessions.begin() as session:
+        [summary] = session.scalars(select(AuditText).where(AuditText.kind == "summary")).all()
+        assert summary.body == "[redacted]"
+    # The same text again, another dispute's text, or no text at all: no such text to redact.
+    assert pages.get(link).status_code == 404
+    assert pages.get(f"/disputes/{d['id']}/actions/redact?text=999999").status_code == 404
+    assert pages.get(f"/disputes/{d['id']}/actions/redact").status_code == 404
+    tampered = pages.post(action, data={**hidden, "version": "2", "text_id": "x", "reason": "r"})
+    assert tampered.status_code == 422 and "The form did not say which text to redact" in tampered.text
