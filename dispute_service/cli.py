@@ -10,10 +10,9 @@ These are the commands that need only the core. `api.cli` adds the ones that nee
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 
@@ -99,11 +98,20 @@ def contacts_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=F
     _import(import_contacts, file)
 
 
-def _import(load: Callable[[sessionmaker[Session], Path, datetime], tuple[int, int]], file: Path) -> None:
+class _Import(Protocol):
+    """An import's transaction: it records its changes in a chain keyed by the audit key."""
+
+    def __call__(
+        self, sessions: sessionmaker[Session], /, path: Path, now: datetime, *, audit_key: str
+    ) -> tuple[int, int]: ...
+
+
+def _import(load: _Import, file: Path) -> None:
     from dispute_service.errors import InvalidInput
 
+    settings = Settings()
     try:
-        added, updated = load(_sessions(Settings()), file, utc_now())
+        added, updated = load(_sessions(settings), file, utc_now(), audit_key=settings.audit_key)
     except InvalidInput as exc:
         for where, message in exc.errors[:MAX_IMPORT_ERRORS_SHOWN]:
             typer.echo(f"{where}: {message}", err=True)

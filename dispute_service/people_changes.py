@@ -27,8 +27,7 @@ DEACTIVATED: ChangeKind = "deactivated"
 REACTIVATED: ChangeKind = "reactivated"
 KINDS: tuple[ChangeKind, ...] = get_args(ChangeKind)
 
-# Who the command line's CSV imports record as the actor: they run with database access, not as a person.
-CLI_ACTOR = "cli"
+CLI_ACTOR = trails.CLI_ACTOR
 
 # An arbitrary constant naming the advisory lock that serialises writers of the chain (PostgreSQL).
 CHAIN_LOCK = 0x5EED_D1EC

@@ -27,6 +27,11 @@ from dispute_service.models import ChainedChange
 
 C = TypeVar("C", bound=ChainedChange)
 
+# Who the command line's CSV imports record as the actor, on the channel "import": they run with database
+# access, not as a person.
+CLI_ACTOR = "cli"
+IMPORT_CHANNEL = "import"
+
 # What changed, as the values of the trail's subject columns: (email,) for a person.
 Subject = tuple[str, ...]
 # Each subject's fields as its changes last recorded them, with the seq of the change that recorded each.
