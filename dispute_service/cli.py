@@ -157,8 +157,9 @@ def audit_verify(
         ),
     ] = None,
 ) -> None:
-    """Recompute every audit chain and the people changes, and name any entry that does not match."""
-    from dispute_service import people_changes
+    """Recompute every audit chain, the people changes and the partner changes, and name any entry that does
+    not match."""
+    from dispute_service import partner_changes, people_changes
     from dispute_service.audit import Checkpoint, verify_all
 
     settings = Settings()
@@ -170,14 +171,16 @@ def audit_verify(
     with _sessions(settings).begin() as session:
         checked, problems = verify_all(session, against)
         changes, people_problems = people_changes.verify(session, keys)
-    for problem in [*problems, *people_problems]:
+        partner_count, partner_problems = partner_changes.verify(session, keys)
+    found = [*problems, *people_problems, *partner_problems]
+    for problem in found:
         typer.echo(f"MISMATCH {problem}")
-    if problems or people_problems:
-        found = len(problems) + len(people_problems)
-        typer.echo(f"{found} problem(s) in {checked} dispute(s) and {changes} people change(s)")
+    counted = f"{checked} dispute(s), {changes} people change(s) and {partner_count} partner change(s)"
+    if found:
+        typer.echo(f"{len(found)} problem(s) in {counted}")
         raise typer.Exit(1)
     extends = f", and extend checkpoint {against[0]}" if against else ""
-    typer.echo(f"ok: {checked} dispute(s), {changes} people change(s), every chain verifies{extends}")
+    typer.echo(f"ok: {counted}, every chain verifies{extends}")
 
 
 @audit_app.command("checkpoint")

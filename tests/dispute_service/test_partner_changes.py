@@ -12,9 +12,12 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from dispute_service import partner_changes, partners, trails
 from dispute_service.audit import key_id
+from dispute_service.cli import app
+from dispute_service.config import Settings
 from dispute_service.errors import InvalidInput, PartnerConflict
 from dispute_service.models import PartnerChange, PersonChange
 from dispute_service.transactions import import_contacts, import_organisations
@@ -326,3 +329,27 @@ def test_changes_under_a_retired_key_verify_when_it_is_given(
     assert _problems(sessions, [new_key, KEY]) == []
     unknown = f"partner change 1: signed with an unknown key (key id {key_id(KEY)})"
     assert unknown in _problems(sessions, [new_key])
+
+
+def test_audit_verify_checks_the_partner_changes(
+    sessions: sessionmaker[Session], staff: list[str], engine: Engine, db_url: str, clock: FakeClock
+) -> None:
+    key = Settings(_env_file=None).audit_key  # type: ignore[call-arg]
+    with sessions.begin() as session:
+        partners.add_organisation(
+            session, ADMIN, partners.OrganisationData("nhs_trust", "NHS", "partner"), clock.now, audit_key=key
+        )
+        partners.add_contact(
+            session, ADMIN, partners.ContactData("Nadia", NURSE, "nhs_trust"), clock.now, audit_key=key
+        )
+    env = {"DISPUTES_DATABASE_URL": db_url, "DISPUTES_AUDIT_KEY": key}
+    result = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "0 people change(s) and 2 partner change(s), every chain verifies" in result.output
+    _drop_guards(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE partner_changes SET actor = 'someone@else.gov.uk' WHERE seq = 2"))
+    result = CliRunner().invoke(app, ["audit", "verify"], env=env)
+    assert result.exit_code == 1
+    assert "MISMATCH partner change 2: hash does not match" in result.output
+    assert "1 problem(s) in 0 dispute(s), 0 people change(s) and 2 partner change(s)" in result.output
