@@ -9,15 +9,18 @@ from fastapi import APIRouter, Path, Query
 from api.deps import ActorDep, NowDep, ReaderDep, ReadTransactionDep, SettingsDep, TransactionDep
 from api.errors import problem_responses
 from api.schemas import (
+    ContactHistory,
     ContactIn,
     ContactList,
     ContactOut,
     ContactPatch,
+    OrganisationHistory,
     OrganisationId,
     OrganisationIn,
     OrganisationList,
     OrganisationOut,
     OrganisationPatch,
+    PartnerChangeOut,
 )
 from dispute_service import partners
 
@@ -84,6 +87,19 @@ async def patch_organisation(
     )
 
 
+@organisations.get(
+    "/{organisation_id}/history",
+    response_model=OrganisationHistory,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Every change to an organisation, oldest first",
+)
+async def organisation_history(
+    organisation_id: Annotated[str, Path(max_length=64)], actor: ReaderDep, tx: ReadTransactionDep
+) -> OrganisationHistory:
+    changes = await tx.finish(partners.organisation_history, actor, organisation_id)
+    return OrganisationHistory(id=organisation_id, items=[PartnerChangeOut.of(c) for c in changes])
+
+
 @contacts.get(
     "",
     response_model=ContactList,
@@ -141,3 +157,16 @@ async def patch_contact(
             audit_key=settings.audit_key,
         )
     )
+
+
+@contacts.get(
+    "/{email}/history",
+    response_model=ContactHistory,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Every change to an external contact, oldest first",
+)
+async def contact_history(
+    email: Annotated[str, Path(max_length=320)], actor: ReaderDep, tx: ReadTransactionDep
+) -> ContactHistory:
+    changes = await tx.finish(partners.contact_history, actor, email)
+    return ContactHistory(email=email.strip().lower(), items=[PartnerChangeOut.of(c) for c in changes])
