@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from dispute_service.partner_changes import ChangeKind as PartnerChangeKind
 from dispute_service.people_changes import ChangeKind
 from states.vocabulary import MAX_ORGANISATION_ID, MAX_TEXT, ORGANISATION_ID_PATTERN, REF_PATTERN
 
@@ -210,17 +212,37 @@ class PeopleList(BaseModel):
     total: int
 
 
-class PersonChangeOut(BaseModel):
-    """One change to a person: who made it (an admin's email, or "cli" for a CSV import), when, and the
-    fields it changed, before and after ("before" is null when the person was added)."""
+class ChangeOut(BaseModel):
+    """One change of a governance trail (the people changes, the partner changes); each trail's own narrows
+    `kind` to its kinds."""
 
     seq: int
     at: datetime
     actor: str
     channel: str
-    kind: ChangeKind
+    kind: str
     before: dict[str, Any] | None
     after: dict[str, Any]
+
+    @classmethod
+    def of(cls, change: Any) -> Self:
+        """From a stored change, whose fields are kept as canonical JSON."""
+        return cls(
+            seq=change.seq,
+            at=change.at,
+            actor=change.actor,
+            channel=change.channel,
+            kind=change.kind,
+            before=json.loads(change.before) if change.before is not None else None,
+            after=json.loads(change.after),
+        )
+
+
+class PersonChangeOut(ChangeOut):
+    """One change to a person: who made it (an admin's email, or "cli" for a CSV import), when, and the
+    fields it changed, before and after ("before" is null when the person was added)."""
+
+    kind: ChangeKind
 
 
 class PersonHistory(BaseModel):
@@ -281,6 +303,23 @@ class ContactOut(BaseModel):
 class ContactList(BaseModel):
     items: list[ContactOut]
     total: int
+
+
+class PartnerChangeOut(ChangeOut):
+    """One change to an organisation or an external contact: who made it (an admin's email, or "cli" for a
+    CSV import), when, and the fields it changed, before and after ("before" is null when it was added)."""
+
+    kind: PartnerChangeKind
+
+
+class OrganisationHistory(BaseModel):
+    id: str
+    items: list[PartnerChangeOut]
+
+
+class ContactHistory(BaseModel):
+    email: str
+    items: list[PartnerChangeOut]
 
 
 class Problem(BaseModel):

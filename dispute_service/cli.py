@@ -10,10 +10,9 @@ These are the commands that need only the core. `api.cli` adds the ones that nee
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 
@@ -99,11 +98,20 @@ def contacts_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=F
     _import(import_contacts, file)
 
 
-def _import(load: Callable[[sessionmaker[Session], Path, datetime], tuple[int, int]], file: Path) -> None:
+class _Import(Protocol):
+    """An import's transaction: it records its changes in a chain keyed by the audit key."""
+
+    def __call__(
+        self, sessions: sessionmaker[Session], /, path: Path, now: datetime, *, audit_key: str
+    ) -> tuple[int, int]: ...
+
+
+def _import(load: _Import, file: Path) -> None:
     from dispute_service.errors import InvalidInput
 
+    settings = Settings()
     try:
-        added, updated = load(_sessions(Settings()), file, utc_now())
+        added, updated = load(_sessions(settings), file, utc_now(), audit_key=settings.audit_key)
     except InvalidInput as exc:
         for where, message in exc.errors[:MAX_IMPORT_ERRORS_SHOWN]:
             typer.echo(f"{where}: {message}", err=True)
@@ -149,8 +157,9 @@ def audit_verify(
         ),
     ] = None,
 ) -> None:
-    """Recompute every audit chain and the people changes, and name any entry that does not match."""
-    from dispute_service import people_changes
+    """Recompute every audit chain, the people changes and the partner changes, and name any entry that does
+    not match."""
+    from dispute_service import partner_changes, people_changes
     from dispute_service.audit import Checkpoint, verify_all
 
     settings = Settings()
@@ -162,14 +171,16 @@ def audit_verify(
     with _sessions(settings).begin() as session:
         checked, problems = verify_all(session, against)
         changes, people_problems = people_changes.verify(session, keys)
-    for problem in [*problems, *people_problems]:
+        partner_count, partner_problems = partner_changes.verify(session, keys)
+    found = [*problems, *people_problems, *partner_problems]
+    for problem in found:
         typer.echo(f"MISMATCH {problem}")
-    if problems or people_problems:
-        found = len(problems) + len(people_problems)
-        typer.echo(f"{found} problem(s) in {checked} dispute(s) and {changes} people change(s)")
+    counted = f"{checked} dispute(s), {changes} people change(s) and {partner_count} partner change(s)"
+    if found:
+        typer.echo(f"{len(found)} problem(s) in {counted}")
         raise typer.Exit(1)
     extends = f", and extend checkpoint {against[0]}" if against else ""
-    typer.echo(f"ok: {checked} dispute(s), {changes} people change(s), every chain verifies{extends}")
+    typer.echo(f"ok: {counted}, every chain verifies{extends}")
 
 
 @audit_app.command("checkpoint")

@@ -33,7 +33,8 @@ DEMO_CONTACTS = [
     ("Dev Doctor", "doctor@nhs.example"),
 ]
 
-# The demo loader adds its people as an admin would, so they are in the people changes like anyone's.
+# The demo loader adds its people, organisation and contacts as an admin would, so they are in the people
+# changes and the partner changes like anyone's.
 DEMO_LOADER = Actor("demo", frozenset({"admin"}), "demo")
 
 
@@ -52,11 +53,19 @@ def load_demo(sessions: sessionmaker[Session], policy: Policy, now: datetime, *,
             )
         organisation_id, organisation_name, kind = DEMO_ORGANISATION
         partners.add_organisation(
-            session, DEMO_LOADER, partners.OrganisationData(organisation_id, organisation_name, kind), now
+            session,
+            DEMO_LOADER,
+            partners.OrganisationData(organisation_id, organisation_name, kind),
+            now,
+            audit_key=audit_key,
         )
         for name, email in DEMO_CONTACTS:
             partners.add_contact(
-                session, DEMO_LOADER, partners.ContactData(name, email, organisation_id), now
+                session,
+                DEMO_LOADER,
+                partners.ContactData(name, email, organisation_id),
+                now,
+                audit_key=audit_key,
             )
     iro = Actor("iro@example.gov.uk", frozenset({"iro"}))
     tm = Actor("tm@example.gov.uk", frozenset({"team_manager"}))

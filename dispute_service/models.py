@@ -117,22 +117,23 @@ class WebSession(Base):
     ended_at: Mapped[datetime | None]
 
 
-class PersonChange(Base):
-    """One change to a person in the staff directory: who made it, when, and the fields before and after.
+class ChainedChange(Base):
+    """The columns of a governance trail (`people_changes`, `partner_changes`): one change to the directory it
+    keeps, who made it, when, and the fields before and after. Each trail adds the columns naming what
+    changed.
 
-    Append-only like the audit log (the database refuses UPDATE and DELETE, see migration 0003), and one
-    chain across the whole directory, each hash an HMAC under the audit key named by `key_id`.
+    Append-only like the audit log (the database refuses UPDATE and DELETE, see migrations 0003 and 0010),
+    and one chain per trail, each hash an HMAC under the audit key named by `key_id`.
     """
 
-    __tablename__ = "people_changes"
+    __abstract__ = True
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, unique=True)
     at: Mapped[datetime]
-    # The admin's email, or "cli" for the command line's CSV import.
+    # The admin's email, or "cli" for the command line's CSV imports.
     actor: Mapped[str] = mapped_column(String(320))
     channel: Mapped[str] = mapped_column(String(16))
-    person_email: Mapped[str] = mapped_column(String(320), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     # The changed fields as canonical JSON, so the hash covers exactly what is stored; null before "added".
     before: Mapped[str | None] = mapped_column(Text)
@@ -140,6 +141,27 @@ class PersonChange(Base):
     key_id: Mapped[str] = mapped_column(String(16))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class PersonChange(ChainedChange):
+    """One change to a person in the staff directory."""
+
+    __tablename__ = "people_changes"
+
+    person_email: Mapped[str] = mapped_column(String(320), index=True)
+
+
+class PartnerChange(ChainedChange):
+    """One change to an organisation or an external contact (SPEC 10): a contact decides who may act on a
+    partner dispute by email link, so changes to them are kept as staff changes are."""
+
+    __tablename__ = "partner_changes"
+    # One subject's history, as its route reads it.
+    __table_args__ = (Index("ix_partner_changes_subject", "subject_kind", "subject_id"),)
+
+    # "organisation" or "contact"; `subject_id` is the organisation's id or the contact's email.
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(320))
 
 
 class PolicyVersion(Base):

@@ -1,5 +1,7 @@
 """Organisations outside the council (partner agencies, other local authorities) and their external contacts
-(SPEC 10). Admins keep them through the API; operators load them from CSV files.
+(SPEC 10). Admins keep them through the API; operators load them from CSV files. Every change is recorded in
+the partner changes (`partner_changes`), chained under the audit key, which each core that changes them is
+given explicitly, as the staff directory's are.
 
 A contact is not a person of the staff directory: they hold no role and never sign in, so `authenticate`
 (which reads only `people`) cannot find one. A contact's address is never also a staff address; this module
@@ -14,13 +16,22 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dispute_service import partner_changes, trails
 from dispute_service.access import Actor, require_admin
 from dispute_service.errors import ContactNotFound, InvalidInput, OrganisationNotFound, PartnerConflict
-from dispute_service.models import Contact, Dispute, Organisation, Person
+from dispute_service.models import Contact, Dispute, Organisation, PartnerChange, Person
+from dispute_service.partner_changes import (
+    CONTACT,
+    ORGANISATION,
+    ChangeKind,
+    contact_fields,
+    organisation_fields,
+)
 from dispute_service.people import lock_directory
 from dispute_service.validation import email_address
 from states.policy import OWN_LADDER_ID
@@ -46,6 +57,73 @@ class ContactData:
     active: bool = True
 
 
+# What one change did to one organisation or contact: (which kind, its id or email, the kind of change, the
+# changed fields before, after). Collected, then recorded in order by `_record`.
+Change = tuple[partner_changes.SubjectKind, str, ChangeKind, dict[str, Any] | None, dict[str, Any]]
+
+
+def _lock(session: Session) -> None:
+    """The directory's lock (a contact's address is checked against the staff's), then the partner changes'
+    own; always in that order, so that no two writers wait on each other."""
+    lock_directory(session)
+    partner_changes.lock(session)
+
+
+def _record(
+    session: Session, audit_key: str, actor: str, channel: str, changes: list[Change], now: datetime
+) -> None:
+    for subject_kind, subject_id, kind, before, after in changes:
+        partner_changes.record(
+            session,
+            audit_key,
+            actor=actor,
+            channel=channel,
+            subject_kind=subject_kind,
+            subject_id=subject_id,
+            kind=kind,
+            before=before,
+            after=after,
+            now=now,
+        )
+
+
+def _changed(
+    subject_kind: partner_changes.SubjectKind,
+    subject_id: str,
+    kind: ChangeKind,
+    field: str,
+    was: object,
+    given: object | None,
+) -> list[Change]:
+    """The change setting `field` to `given` makes, if any: nothing is recorded for a value not given, or
+    one that is already so."""
+    if given is None or given == was:
+        return []
+    return [(subject_kind, subject_id, kind, {field: was}, {field: given})]
+
+
+def _organisation_changes(organisation: Organisation, name: str | None, kind: str | None) -> list[Change]:
+    key = (ORGANISATION, organisation.id)
+    return [
+        *_changed(*key, partner_changes.NAME_CHANGED, "name", organisation.name, name),
+        *_changed(*key, partner_changes.KIND_CHANGED, "kind", organisation.kind, kind),
+    ]
+
+
+def _contact_changes(
+    contact: Contact, name: str | None, organisation: str | None, active: bool | None
+) -> list[Change]:
+    key = (CONTACT, contact.email)
+    switched = partner_changes.REACTIVATED if active else partner_changes.DEACTIVATED
+    return [
+        *_changed(*key, partner_changes.NAME_CHANGED, "name", contact.name, name),
+        *_changed(
+            *key, partner_changes.ORGANISATION_CHANGED, "organisation", contact.organisation_id, organisation
+        ),
+        *_changed(*key, switched, "active", contact.active, active),
+    ]
+
+
 # --- organisations -----------------------------------------------------------------------------------------
 
 
@@ -54,7 +132,9 @@ def list_organisations(session: Session, actor: Actor) -> list[Organisation]:
     return list(session.scalars(select(Organisation).order_by(Organisation.id)).all())
 
 
-def add_organisation(session: Session, actor: Actor, data: OrganisationData, now: datetime) -> Organisation:
+def add_organisation(
+    session: Session, actor: Actor, data: OrganisationData, now: datetime, *, audit_key: str
+) -> Organisation:
     require_admin(actor, "add organisations")
     problems: list[tuple[str, str]] = []
     _check_id(problems, "id", data.id)
@@ -62,18 +142,33 @@ def add_organisation(session: Session, actor: Actor, data: OrganisationData, now
     _check_kind(problems, "kind", data.kind)
     if problems:
         raise InvalidInput(problems)
-    lock_directory(session)
+    _lock(session)
     if session.get(Organisation, data.id) is not None:
         raise PartnerConflict(f"the organisation {data.id} already exists; PATCH it to change it")
     organisation = Organisation(
         id=data.id, name=data.name.strip(), kind=data.kind, created_at=now, updated_at=now
     )
     session.add(organisation)
+    _record(
+        session,
+        audit_key,
+        actor.email,
+        actor.channel,
+        [(ORGANISATION, organisation.id, partner_changes.ADDED, None, organisation_fields(organisation))],
+        now,
+    )
     return organisation
 
 
 def update_organisation(
-    session: Session, actor: Actor, organisation_id: str, now: datetime, *, name: str | None, kind: str | None
+    session: Session,
+    actor: Actor,
+    organisation_id: str,
+    now: datetime,
+    *,
+    name: str | None,
+    kind: str | None,
+    audit_key: str,
 ) -> Organisation:
     require_admin(actor, "change organisations")
     problems: list[tuple[str, str]] = []
@@ -83,16 +178,27 @@ def update_organisation(
         _check_kind(problems, "kind", kind)
     if problems:
         raise InvalidInput(problems)
-    lock_directory(session)
+    _lock(session)
     organisation = session.get(Organisation, organisation_id)
     if organisation is None:
         raise OrganisationNotFound(organisation_id)
+    name = name.strip() if name is not None else None
+    changes = _organisation_changes(organisation, name, kind)
     if name is not None:
-        organisation.name = name.strip()
+        organisation.name = name
     if kind is not None:
         organisation.kind = kind
     organisation.updated_at = now
+    _record(session, audit_key, actor.email, actor.channel, changes, now)
     return organisation
+
+
+def organisation_history(session: Session, actor: Actor, organisation_id: str) -> list[PartnerChange]:
+    """Every change to one organisation, oldest first; for admins."""
+    require_admin(actor, "read the history of organisations")
+    if not _organisation_exists(session, organisation_id):
+        raise OrganisationNotFound(organisation_id)
+    return partner_changes.history(session, ORGANISATION, organisation_id)
 
 
 # --- contacts ----------------------------------------------------------------------------------------------
@@ -131,14 +237,16 @@ def contact_choices(session: Session, organisation: str | None = None) -> list[C
     return [ContactChoice(*row) for row in session.execute(query).all()]
 
 
-def add_contact(session: Session, actor: Actor, data: ContactData, now: datetime) -> Contact:
+def add_contact(
+    session: Session, actor: Actor, data: ContactData, now: datetime, *, audit_key: str
+) -> Contact:
     require_admin(actor, "add contacts")
     problems: list[tuple[str, str]] = []
     _check_name(problems, "name", data.name)
     email, problem = email_address(data.email)
     if problem is not None:
         problems.append(("email", problem))
-    lock_directory(session)
+    _lock(session)
     if not _organisation_exists(session, data.organisation):
         problems.append(("organisation", _unknown_organisation(data.organisation)))
     if problems:
@@ -156,7 +264,24 @@ def add_contact(session: Session, actor: Actor, data: ContactData, now: datetime
         updated_at=now,
     )
     session.add(contact)
+    _record(
+        session,
+        audit_key,
+        actor.email,
+        actor.channel,
+        [(CONTACT, contact.email, partner_changes.ADDED, None, contact_fields(contact))],
+        now,
+    )
     return contact
+
+
+def contact_history(session: Session, actor: Actor, email: str) -> list[PartnerChange]:
+    """Every change to one external contact, by email whatever its case, oldest first; for admins."""
+    require_admin(actor, "read the history of contacts")
+    email = email.strip().lower()
+    if session.scalar(select(Contact.id).where(Contact.email == email)) is None:
+        raise ContactNotFound(email)
+    return partner_changes.history(session, CONTACT, email)
 
 
 def update_contact(
@@ -168,13 +293,14 @@ def update_contact(
     name: str | None,
     organisation: str | None,
     active: bool | None,
+    audit_key: str,
 ) -> Contact:
     require_admin(actor, "change contacts")
     email = email.strip().lower()
     problems: list[tuple[str, str]] = []
     if name is not None:
         _check_name(problems, "name", name)
-    lock_directory(session)
+    _lock(session)
     if organisation is not None and not _organisation_exists(session, organisation):
         problems.append(("organisation", _unknown_organisation(organisation)))
     if problems:
@@ -193,26 +319,29 @@ def update_contact(
                 f"{', '.join(held)}: the IRO must hand those on (reassign) or name another contact "
                 "(name_contact) first"
             )
+    name = name.strip() if name is not None else None
+    changes = _contact_changes(contact, name, organisation, active)
     if name is not None:
-        contact.name = name.strip()
+        contact.name = name
     if organisation is not None:
         contact.organisation_id = organisation
     if active is not None:
         contact.active = active
     contact.updated_at = now
+    _record(session, audit_key, actor.email, actor.channel, changes, now)
     return contact
 
 
 # --- the CSV imports ---------------------------------------------------------------------------------------
 
 
-def import_organisations(session: Session, path: Path, now: datetime) -> tuple[int, int]:
+def import_organisations(session: Session, path: Path, now: datetime, *, audit_key: str) -> tuple[int, int]:
     """Load a CSV with columns id, name, kind: each id is added, or its name and kind updated. All or
-    nothing: every bad row is named by its line.
+    nothing: every bad row is named by its line; its changes are recorded as the command line's.
 
     Returns (added, updated).
     """
-    lock_directory(session)
+    _lock(session)
     rows: list[OrganisationData] = []
     errors: list[tuple[str, str]] = []
     seen: set[str] = set()
@@ -235,27 +364,36 @@ def import_organisations(session: Session, path: Path, now: datetime) -> tuple[i
         raise InvalidInput(errors)
     existing = {o.id: o for o in session.scalars(select(Organisation)).all()}
     added = updated = 0
+    changes: list[Change] = []
     for row in rows:
         organisation = existing.get(row.id)
         if organisation is None:
-            session.add(Organisation(id=row.id, name=row.name, kind=row.kind, created_at=now, updated_at=now))
+            organisation = Organisation(
+                id=row.id, name=row.name, kind=row.kind, created_at=now, updated_at=now
+            )
+            session.add(organisation)
+            changes.append(
+                (ORGANISATION, row.id, partner_changes.ADDED, None, organisation_fields(organisation))
+            )
             added += 1
         else:
+            changes += _organisation_changes(organisation, row.name, row.kind)
             organisation.name, organisation.kind, organisation.updated_at = row.name, row.kind, now
             updated += 1
+    _record(session, audit_key, trails.CLI_ACTOR, trails.IMPORT_CHANNEL, changes, now)
     return added, updated
 
 
-def import_contacts(session: Session, path: Path, now: datetime) -> tuple[int, int]:
+def import_contacts(session: Session, path: Path, now: datetime, *, audit_key: str) -> tuple[int, int]:
     """Load a CSV with columns name, email, organisation: each address is added (active), or its name and
     organisation updated (whether it is active is the API's to change). All or nothing: every bad row is
-    named by its line.
+    named by its line; its changes are recorded as the command line's.
 
     Returns (added, updated).
     """
     # Locked before the rows are checked against the staff directory, so no person can be added at a row's
     # address between the check and the commit.
-    lock_directory(session)
+    _lock(session)
     organisations = set(session.scalars(select(Organisation.id)).all())
     staff = set(session.scalars(select(Person.email)).all())
     rows: list[ContactData] = []
@@ -287,23 +425,26 @@ def import_contacts(session: Session, path: Path, now: datetime) -> tuple[int, i
     if errors:
         raise InvalidInput(errors)
     added = updated = 0
+    changes: list[Change] = []
     for row in rows:
         contact = existing.get(row.email)
         if contact is None:
-            session.add(
-                Contact(
-                    email=row.email,
-                    name=row.name,
-                    organisation_id=row.organisation,
-                    active=True,
-                    created_at=now,
-                    updated_at=now,
-                )
+            contact = Contact(
+                email=row.email,
+                name=row.name,
+                organisation_id=row.organisation,
+                active=True,
+                created_at=now,
+                updated_at=now,
             )
+            session.add(contact)
+            changes.append((CONTACT, row.email, partner_changes.ADDED, None, contact_fields(contact)))
             added += 1
         else:
+            changes += _contact_changes(contact, row.name, row.organisation, None)
             contact.name, contact.organisation_id, contact.updated_at = row.name, row.organisation, now
             updated += 1
+    _record(session, audit_key, trails.CLI_ACTOR, trails.IMPORT_CHANNEL, changes, now)
     return added, updated
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispute_service import people_changes, web_sessions
+from dispute_service import people_changes, trails, web_sessions
 from dispute_service.access import Actor, require_admin
 from dispute_service.errors import AddressIsAContact, InvalidInput, PersonConflict, PersonNotFound
 from dispute_service.models import Contact, Dispute, Person, PersonChange
@@ -327,7 +327,7 @@ def import_people(session: Session, path: Path, now: datetime, *, audit_key: str
             session,
             audit_key,
             actor=people_changes.CLI_ACTOR,
-            channel="import",
+            channel=trails.IMPORT_CHANNEL,
             person_email=email,
             kind=kind,
             before=before,

@@ -6,18 +6,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import ActorDep, NowDep, ReaderDep, ReadTransactionDep, TransactionDep
+from api.deps import ActorDep, NowDep, ReaderDep, ReadTransactionDep, SettingsDep, TransactionDep
 from api.errors import problem_responses
 from api.schemas import (
+    ContactHistory,
     ContactIn,
     ContactList,
     ContactOut,
     ContactPatch,
+    OrganisationHistory,
     OrganisationId,
     OrganisationIn,
     OrganisationList,
     OrganisationOut,
     OrganisationPatch,
+    PartnerChangeOut,
 )
 from dispute_service import partners
 
@@ -49,10 +52,12 @@ async def list_organisations(actor: ReaderDep, tx: ReadTransactionDep) -> Organi
     summary="Add an organisation",
 )
 async def add_organisation(
-    body: OrganisationIn, actor: ActorDep, tx: TransactionDep, now: NowDep
+    body: OrganisationIn, actor: ActorDep, tx: TransactionDep, now: NowDep, settings: SettingsDep
 ) -> OrganisationOut:
     data = partners.OrganisationData(id=body.id, name=body.name, kind=body.kind)
-    return _organisation(await tx.finish(partners.add_organisation, actor, data, now))
+    return _organisation(
+        await tx.finish(partners.add_organisation, actor, data, now, audit_key=settings.audit_key)
+    )
 
 
 @organisations.patch(
@@ -67,12 +72,32 @@ async def patch_organisation(
     actor: ActorDep,
     tx: TransactionDep,
     now: NowDep,
+    settings: SettingsDep,
 ) -> OrganisationOut:
     return _organisation(
         await tx.finish(
-            partners.update_organisation, actor, organisation_id, now, name=body.name, kind=body.kind
+            partners.update_organisation,
+            actor,
+            organisation_id,
+            now,
+            name=body.name,
+            kind=body.kind,
+            audit_key=settings.audit_key,
         )
     )
+
+
+@organisations.get(
+    "/{organisation_id}/history",
+    response_model=OrganisationHistory,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Every change to an organisation, oldest first",
+)
+async def organisation_history(
+    organisation_id: Annotated[str, Path(max_length=64)], actor: ReaderDep, tx: ReadTransactionDep
+) -> OrganisationHistory:
+    changes = await tx.finish(partners.organisation_history, actor, organisation_id)
+    return OrganisationHistory(id=organisation_id, items=[PartnerChangeOut.of(c) for c in changes])
 
 
 @contacts.get(
@@ -97,11 +122,13 @@ async def list_contacts(
     responses=problem_responses(401, 403, 409, 422),
     summary="Add an external contact",
 )
-async def add_contact(body: ContactIn, actor: ActorDep, tx: TransactionDep, now: NowDep) -> ContactOut:
+async def add_contact(
+    body: ContactIn, actor: ActorDep, tx: TransactionDep, now: NowDep, settings: SettingsDep
+) -> ContactOut:
     data = partners.ContactData(
         name=body.name, email=str(body.email), organisation=body.organisation, active=body.active
     )
-    return _contact(await tx.finish(partners.add_contact, actor, data, now))
+    return _contact(await tx.finish(partners.add_contact, actor, data, now, audit_key=settings.audit_key))
 
 
 @contacts.patch(
@@ -116,6 +143,7 @@ async def patch_contact(
     actor: ActorDep,
     tx: TransactionDep,
     now: NowDep,
+    settings: SettingsDep,
 ) -> ContactOut:
     return _contact(
         await tx.finish(
@@ -126,5 +154,19 @@ async def patch_contact(
             name=body.name,
             organisation=body.organisation,
             active=body.active,
+            audit_key=settings.audit_key,
         )
     )
+
+
+@contacts.get(
+    "/{email}/history",
+    response_model=ContactHistory,
+    responses=problem_responses(401, 403, 404, 422),
+    summary="Every change to an external contact, oldest first",
+)
+async def contact_history(
+    email: Annotated[str, Path(max_length=320)], actor: ReaderDep, tx: ReadTransactionDep
+) -> ContactHistory:
+    changes = await tx.finish(partners.contact_history, actor, email)
+    return ContactHistory(email=email.strip().lower(), items=[PartnerChangeOut.of(c) for c in changes])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Path
@@ -82,18 +81,4 @@ async def history(
     email: Annotated[str, Path(max_length=320)], actor: ReaderDep, tx: ReadTransactionDep
 ) -> PersonHistory:
     changes = await tx.finish(people.person_history, actor, email)
-    return PersonHistory(
-        email=email.strip().lower(),
-        items=[
-            PersonChangeOut(
-                seq=c.seq,
-                at=c.at,
-                actor=c.actor,
-                channel=c.channel,
-                kind=c.kind,
-                before=json.loads(c.before) if c.before is not None else None,
-                after=json.loads(c.after),
-            )
-            for c in changes
-        ],
-    )
+    return PersonHistory(email=email.strip().lower(), items=[PersonChangeOut.of(c) for c in changes])

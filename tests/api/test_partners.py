@@ -280,3 +280,100 @@ def test_a_contacts_bearer_token_gets_401(
     # Active or not: a contact holds no role, so no token of theirs is ever accepted.
     client.patch(f"{CONTACTS}/{NURSE}", json={"active": True}, headers=token_for(ADMIN_EMAIL))
     _problem(client.get(path, headers=token_for(NURSE.upper())), 401, "unauthenticated")
+
+
+# --- the history of an organisation or a contact ---------------------------------------------------------
+
+
+def test_admins_read_every_change_to_an_organisation_oldest_first(
+    client: TestClient, token_for: Tokens, health: dict[str, Any], clock: Any
+) -> None:
+    admin = token_for(ADMIN_EMAIL)
+    clock.advance(minutes=5)
+    for change in (
+        {"name": "NHS Foundation Trust", "kind": "other_authority"},
+        {"name": "NHS Foundation Trust"},
+    ):
+        assert client.patch(f"{ORGANISATIONS}/nhs_trust", json=change, headers=admin).status_code == 200
+
+    response = client.get(f"{ORGANISATIONS}/nhs_trust/history", headers=admin)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["id"] == "nhs_trust"
+    # The second PATCH changed nothing, and the contact's own changes are in the contact's history.
+    assert [
+        (i["seq"], i["kind"], i["actor"], i["channel"], i["before"], i["after"]) for i in body["items"]
+    ] == [
+        (
+            1,
+            "added",
+            ADMIN_EMAIL,
+            "api",
+            None,
+            {"id": "nhs_trust", "name": "The NHS Trust", "kind": "partner"},
+        ),
+        (3, "name_changed", ADMIN_EMAIL, "api", {"name": "The NHS Trust"}, {"name": "NHS Foundation Trust"}),
+        (4, "kind_changed", ADMIN_EMAIL, "api", {"kind": "partner"}, {"kind": "other_authority"}),
+    ]
+    assert body["items"][0]["at"] < body["items"][1]["at"]
+
+
+def test_admins_read_every_change_to_a_contact_oldest_first(
+    client: TestClient, token_for: Tokens, health: dict[str, Any]
+) -> None:
+    admin = token_for(ADMIN_EMAIL)
+    school = {"id": "school", "name": "The School", "kind": "partner"}
+    assert client.post(ORGANISATIONS, json=school, headers=admin).status_code == 201
+    for change in ({"name": "Nadia Renamed", "organisation": "school"}, {"active": False}, {"active": True}):
+        assert client.patch(f"{CONTACTS}/{NURSE}", json=change, headers=admin).status_code == 200
+
+    response = client.get(f"{CONTACTS}/Nurse@NHS.example/history", headers=admin)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["email"] == NURSE
+    assert [(i["seq"], i["kind"], i["before"], i["after"]) for i in body["items"]] == [
+        (
+            2,
+            "added",
+            None,
+            {"name": "Nadia Nurse", "email": NURSE, "organisation": "nhs_trust", "active": True},
+        ),
+        (4, "name_changed", {"name": "Nadia Nurse"}, {"name": "Nadia Renamed"}),
+        (5, "organisation_changed", {"organisation": "nhs_trust"}, {"organisation": "school"}),
+        (6, "deactivated", {"active": True}, {"active": False}),
+        (7, "reactivated", {"active": False}, {"active": True}),
+    ]
+    assert {(i["actor"], i["channel"]) for i in body["items"]} == {(ADMIN_EMAIL, "api")}
+
+
+def test_a_refused_change_is_not_in_the_history(
+    client: TestClient, token_for: Tokens, health: dict[str, Any]
+) -> None:
+    admin = token_for(ADMIN_EMAIL)
+    _problem(client.patch(f"{CONTACTS}/{NURSE}", json={"organisation": "nobody"}, headers=admin), 422)
+    _problem(client.patch(f"{ORGANISATIONS}/nhs_trust", json={"kind": "charity"}, headers=admin), 422)
+    for path in (f"{ORGANISATIONS}/nhs_trust/history", f"{CONTACTS}/{NURSE}/history"):
+        assert [i["kind"] for i in client.get(path, headers=admin).json()["items"]] == ["added"]
+
+
+@pytest.mark.parametrize("who", [IRO_EMAIL, TM_EMAIL, IRO_MANAGER_EMAIL])
+def test_only_admins_read_the_partner_histories(
+    client: TestClient, token_for: Tokens, health: dict[str, Any], who: str
+) -> None:
+    for path in (f"{ORGANISATIONS}/nhs_trust/history", f"{CONTACTS}/{NURSE}/history"):
+        _problem(client.get(path, headers=token_for(who)), 403, "forbidden")
+
+
+def test_the_history_of_the_unknown_is_404_and_needs_a_token(
+    client: TestClient, token_for: Tokens, health: dict[str, Any]
+) -> None:
+    admin = token_for(ADMIN_EMAIL)
+    body = _problem(client.get(f"{ORGANISATIONS}/nobody/history", headers=admin), 404, "not-found")
+    assert "nobody" in body["detail"]
+    body = _problem(client.get(f"{CONTACTS}/x@nhs.example/history", headers=admin), 404, "not-found")
+    assert "x@nhs.example" in body["detail"]
+    # A staff address is no contact either.
+    _problem(client.get(f"{CONTACTS}/{TM_EMAIL}/history", headers=admin), 404, "not-found")
+    _problem(client.get(f"{ORGANISATIONS}/{'a' * 65}/history", headers=admin), 422, "invalid-input")
+    for path in (f"{ORGANISATIONS}/nhs_trust/history", f"{CONTACTS}/{NURSE}/history"):
+        _problem(client.get(path), 401, "unauthenticated")

@@ -14,12 +14,13 @@ from typer.testing import CliRunner, Result
 from dispute_service import partners, people, web_sessions
 from dispute_service.cli import app
 from dispute_service.errors import Forbidden, InvalidInput, PartnerConflict, PersonConflict, Unauthenticated
-from dispute_service.models import Contact, Organisation, Person
+from dispute_service.models import Contact, Organisation, PartnerChange, Person
 from dispute_service.transactions import import_contacts, import_organisations, import_people
 from tests.factories import ADMIN, IRO, TEST_SECRET, TM_EMAIL, FakeClock
 
 Invoke = Callable[..., Result]
 NURSE = "nurse@nhs.example"
+KEY = TEST_SECRET
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -47,10 +48,18 @@ def nhs(sessions: sessionmaker[Session], staff: list[str], clock: FakeClock) -> 
     """An NHS trust with one contact, the designated nurse."""
     with sessions.begin() as session:
         partners.add_organisation(
-            session, ADMIN, partners.OrganisationData("nhs_trust", "The NHS Trust", "partner"), clock.now
+            session,
+            ADMIN,
+            partners.OrganisationData("nhs_trust", "The NHS Trust", "partner"),
+            clock.now,
+            audit_key=KEY,
         )
         partners.add_contact(
-            session, ADMIN, partners.ContactData("Nadia Nurse", "Nurse@NHS.example", "nhs_trust"), clock.now
+            session,
+            ADMIN,
+            partners.ContactData("Nadia Nurse", "Nurse@NHS.example", "nhs_trust"),
+            clock.now,
+            audit_key=KEY,
         )
 
 
@@ -61,7 +70,7 @@ def test_organisations_import_adds_then_updates(
     sessions: sessionmaker[Session], tmp_path: Path, clock: FakeClock
 ) -> None:
     first = _write(tmp_path, "a.csv", "id,name,kind\nnhs_trust,The NHS Trust,partner\n")
-    assert import_organisations(sessions, first, clock.now) == (1, 0)
+    assert import_organisations(sessions, first, clock.now, audit_key=KEY) == (1, 0)
     second = _write(
         tmp_path,
         "b.csv",
@@ -69,7 +78,7 @@ def test_organisations_import_adds_then_updates(
         "partner, nhs_trust ,NHS Foundation Trust\n"
         "other_authority,shire_council,Shire County Council\n",
     )
-    assert import_organisations(sessions, second, clock.now) == (1, 1)
+    assert import_organisations(sessions, second, clock.now, audit_key=KEY) == (1, 1)
     assert _organisations(sessions) == {
         "nhs_trust": ("NHS Foundation Trust", "partner"),
         "shire_council": ("Shire County Council", "other_authority"),
@@ -93,7 +102,7 @@ def test_organisations_import_names_every_bad_row_and_loads_nothing(
         "shire,Shire County Council,other_authority\n",  # 9: fine
     )
     with pytest.raises(InvalidInput) as refused:
-        import_organisations(sessions, path, clock.now)
+        import_organisations(sessions, path, clock.now, audit_key=KEY)
     found = _refusals(refused)
     assert sorted(found, key=lambda w: int(w.split()[1])) == [f"line {n}" for n in (3, 4, 5, 6, 7, 8)]
     assert "'NHS-Trust'" in found["line 3"] and "lower-case" in found["line 3"]
@@ -111,7 +120,7 @@ def test_organisations_import_wants_exactly_its_columns(
 ) -> None:
     path = _write(tmp_path, "orgs.csv", f"{header}\nnhs_trust,The NHS Trust,partner\n")
     with pytest.raises(InvalidInput) as refused:
-        import_organisations(sessions, path, clock.now)
+        import_organisations(sessions, path, clock.now, audit_key=KEY)
     assert list(_refusals(refused)) == ["header"]
     assert "id,name,kind" in refused.value.errors[0][1]
     assert _organisations(sessions) == {}
@@ -125,9 +134,15 @@ def test_contacts_import_adds_then_updates_leaving_active_alone(
 ) -> None:
     with sessions.begin() as session:
         partners.add_organisation(
-            session, ADMIN, partners.OrganisationData("school", "The School", "partner"), clock.now
+            session,
+            ADMIN,
+            partners.OrganisationData("school", "The School", "partner"),
+            clock.now,
+            audit_key=KEY,
         )
-        partners.update_contact(session, ADMIN, NURSE, clock.now, name=None, organisation=None, active=False)
+        partners.update_contact(
+            session, ADMIN, NURSE, clock.now, name=None, organisation=None, active=False, audit_key=KEY
+        )
     path = _write(
         tmp_path,
         "contacts.csv",
@@ -135,7 +150,7 @@ def test_contacts_import_adds_then_updates_leaving_active_alone(
         "Nadia Renamed,NURSE@nhs.example,school\n"
         "Hal Head, head@School.example ,school\n",
     )
-    assert import_contacts(sessions, path, clock.now) == (1, 1)
+    assert import_contacts(sessions, path, clock.now, audit_key=KEY) == (1, 1)
     assert _contacts(sessions) == {
         NURSE: ("Nadia Renamed", "school", False),
         "head@school.example": ("Hal Head", "school", True),
@@ -160,7 +175,7 @@ def test_contacts_import_names_every_bad_row_and_loads_nothing(
         ",nameless@nhs.example,nhs_trust\n",  # 10: no name
     )
     with pytest.raises(InvalidInput) as refused:
-        import_contacts(sessions, path, clock.now)
+        import_contacts(sessions, path, clock.now, audit_key=KEY)
     found = _refusals(refused)
     assert sorted(found, key=lambda w: int(w.split()[1])) == [f"line {n}" for n in (3, 4, 6, 7, 8, 9, 10)]
     for line in (3, 4, 6):
@@ -177,7 +192,7 @@ def test_contacts_import_wants_exactly_its_columns(
 ) -> None:
     path = _write(tmp_path, "contacts.csv", "name,email,organisation,roles\nX,x@nhs.example,nhs_trust,iro\n")
     with pytest.raises(InvalidInput) as refused:
-        import_contacts(sessions, path, clock.now)
+        import_contacts(sessions, path, clock.now, audit_key=KEY)
     assert list(_refusals(refused)) == ["header"]
 
 
@@ -189,7 +204,11 @@ def test_adding_a_contact_at_a_staff_address_is_refused(
 ) -> None:
     with pytest.raises(PartnerConflict, match="never also a staff address"), sessions.begin() as session:
         partners.add_contact(
-            session, ADMIN, partners.ContactData("Tara", TM_EMAIL.upper(), "nhs_trust"), clock.now
+            session,
+            ADMIN,
+            partners.ContactData("Tara", TM_EMAIL.upper(), "nhs_trust"),
+            clock.now,
+            audit_key=KEY,
         )
     assert TM_EMAIL not in _contacts(sessions)
 
@@ -236,14 +255,18 @@ def test_only_admins_keep_organisations_and_contacts(
     calls: list[Callable[[Session], object]] = [
         lambda s: partners.list_organisations(s, IRO),
         lambda s: partners.add_organisation(
-            s, IRO, partners.OrganisationData("x", "X", "partner"), clock.now
+            s, IRO, partners.OrganisationData("x", "X", "partner"), clock.now, audit_key=KEY
         ),
-        lambda s: partners.update_organisation(s, IRO, "nhs_trust", clock.now, name="X", kind=None),
+        lambda s: partners.update_organisation(
+            s, IRO, "nhs_trust", clock.now, name="X", kind=None, audit_key=KEY
+        ),
         lambda s: partners.list_contacts(s, IRO),
         lambda s: partners.add_contact(
-            s, IRO, partners.ContactData("X", "x@nhs.example", "nhs_trust"), clock.now
+            s, IRO, partners.ContactData("X", "x@nhs.example", "nhs_trust"), clock.now, audit_key=KEY
         ),
-        lambda s: partners.update_contact(s, IRO, NURSE, clock.now, name="X", organisation=None, active=None),
+        lambda s: partners.update_contact(
+            s, IRO, NURSE, clock.now, name="X", organisation=None, active=None, audit_key=KEY
+        ),
     ]
     for call in calls:
         with pytest.raises(Forbidden), sessions.begin() as session:
@@ -288,6 +311,14 @@ def test_the_cli_imports_organisations_then_contacts(
     assert result.exit_code == 0, result.output
     assert "1 added, 0 updated" in result.output
     assert _contacts(sessions) == {NURSE: ("Nadia Nurse", "nhs_trust", True)}
+    # Each addition is in the partner changes, as the command line's.
+    with sessions() as session:
+        changes = session.scalars(select(PartnerChange).order_by(PartnerChange.seq)).all()
+        assert [(c.actor, c.channel, c.subject_kind, c.subject_id, c.kind) for c in changes] == [
+            ("cli", "import", "organisation", "nhs_trust", "added"),
+            ("cli", "import", "organisation", "shire", "added"),
+            ("cli", "import", "contact", NURSE, "added"),
+        ]
 
 
 def test_the_cli_names_each_bad_row_by_line_and_exits_non_zero(

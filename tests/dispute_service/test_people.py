@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,28 @@ def test_every_change_to_a_person_is_recorded_with_who_when_before_and_after(
     assert people_changes.change_hash(changes[0], "another key") != changes[0].hash
     with sessions() as session:
         assert people_changes.verify(session, [KEY]) == (8, [])
+
+
+def test_the_hash_of_a_people_change_keeps_its_stored_format() -> None:
+    # Rows already written must still verify: the hash is over exactly these fields, as the people changes
+    # hashed them before their chaining was shared with the partner changes.
+    change = PersonChange(
+        seq=3,
+        at=datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
+        actor=ADMIN_EMAIL,
+        channel="api",
+        person_email="nina@example.gov.uk",
+        kind="roles_changed",
+        before='{"roles":["iro"]}',
+        after='{"roles":["iro","team_manager"]}',
+        key_id="abcd1234",
+        prev_hash="1" * 64,
+        hash="",
+    )
+    assert (
+        people_changes.change_hash(change, "k" * 40)
+        == "856ed645a58d3138c6b5d42ab16bed7ba898ea133535effa659b8b3fb7683bd3"
+    )
 
 
 def test_a_refused_change_records_nothing(

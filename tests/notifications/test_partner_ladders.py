@@ -415,7 +415,7 @@ def test_a_contact_holding_a_stage_cannot_be_deactivated_or_moved_until_it_is_ha
     csv = tmp_path / "contacts.csv"
     csv.write_text(f"name,email,organisation\nA Contact,{NURSE},other_trust\n")
     with pytest.raises(InvalidInput) as refusal, sessions.begin() as session:
-        import_contacts(session, csv, clock.now)
+        import_contacts(session, csv, clock.now, audit_key=TEST_SECRET)
     assert refusal.value.errors == [("line 2", f"{NURSE} holds stages of open disputes {d.reference}")]
     # Handed on, the nurse may go.
     iro = token_for(IRO_EMAIL)

@@ -24,6 +24,7 @@ from tests.factories import (
     IRO_EMAIL,
     IRO_MANAGER_EMAIL,
     STAFF,
+    TEST_SECRET,
     TM2_EMAIL,
     TM_EMAIL,
     FakeClock,
@@ -224,10 +225,18 @@ def test_an_external_contacts_address_gets_409_on_the_form_saying_so(
 ) -> None:
     with sessions.begin() as session:
         partners.add_organisation(
-            session, ADMIN, partners.OrganisationData("nhs_trust", "The NHS Trust", "partner"), clock.now
+            session,
+            ADMIN,
+            partners.OrganisationData("nhs_trust", "The NHS Trust", "partner"),
+            clock.now,
+            audit_key=TEST_SECRET,
         )
         partners.add_contact(
-            session, ADMIN, partners.ContactData("Nadia Nurse", "nurse@nhs.example", "nhs_trust"), clock.now
+            session,
+            ADMIN,
+            partners.ContactData("Nadia Nurse", "nurse@nhs.example", "nhs_trust"),
+            clock.now,
+            audit_key=TEST_SECRET,
         )
     token = sign_in(ADMIN_EMAIL)
     page = pages.post(
