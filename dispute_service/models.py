@@ -122,7 +122,7 @@ class ChainedChange(Base):
     keeps, who made it, when, and the fields before and after. Each trail adds the columns naming what
     changed.
 
-    Append-only like the audit log (the database refuses UPDATE and DELETE, see migrations 0003 and 0010),
+    Append-only like the audit log (the database refuses UPDATE and DELETE, see migrations 0003 and 0011),
     and one chain per trail, each hash an HMAC under the audit key named by `key_id`.
     """
 

@@ -31,7 +31,7 @@ def test_the_partners_migration_downgrades_and_upgrades_again(db_url: str, engin
 
     from dispute_service.database import alembic_config, upgrade
 
-    # partner_changes (0010) goes too, its triggers with it, and comes back.
+    # partner_changes (0011) goes too, its triggers with it, and comes back.
     partner_tables = {"organisations", "contacts", "partner_changes"}
     assert partner_tables <= set(inspect(engine).get_table_names())
     command.downgrade(alembic_config(db_url), "0006")

@@ -1,8 +1,8 @@
 """the partner changes: an append-only, keyed chain of every change to the organisations and contacts
 
-Revision ID: 0010
-Revises: 0009
-Create Date: 2026-12-10
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-06
 
 A contact decides who may act on a partner dispute by email link (SPEC 10), so a change to the contacts or
 their organisations (a contact added or moved, someone deactivated) is kept as the staff directory's are
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
