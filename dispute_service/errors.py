@@ -93,6 +93,16 @@ class PartnerConflict(DomainError):
     """Adding an organisation or a contact twice, or a contact at an address of the staff directory."""
 
 
+class AddressIsStaff(PartnerConflict):
+    """Adding a contact at a staff address: `AddressIsAContact` the other way round, its own class so a page
+    can say so at the address rather than as 'already a contact'."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(
+            f"{email} is in the staff directory; a contact's address is never also a staff address"
+        )
+
+
 class AddressIsAContact(PersonConflict):
     """Adding a person at an external contact's address: a contact's address is never also a staff address."""
 

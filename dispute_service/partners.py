@@ -23,7 +23,13 @@ from sqlalchemy.orm import Session
 
 from dispute_service import partner_changes, trails
 from dispute_service.access import Actor, require_admin
-from dispute_service.errors import ContactNotFound, InvalidInput, OrganisationNotFound, PartnerConflict
+from dispute_service.errors import (
+    AddressIsStaff,
+    ContactNotFound,
+    InvalidInput,
+    OrganisationNotFound,
+    PartnerConflict,
+)
 from dispute_service.models import Contact, Dispute, Organisation, PartnerChange, Person
 from dispute_service.partner_changes import (
     CONTACT,
@@ -132,6 +138,15 @@ def list_organisations(session: Session, actor: Actor) -> list[Organisation]:
     return list(session.scalars(select(Organisation).order_by(Organisation.id)).all())
 
 
+def get_organisation(session: Session, actor: Actor, organisation_id: str) -> Organisation:
+    """One organisation, by its id; for admins."""
+    require_admin(actor, "read organisations")
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise OrganisationNotFound(organisation_id)
+    return organisation
+
+
 def add_organisation(
     session: Session, actor: Actor, data: OrganisationData, now: datetime, *, audit_key: str
 ) -> Organisation:
@@ -213,6 +228,16 @@ def list_contacts(session: Session, actor: Actor, organisation: str | None = Non
     return list(session.scalars(query).all())
 
 
+def get_contact(session: Session, actor: Actor, email: str) -> Contact:
+    """One external contact, by email whatever its case; for admins."""
+    require_admin(actor, "read contacts")
+    email = email.strip().lower()
+    contact = session.scalar(select(Contact).where(Contact.email == email))
+    if contact is None:
+        raise ContactNotFound(email)
+    return contact
+
+
 @dataclass(frozen=True)
 class ContactChoice:
     email: str
@@ -254,7 +279,7 @@ def add_contact(
     if session.scalar(select(Contact.id).where(Contact.email == email)) is not None:
         raise PartnerConflict(f"{email} is already an external contact; PATCH it to change it")
     if session.scalar(select(Person.id).where(Person.email == email)) is not None:
-        raise PartnerConflict(_is_staff(email))
+        raise AddressIsStaff(email)
     contact = Contact(
         email=email,
         name=data.name.strip(),
@@ -521,4 +546,4 @@ def _unknown_organisation(organisation: str) -> str:
 
 
 def _is_staff(email: str) -> str:
-    return f"{email} is in the staff directory; a contact's address is never also a staff address"
+    return str(AddressIsStaff(email))

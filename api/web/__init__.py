@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from api.web.headers import PageHeaders
-from api.web.routes import account, disputes, home, oidc_sign_in, people, raise_dispute, report
+from api.web.routes import (
+    account,
+    disputes,
+    home,
+    oidc_sign_in,
+    organisations,
+    people,
+    raise_dispute,
+    report,
+)
 from dispute_service.config import Settings, sign_in_configured
 
 log = structlog.get_logger("api.web")
@@ -38,5 +47,5 @@ def install(app: FastAPI, settings: Settings) -> None:
 
         app.state.oidc = OpenIdProvider(settings)
     # /disputes/new before /disputes/{id}, which would take "new" for an id.
-    for module in (account, oidc_sign_in, home, raise_dispute, disputes, report, people):
+    for module in (account, oidc_sign_in, home, raise_dispute, disputes, report, people, organisations):
         app.include_router(module.router)

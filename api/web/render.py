@@ -85,6 +85,7 @@ _MENU = (
     ("/disputes", "All open disputes", "all", READ_ALL_ROLES),
     ("/reports/annual", "Annual report", "report", frozenset(REPORT_READER_ROLES)),
     ("/people", "People", "people", frozenset({"admin"})),
+    ("/organisations", "Organisations", "organisations", frozenset({"admin"})),
 )
 
 

@@ -382,6 +382,11 @@ PAGES: dict[str | None, list[Shown]] = {
         Shown("/people", "people", "People"),
         Shown("/people/new", "add-a-person", re.compile(r"Add a person$")),
         Shown("/people/tm@example.gov.uk", "person", re.compile(r"Tara Manager$")),
+        Shown("/organisations", "organisations", "Organisations"),
+        Shown("/organisations/new", "add-an-organisation", re.compile(r"Add an organisation$")),
+        Shown("/organisations/demo_nhs_trust", "organisation", re.compile(r"Demo NHS Trust$")),
+        Shown("/contacts/new?organisation=demo_nhs_trust", "add-a-contact", re.compile(r"Add a contact$")),
+        Shown("/contacts/nurse@nhs.example", "contact", re.compile(r"Nadia Nurse$")),
         Shown("/disputes/{dispute:LCS-100587}", "dispute-admin", re.compile(r"DR-\d{4}-0003")),
         Shown(
             "/disputes/{dispute:LCS-100587}/actions/redact?text={summary:LCS-100587}",
