@@ -1,0 +1,36 @@
+"""a partial index of the disputes on partner ladders, for the annual report
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-06
+
+The report's figures by ladder and organisation (SPEC 10) grouped every dispute by its ladder, which read a
+row per dispute where the report's other figures come from indexes alone: on a million disputes the report
+went from 0.7 s to 5 s. Disputes with partners are few, so the report reads theirs through this index and
+takes the council's own from its totals.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_disputes_partners",
+        "disputes",
+        ["ladder", "organisation_id", "raised_at", "ended_at"],
+        unique=False,
+        postgresql_where=sa.text("ladder <> 'own'"),
+        sqlite_where=sa.text("ladder <> 'own'"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_disputes_partners", table_name="disputes")
