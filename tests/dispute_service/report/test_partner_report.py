@@ -170,6 +170,32 @@ def test_the_year_before_and_after_hold_no_partner_sentence(
     assert after["by_ladder"]["health"] == {**ZERO, "open": 1}
 
 
+def test_a_partner_dispute_from_the_year_before_counts_where_its_figures_fall(
+    ladder: Ladder, sessions: sessionmaker[Session], policy: Policy
+) -> None:
+    """The partners' figures come from their own rows, the council's from the totals less theirs: a
+    dispute raised in 2017-18 and resolved in 2018-19 counts there as resolved, its timeout in 2017-18
+    stays there, and the disputes that ended in 2017-18 count nowhere in 2018-19."""
+    years = partner_year(ladder)
+    # It times out in March 2018 with no designated doctor named, so it waits for the IRO.
+    waiting = ladder.timeout(fetch(sessions, years.open_nhs))
+    assert waiting.state == "awaiting_iro_decision" and waiting.updated_at < at(2018, 4, 1)
+    ladder.act(years.open_nhs, "resolve", at(2018, 6, 4, 10))
+    own = ladder.raise_(at(2018, 7, 2, 10))
+    ladder.act(own, "escalate", at(2018, 7, 9, 10))
+
+    r = annual_report(sessions, policy, 2018).to_dict()
+    assert r["by_organisation"] == {"other_trust": {**ZERO, "resolved": 1}}
+    assert r["by_ladder"] == {
+        "own": {"raised": 1, "escalations": 1, "resolved": 0, "open": 1},
+        "health": {**ZERO, "resolved": 1},
+        "other_authority": ZERO,
+    }
+    assert r["escalations"] == {"automatic": 0, "manual": 1} and r["open_at_year_end"] == 1
+    before = annual_report(sessions, policy, 2017).to_dict()
+    assert before["by_organisation"]["other_trust"] == {**ZERO, "raised": 1, "escalations": 1, "open": 1}
+
+
 def test_the_csv_holds_every_figure_of_the_json_and_the_sentences_by_kind(
     three_ladders: PartnerYear, sessions: sessionmaker[Session], policy: Policy
 ) -> None:
