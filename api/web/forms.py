@@ -10,6 +10,10 @@ from typing import Any
 
 from dispute_service.errors import InvalidInput
 
+# The longest name and address a directory form takes, as the API's schemas do.
+MAX_NAME = 200
+MAX_EMAIL = 320
+
 
 @dataclass
 class FormErrors:

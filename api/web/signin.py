@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -166,6 +166,26 @@ def count_sign_in(request: Request, now: float) -> None:
 
 ViewerDep = Annotated[Actor, Depends(get_viewer)]
 PosterDep = Annotated[Actor, Depends(get_poster)]
+
+
+def _admin(viewer: Actor) -> Actor:
+    # Before any work: the use cases refuse a non-admin too, but a page should say so plainly.
+    if "admin" not in viewer.roles:
+        raise HTTPException(403)
+    return viewer
+
+
+async def admin_viewer(viewer: ViewerDep) -> Actor:
+    return _admin(viewer)
+
+
+async def admin_poster(poster: PosterDep) -> Actor:
+    return _admin(poster)
+
+
+# The admin's pages: the staff directory, and the organisations and their contacts.
+AdminDep = Annotated[Actor, Depends(admin_viewer)]
+AdminPosterDep = Annotated[Actor, Depends(admin_poster)]
 SnapshotViewerDep = Annotated[Actor, Depends(get_snapshot_viewer)]
 
 

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from api.deps import NowDep, PolicyDep, SettingsDep, Transaction, TransactionDep
-from api.web.forms import FormErrors
+from api.web.forms import MAX_EMAIL, MAX_NAME, FormErrors
 from api.web.render import render
-from api.web.routes.people import MAX_EMAIL, MAX_NAME, AdminDep, AdminPosterDep
+from api.web.signin import AdminDep, AdminPosterDep
 from api.web.views import when_words
 from dispute_service import partners
 from dispute_service.access import Actor

@@ -14,15 +14,16 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from api.deps import NowDep, PolicyDep, SettingsDep, Transaction, TransactionDep
+from api.web.forms import MAX_EMAIL, MAX_NAME
 from api.web.render import render
-from api.web.signin import PosterDep, ViewerDep
+from api.web.signin import AdminDep, AdminPosterDep
 from api.web.views import when_words
 from dispute_service import people
 from dispute_service.access import Actor
@@ -32,8 +33,6 @@ from states.vocabulary import ROLES
 
 router = APIRouter(include_in_schema=False)
 
-MAX_NAME = 200
-MAX_EMAIL = 320
 
 ROLE_WORDS = {
     "iro": "IRO",
@@ -76,28 +75,6 @@ def role_words(role: str) -> str:
 
 def person_href(email: str) -> str:
     return "/people/" + quote(email, safe="@")
-
-
-# ------------------------------------------------------------------------------------------ who may
-
-
-def _admin(viewer: Actor) -> Actor:
-    # Before any work: the use cases refuse a non-admin too, but a page should say so plainly.
-    if "admin" not in viewer.roles:
-        raise HTTPException(403)
-    return viewer
-
-
-async def admin_viewer(viewer: ViewerDep) -> Actor:
-    return _admin(viewer)
-
-
-async def admin_poster(poster: PosterDep) -> Actor:
-    return _admin(poster)
-
-
-AdminDep = Annotated[Actor, Depends(admin_viewer)]
-AdminPosterDep = Annotated[Actor, Depends(admin_poster)]
 
 
 # ------------------------------------------------------------------------------------------ forms
