@@ -474,6 +474,14 @@ Index(
     postgresql_where=text("ladder <> 'own'"),
     sqlite_where=text("ladder <> 'own'"),
 )
+# The year's resolutions (migration 0012): PostgreSQL counts the disputes resolved in a year from this alone.
+Index(
+    "ix_audit_entries_resolutions",
+    AuditEntry.at,
+    AuditEntry.dispute_id,
+    postgresql_where=text("\"trigger\" = 'resolve'"),
+    sqlite_where=text("\"trigger\" = 'resolve'"),
+)
 # The year's responses: a partial index of `respond` entries only, covering the `late` flag in `details`
 # (PostgreSQL INCLUDEs it; SQLite has no INCLUDE, so there it is a third key column).
 Index(
