@@ -96,13 +96,10 @@ class CodeResult:
     refusal: DomainError | None = None
 
 
-def live_link(session: Session, policy: Policy, secret: str, token: str, now: datetime) -> ActionLink:
+def live_link(session: Session, secret: str, token: str, now: datetime) -> ActionLink:
     """The link, when it could still be used and its person still holds the part it was sent for; else
     the link's refusal (unknown, used, stale, expired, or no longer theirs)."""
-    links.inspect(session, policy, secret, token, now)
-    link = session.scalar(select(ActionLink).where(ActionLink.token_hash == links.token_hash(secret, token)))
-    if link is None:  # pragma: no cover - inspect found it in this transaction
-        raise LinkNotBound()
+    link, _ = links.usable(session, secret, token, now)
     if not links.still_bound(session, link.person_email, link.dispute_id, link.trigger):
         raise LinkNotBound()
     return link
@@ -113,10 +110,10 @@ def _latest_seq(session: Session, dispute: Dispute) -> int:
     return session.scalar(select(func.max(AuditEntry.seq)).where(AuditEntry.dispute_id == dispute.id)) or 0
 
 
-def send_code(session: Session, policy: Policy, secret: str, token: str, now: datetime) -> None:
+def send_code(session: Session, secret: str, token: str, now: datetime) -> None:
     """Queue an email to the link's person with a one-time code (made when it is sent) and the dispute's
     reference, nothing else. The link must still be usable: a code for a spent link opens nothing."""
-    link = live_link(session, policy, secret, token, now)
+    link = live_link(session, secret, token, now)
     dispute = session.get(Dispute, link.dispute_id)
     assert dispute is not None
     outbox.queue(
@@ -153,12 +150,10 @@ def mint_code(session: Session, secret: str, link_id: int, now: datetime) -> str
     return code
 
 
-def enter_code(
-    session: Session, policy: Policy, secret: str, token: str, code: str, now: datetime
-) -> CodeResult:
+def enter_code(session: Session, secret: str, token: str, code: str, now: datetime) -> CodeResult:
     """The right code, once and within 15 minutes, opens a link session of 30 minutes. A wrong one counts
     a try; the fifth wrong try spends the link, so guessing ends there."""
-    link = live_link(session, policy, secret, token, now)
+    link = live_link(session, secret, token, now)
     waiting = session.scalar(
         select(LinkCode)
         .where(LinkCode.link_id == link.id, LinkCode.used_at.is_(None))
@@ -207,7 +202,7 @@ def read_texts(
 ) -> LinkTexts | None:
     """The dispute's texts, when `session_token` names a live link session of this very link; else None.
     The link's own refusals (used, stale, expired, not theirs) are raised, as the link page gives them."""
-    link = live_link(session, policy, secret, token, now)
+    link = live_link(session, secret, token, now)
     if not session_token:
         return None
     found = session.scalar(

@@ -82,11 +82,7 @@ class LinkView:
 
 def inspect(session: Session, policy: Policy, secret: str, token: str, now: datetime) -> LinkView:
     """Check a link without changing anything (mail scanners open every link)."""
-    link = _find(session, secret, token)
-    dispute = session.get(Dispute, link.dispute_id)
-    if dispute is None:
-        raise LinkNotFound()
-    _check_state(link, dispute, now)
+    link, dispute = usable(session, secret, token, now)
     dispute_policy = policy_for(session, dispute.policy_id, policy)
     return LinkView(
         trigger=link.trigger,
@@ -97,6 +93,17 @@ def inspect(session: Session, policy: Policy, secret: str, token: str, now: date
         stage_title=dispute_policy.any_stage(dispute.stage).title,
         dispute_id=dispute.id,
     )
+
+
+def usable(session: Session, secret: str, token: str, now: datetime) -> tuple[ActionLink, Dispute]:
+    """The link and its dispute, when the link could still be used now; else the link's refusal (unknown,
+    used, stale or expired)."""
+    link = _find(session, secret, token)
+    dispute = session.get(Dispute, link.dispute_id)
+    if dispute is None:
+        raise LinkNotFound()
+    _check_state(link, dispute, now)
+    return link, dispute
 
 
 def use(session: Session, policy: Policy, secret: str, token: str, data: ActionInput, now: datetime) -> None:

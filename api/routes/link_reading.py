@@ -82,7 +82,7 @@ def send_code(
             wait = limits.codes_per_address.use(view.person_email, now.timestamp())
             if wait is not None:
                 raise _Throttled(wait)
-            link_reading.send_code(session, policy, settings.link_secret, token, now)
+            link_reading.send_code(session, settings.link_secret, token, now)
             queued_email = session.info.pop(QUEUED_EMAIL, False)
     except _Throttled as exc:
         return _too_many(request, exc.wait)
@@ -111,7 +111,6 @@ def enter_code(
     request: Request,
     token: Token,
     sessions: SessionsDep,
-    policy: PolicyDep,
     settings: SettingsDep,
     now: NowDep,
     code: Annotated[str, Form(max_length=32)] = "",
@@ -129,7 +128,7 @@ def enter_code(
     try:
         with sessions.begin() as session:
             verify_form_token(request, csrf_token)
-            result = link_reading.enter_code(session, policy, settings.link_secret, token, digits, now)
+            result = link_reading.enter_code(session, settings.link_secret, token, digits, now)
     except DomainError as exc:
         return _refusal(request, exc)
     if isinstance(result.refusal, LinkCodeWrong):
