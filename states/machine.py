@@ -149,6 +149,33 @@ def _enters_nothing(event: Any) -> bool:
     return situation.waiting_for is None or _request(event).contact_stage != situation.waiting_for
 
 
+def _add_stage_transitions(add: Callable[..., None], here: dict[State, str]) -> None:
+    """What every stage of every ladder allows within itself: acting on it, holding it, handing it on,
+    ending it, and the corrections."""
+    open_here = [here[st] for st in State if st in OPEN_STATES]
+    add(Trigger.ACKNOWLEDGE, here[State.AWAITING_RESPONSE], None)
+    add(Trigger.RESPOND, here[State.AWAITING_RESPONSE], here[State.RESPONDED])
+    add(
+        Trigger.RESOLVE,
+        [
+            here[State.AWAITING_RESPONSE],
+            here[State.RESPONDED],
+            here[State.ON_HOLD],
+            here[State.AWAITING_IRO_DECISION],
+        ],
+        here[State.RESOLVED],
+    )
+    add(Trigger.HOLD, here[State.AWAITING_RESPONSE], here[State.ON_HOLD])
+    add(Trigger.RESUME, here[State.ON_HOLD], here[State.AWAITING_RESPONSE])
+    add(Trigger.EXTEND, here[State.AWAITING_RESPONSE], None)
+    add(Trigger.DEFER, here[State.AWAITING_RESPONSE], None)
+    add(Trigger.WITHDRAW, open_here, here[State.WITHDRAWN])
+    add(Trigger.REASSIGN, open_here, None)
+    add(Trigger.REASSIGN_IRO, [*open_here, here[State.RESOLVED]], None)
+    add(Trigger.AMEND, list(here.values()), None)
+    add(Trigger.REDACT, list(here.values()), None)
+
+
 class LadderMachine:
     """Every stage, state and trigger of one policy, with their guards."""
 
@@ -177,27 +204,7 @@ class LadderMachine:
         open_states = [st for st in State if st in OPEN_STATES]
         for i, stage in enumerate(stages):
             here = {st: _key(stage, st) for st in State}
-            add(Trigger.ACKNOWLEDGE, here[State.AWAITING_RESPONSE], None)
-            add(Trigger.RESPOND, here[State.AWAITING_RESPONSE], here[State.RESPONDED])
-            add(
-                Trigger.RESOLVE,
-                [
-                    here[State.AWAITING_RESPONSE],
-                    here[State.RESPONDED],
-                    here[State.ON_HOLD],
-                    here[State.AWAITING_IRO_DECISION],
-                ],
-                here[State.RESOLVED],
-            )
-            add(Trigger.HOLD, here[State.AWAITING_RESPONSE], here[State.ON_HOLD])
-            add(Trigger.RESUME, here[State.ON_HOLD], here[State.AWAITING_RESPONSE])
-            add(Trigger.EXTEND, here[State.AWAITING_RESPONSE], None)
-            add(Trigger.DEFER, here[State.AWAITING_RESPONSE], None)
-            add(Trigger.WITHDRAW, [here[st] for st in open_states], here[State.WITHDRAWN])
-            add(Trigger.REASSIGN, [here[st] for st in open_states], None)
-            add(Trigger.REASSIGN_IRO, [here[st] for st in open_states] + [here[State.RESOLVED]], None)
-            add(Trigger.AMEND, list(here.values()), None)
-            add(Trigger.REDACT, list(here.values()), None)
+            _add_stage_transitions(add, here)
 
             not_referred = [here[st] for st in open_states if st != State.REFERRED]
             add(Trigger.REFER_TO_CAFCASS, not_referred, None, _is_looked_after, _not_yet_referred, _alongside)
@@ -253,18 +260,7 @@ class LadderMachine:
         for i, stage in enumerate(stages):
             here = {st: _key(stage, st) for st in State}
             moving = [here[State.AWAITING_RESPONSE], here[State.RESPONDED], here[State.ON_HOLD]]
-            add(Trigger.ACKNOWLEDGE, here[State.AWAITING_RESPONSE], None)
-            add(Trigger.RESPOND, here[State.AWAITING_RESPONSE], here[State.RESPONDED])
-            add(Trigger.RESOLVE, [*moving, here[State.AWAITING_IRO_DECISION]], here[State.RESOLVED])
-            add(Trigger.HOLD, here[State.AWAITING_RESPONSE], here[State.ON_HOLD])
-            add(Trigger.RESUME, here[State.ON_HOLD], here[State.AWAITING_RESPONSE])
-            add(Trigger.EXTEND, here[State.AWAITING_RESPONSE], None)
-            add(Trigger.DEFER, here[State.AWAITING_RESPONSE], None)
-            add(Trigger.WITHDRAW, [here[st] for st in open_states], here[State.WITHDRAWN])
-            add(Trigger.REASSIGN, [here[st] for st in open_states], None)
-            add(Trigger.REASSIGN_IRO, [here[st] for st in open_states] + [here[State.RESOLVED]], None)
-            add(Trigger.AMEND, list(here.values()), None)
-            add(Trigger.REDACT, list(here.values()), None)
+            _add_stage_transitions(add, here)
             waiting = here[State.AWAITING_IRO_DECISION]
             later = stages[i + 1 :]
             for target in later:
